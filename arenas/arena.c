@@ -1,0 +1,563 @@
+/* Arenas: chunks borrowed from the region, each a list of blocks with their
+ * headers in front; free blocks in bins by size; allocation splits, free
+ * coalesces, and a chunk that becomes wholly free goes back to the region
+ * (one is kept back as a spare).  Blocks freed by other threads arrive on
+ * the lock-free remote stack and are freed here by a lock holder. */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define REMOTE_BOUND 256u        /* pending remote frees before a freer drains */
+#define FIT_SCAN 8               /* blocks tried in the request's own bin */
+#define CANARY_BYTE 0xca
+#define JUNK_BYTE 0xdf
+
+static inline uint32_t canary_units(void)
+{
+    return hmm_tunables.check_level == CHECK_FULL ? 1u : 0u;
+}
+
+size_t block_usable(struct block *b)
+{
+    return ((size_t)b->units - 1u - canary_units()) << UNIT_SHIFT;
+}
+
+/* ---- bins --------------------------------------------------------------- */
+
+static unsigned bin_index(uint32_t units)
+{
+    if (units <= BIN_EXACT)
+        return units;
+    unsigned bit = 31u - (unsigned)__builtin_clz(units);
+    return BIN_EXACT + 1u + (bit - 6u) * 4u + ((units >> (bit - 2u)) & 3u);
+}
+
+static void bin_insert(struct arena *a, struct block *b)
+{
+    unsigned i = bin_index(b->units);
+    struct free_links *links = block_links(b);
+    links->prev = NULL;
+    links->next = a->bins[i];
+    if (a->bins[i])
+        block_links(a->bins[i])->prev = b;
+    a->bins[i] = b;
+    a->bitmap[i / 64] |= 1ull << (i % 64);
+    a->free_bytes += (size_t)b->units << UNIT_SHIFT;
+}
+
+static void bin_remove(struct arena *a, struct block *b)
+{
+    unsigned i = bin_index(b->units);
+    struct free_links *links = block_links(b);
+    if (links->prev)
+        block_links(links->prev)->next = links->next;
+    else
+        a->bins[i] = links->next;
+    if (links->next)
+        block_links(links->next)->prev = links->prev;
+    if (a->bins[i] == NULL)
+        a->bitmap[i / 64] &= ~(1ull << (i % 64));
+    a->free_bytes -= (size_t)b->units << UNIT_SHIFT;
+}
+
+/* The first non-empty bin at or above i, or BIN_COUNT. */
+static unsigned bin_search(const struct arena *a, unsigned i)
+{
+    for (unsigned word = i / 64; word < BIN_WORDS; word++) {
+        uint64_t bits = a->bitmap[word];
+        if (word == i / 64)
+            bits &= ~0ull << (i % 64);
+        if (bits)
+            return word * 64 + (unsigned)__builtin_ctzll(bits);
+    }
+    return BIN_COUNT;
+}
+
+/* A free block of at least units, off its bin, or NULL. */
+static struct block *bin_take(struct arena *a, uint32_t units)
+{
+    unsigned i = bin_index(units);
+    struct block *b = a->bins[i];
+    for (int tries = 0; b != NULL && tries < FIT_SCAN; tries++, b = block_links(b)->next)
+        if (b->units >= units)
+            goto found;
+    i = bin_search(a, i + 1);
+    if (i == BIN_COUNT)
+        return NULL;
+    b = a->bins[i];
+found:
+    bin_remove(a, b);
+    return b;
+}
+
+/* ---- blocks ------------------------------------------------------------- */
+
+static void block_format(struct block *b, uint32_t units, uint32_t prev_units,
+                         uint32_t chunk_units, uint8_t state)
+{
+    b->prev_units = prev_units;
+    b->chunk_units = chunk_units;
+    b->units = units;
+    b->cache_class = 0;
+    b->magic = BLOCK_MAGIC;
+    block_set_state(b, state);
+}
+
+/* Cut b down to units; the tail becomes a free block, merged with a free
+ * block above it. */
+static void block_split(struct arena *a, struct block *b, uint32_t units)
+{
+    uint32_t rest_units = b->units - units;
+    if (rest_units < MIN_BLOCK_UNITS)
+        return;
+    struct block *rest = (struct block *)((char *)b + ((size_t)units << UNIT_SHIFT));
+    struct block *above = block_next(b);
+    if (block_state(above) == BLOCK_FREE) {
+        bin_remove(a, above);
+        rest_units += above->units;
+        above->magic = 0;
+        above = block_next(above);
+    }
+    b->units = units;
+    block_format(rest, rest_units, units, b->chunk_units + units, BLOCK_FREE);
+    above->prev_units = rest_units;
+    bin_insert(a, rest);
+}
+
+static bool block_spans_chunk(struct block *b)
+{
+    return b->prev_units == 0 && block_state(block_next(b)) == BLOCK_FENCE;
+}
+
+static void canary_write(struct block *b)
+{
+    if (canary_units())
+        memset((char *)block_next(b) - UNIT, CANARY_BYTE, UNIT);
+}
+
+static void canary_verify(struct block *b)
+{
+    const unsigned char *canary = (const unsigned char *)block_next(b) - UNIT;
+    for (unsigned i = 0; i < UNIT; i++)
+        if (canary[i] != CANARY_BYTE)
+            fatal("free(): heap overflow past the block at %p (usable %zu bytes): canary overwritten",
+                  block_payload(b), block_usable(b));
+}
+
+/* ---- chunks ------------------------------------------------------------- */
+
+static void chunk_adopt(struct arena *a, struct chunk *c)
+{
+    c->arena = a;
+    c->state = CHUNK_ARENA;
+    c->prev = NULL;
+    c->next = a->chunks;
+    if (a->chunks)
+        a->chunks->prev = c;
+    a->chunks = c;
+    a->chunk_count++;
+    a->chunk_bytes += c->size;
+    uint32_t units = (uint32_t)((c->size - CHUNK_HEADER - BLOCK_HEADER) >> UNIT_SHIFT);
+    struct block *first = chunk_first_block(c);
+    block_format(first, units, 0, CHUNK_HEADER >> UNIT_SHIFT, BLOCK_FREE);
+    struct block *fence = chunk_fence(c);
+    block_format(fence, 0, units, (uint32_t)((c->size - BLOCK_HEADER) >> UNIT_SHIFT), BLOCK_FENCE);
+    bin_insert(a, first);
+}
+
+static void chunk_release(struct arena *a, struct chunk *c)
+{
+    bin_remove(a, chunk_first_block(c));
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        a->chunks = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    a->chunk_count--;
+    a->chunk_bytes -= c->size;
+    if (a->spare == c)
+        a->spare = NULL;
+    region_give(c);
+}
+
+static bool arena_grow(struct arena *a, uint32_t units)
+{
+    size_t need = ((size_t)units << UNIT_SHIFT) + CHUNK_HEADER + BLOCK_HEADER;
+    size_t size = need > hmm_tunables.chunk_size ? need : hmm_tunables.chunk_size;
+    if (size - CHUNK_HEADER - BLOCK_HEADER > ((size_t)MAX_UNITS << UNIT_SHIFT))
+        return false;
+    struct chunk *c = region_take(size);
+    if (c == NULL)
+        return false;
+    chunk_adopt(a, c);
+    return true;
+}
+
+/* A wholly free chunk: keep the first as the spare, give the rest back. */
+static void chunk_emptied(struct arena *a, struct chunk *c)
+{
+    if (a->spare == NULL && c->size == hmm_tunables.chunk_size) {
+        a->spare = c;
+        return;
+    }
+    chunk_release(a, c);
+}
+
+/* ---- allocation and free under the lock --------------------------------- */
+
+static uint32_t units_for(size_t size)
+{
+    if (size < UNIT)
+        size = UNIT;
+    return (uint32_t)(((size + UNIT - 1) >> UNIT_SHIFT) + 1u + canary_units());
+}
+
+static struct block *alloc_locked(struct arena *a, uint32_t units)
+{
+    struct block *b = bin_take(a, units);
+    if (b == NULL) {
+        if (!arena_grow(a, units))
+            return NULL;
+        b = bin_take(a, units);
+    }
+    if (a->spare != NULL && block_chunk(b) == a->spare)
+        a->spare = NULL;
+    block_split(a, b, units);
+    block_set_state(b, BLOCK_INUSE);
+    a->used_bytes += (size_t)b->units << UNIT_SHIFT;
+    a->used_blocks++;
+    a->mallocs++;
+    canary_write(b);
+    return b;
+}
+
+/* Merge a block that just stopped being used with its free neighbours and
+ * bin the result. */
+static void coalesce_locked(struct arena *a, struct block *b)
+{
+    struct block *above = block_next(b);
+    if (block_state(above) == BLOCK_FREE) {
+        bin_remove(a, above);
+        b->units += above->units;
+        above->magic = 0;
+    }
+    if (b->prev_units != 0) {
+        struct block *below = block_prev(b);
+        if (block_state(below) == BLOCK_FREE) {
+            bin_remove(a, below);
+            below->units += b->units;
+            b->magic = 0;
+            b = below;
+        }
+    }
+    block_next(b)->prev_units = b->units;
+    block_set_state(b, BLOCK_FREE);
+    b->cache_class = 0;
+    bin_insert(a, b);
+    if (block_spans_chunk(b))
+        chunk_emptied(a, block_chunk(b));
+}
+
+static void free_locked(struct arena *a, struct block *b)
+{
+    a->used_bytes -= (size_t)b->units << UNIT_SHIFT;
+    a->used_blocks--;
+    a->frees++;
+    if (canary_units()) {
+        canary_verify(b);
+        memset(block_payload(b), JUNK_BYTE, block_usable(b));
+    }
+    coalesce_locked(a, b);
+}
+
+static void drain_locked(struct arena *a)
+{
+    if (ck_pr_load_ptr(&a->remote.head) == NULL)
+        return;
+    ck_stack_entry_t *entry = ck_stack_batch_pop_upmc(&a->remote);
+    ck_pr_store_uint(&a->remote_pending, 0);
+    while (entry != NULL) {
+        ck_stack_entry_t *next = entry->next;
+        struct block *b = block_of(entry);
+        if (!block_header_valid(b) || block_state(b) != BLOCK_REMOTE)
+            fatal("free(): corrupted remote-free stack of arena %u at %p", a->id, (void *)entry);
+        free_locked(a, b);
+        entry = next;
+    }
+}
+
+/* ---- the arena API ------------------------------------------------------ */
+
+void arena_init(struct arena *a, unsigned id)
+{
+    memset(a, 0, sizeof(*a));
+    pthread_mutex_init(&a->lock, NULL);
+    ck_stack_init(&a->remote);
+    a->id = id;
+}
+
+void *arena_malloc(struct arena *a, size_t size)
+{
+    if (size > ((size_t)MAX_UNITS << UNIT_SHIFT) / 2) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    pthread_mutex_lock(&a->lock);
+    drain_locked(a);
+    struct block *b = alloc_locked(a, units_for(size));
+    pthread_mutex_unlock(&a->lock);
+    if (b == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return block_payload(b);
+}
+
+/* Up to want blocks of class cls for a thread cache, linked through their
+ * payloads, in state BLOCK_CACHED.  Returns how many. */
+size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want)
+{
+    uint32_t units = units_for(class_size(cls));
+    size_t got = 0;
+    struct cache_entry *head = NULL;
+    pthread_mutex_lock(&a->lock);
+    drain_locked(a);
+    while (got < want) {
+        struct block *b = alloc_locked(a, units);
+        if (b == NULL)
+            break;
+        b->cache_class = (uint8_t)cls;
+        block_set_state(b, BLOCK_CACHED);
+        struct cache_entry *entry = block_payload(b);
+        entry->next = head;
+        head = entry;
+        got++;
+    }
+    pthread_mutex_unlock(&a->lock);
+    *list = head;
+    return got;
+}
+
+void *arena_memalign(struct arena *a, size_t alignment, size_t size)
+{
+    size_t slack = alignment + ((size_t)MIN_BLOCK_UNITS << UNIT_SHIFT);
+    if (size > ((size_t)MAX_UNITS << UNIT_SHIFT) / 2 - slack) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uint32_t units = units_for(size);
+    pthread_mutex_lock(&a->lock);
+    drain_locked(a);
+    struct block *b = alloc_locked(a, units_for(size + slack));
+    if (b == NULL) {
+        pthread_mutex_unlock(&a->lock);
+        errno = ENOMEM;
+        return NULL;
+    }
+    uintptr_t payload = (uintptr_t)block_payload(b);
+    uintptr_t aligned = (payload + alignment - 1) & ~(uintptr_t)(alignment - 1);
+    if (aligned != payload && aligned - payload < ((uintptr_t)MIN_BLOCK_UNITS << UNIT_SHIFT))
+        aligned += alignment;
+    if (aligned != payload) {
+        uint32_t front = (uint32_t)((aligned - payload) >> UNIT_SHIFT);
+        struct block *moved = block_of((void *)aligned);
+        block_format(moved, b->units - front, front, b->chunk_units + front, BLOCK_INUSE);
+        block_next(moved)->prev_units = moved->units;
+        b->units = front;
+        a->used_bytes -= (size_t)front << UNIT_SHIFT;
+        coalesce_locked(a, b);
+        b = moved;
+    }
+    size_t before = b->units;
+    block_split(a, b, units);
+    a->used_bytes -= (before - b->units) << UNIT_SHIFT;
+    canary_write(b);
+    pthread_mutex_unlock(&a->lock);
+    return block_payload(b);
+}
+
+void arena_free(struct arena *a, struct block *b)
+{
+    pthread_mutex_lock(&a->lock);
+    drain_locked(a);
+    free_locked(a, b);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* A cache's overflow: one lock for the whole list. */
+void arena_free_batch(struct arena *a, struct cache_entry *list)
+{
+    pthread_mutex_lock(&a->lock);
+    while (list != NULL) {
+        struct cache_entry *next = list->next;
+        free_locked(a, block_of(list));
+        list = next;
+    }
+    drain_locked(a);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* A block of a's freed by a thread not bound to a.  Claim it first, so that
+ * of two threads freeing it only one gets through. */
+void arena_free_remote(struct arena *a, struct block *b)
+{
+    if (!ck_pr_cas_8(&b->state, BLOCK_INUSE, BLOCK_REMOTE))
+        fatal("free(): double free of %p (block of %zu bytes)", block_payload(b), block_usable(b));
+    ck_pr_inc_64(&a->remote_frees);
+    ck_stack_push_upmc(&a->remote, (ck_stack_entry_t *)block_payload(b));
+    if (ck_pr_faa_uint(&a->remote_pending, 1) + 1 < REMOTE_BOUND &&
+        ck_pr_load_uint(&a->threads) != 0)
+        return;
+    if (ck_pr_load_uint(&a->threads) != 0) {
+        if (pthread_mutex_trylock(&a->lock) != 0)
+            return;
+    } else {
+        pthread_mutex_lock(&a->lock);
+    }
+    drain_locked(a);
+    bool empty = a->used_bytes == 0;
+    pthread_mutex_unlock(&a->lock);
+    if (empty)
+        registry_reclaim(a);
+}
+
+void arena_drain_remote(struct arena *a)
+{
+    pthread_mutex_lock(&a->lock);
+    drain_locked(a);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* Grow or shrink b in place to hold size bytes; false when it cannot. */
+bool arena_resize(struct arena *a, struct block *b, size_t size)
+{
+    if (size > ((size_t)MAX_UNITS << UNIT_SHIFT) / 2)
+        return false;
+    uint32_t units = units_for(size);
+    pthread_mutex_lock(&a->lock);
+    uint32_t before = b->units;
+    struct block *above = block_next(b);
+    if (units > before && block_state(above) == BLOCK_FREE && before + above->units >= units) {
+        bin_remove(a, above);
+        b->units += above->units;
+        above->magic = 0;
+        block_next(b)->prev_units = b->units;
+    }
+    bool done = b->units >= units;
+    if (done) {
+        block_split(a, b, units);
+        b->cache_class = 0;
+        canary_write(b);
+    }
+    a->used_bytes = a->used_bytes - ((size_t)before << UNIT_SHIFT) + ((size_t)b->units << UNIT_SHIFT);
+    pthread_mutex_unlock(&a->lock);
+    return done;
+}
+
+/* Give back the spare and every wholly free chunk; returns bytes released. */
+size_t arena_release(struct arena *a, bool keep_spare)
+{
+    size_t released = 0;
+    pthread_mutex_lock(&a->lock);
+    drain_locked(a);
+    struct chunk *c = a->chunks;
+    while (c != NULL) {
+        struct chunk *next = c->next;
+        if (block_spans_chunk(chunk_first_block(c)) && block_state(chunk_first_block(c)) == BLOCK_FREE &&
+            !(keep_spare && c == a->spare)) {
+            released += c->size;
+            chunk_release(a, c);
+        }
+        c = next;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return released;
+}
+
+bool arena_empty(struct arena *a)
+{
+    pthread_mutex_lock(&a->lock);
+    drain_locked(a);
+    bool empty = a->used_bytes == 0;
+    pthread_mutex_unlock(&a->lock);
+    return empty;
+}
+
+/* ---- the checker -------------------------------------------------------- */
+
+static int block_check(struct arena *a, struct chunk *c, struct block *b, struct block *below,
+                       size_t *used)
+{
+    uint8_t state = block_state(b);
+    if (!block_header_valid(b) || block_chunk(b) != c)
+        return warn("hmm_check: arena %u: block header at %p is broken", a->id, (void *)b), -1;
+    if (b->prev_units != (below ? below->units : 0u))
+        return warn("hmm_check: arena %u: block %p does not know the block below it", a->id,
+                    block_payload(b)), -1;
+    if (state == BLOCK_FREE && below && block_state(below) == BLOCK_FREE)
+        return warn("hmm_check: arena %u: free blocks %p and %p are adjacent", a->id,
+                    block_payload(below), block_payload(b)), -1;
+    if (state != BLOCK_FREE && state != BLOCK_INUSE && state != BLOCK_CACHED && state != BLOCK_REMOTE)
+        return warn("hmm_check: arena %u: block %p has unknown state 0x%x", a->id,
+                    block_payload(b), (unsigned)state), -1;
+    if (state != BLOCK_FREE)
+        *used += (size_t)b->units << UNIT_SHIFT;
+    return 0;
+}
+
+static int chunk_check(struct arena *a, struct chunk *c, size_t *used, size_t *free_blocks)
+{
+    if (!chunk_valid(c) || c->arena != a || c->state != CHUNK_ARENA || map_lookup(c) != c)
+        return warn("hmm_check: arena %u: chunk %p has a broken header", a->id, (void *)c), -1;
+    struct block *below = NULL, *b = chunk_first_block(c), *fence = chunk_fence(c);
+    while (b < fence) {
+        if (block_check(a, c, b, below, used) != 0)
+            return -1;
+        *free_blocks += block_state(b) == BLOCK_FREE;
+        below = b;
+        b = block_next(b);
+    }
+    if (b != fence || block_state(fence) != BLOCK_FENCE || fence->prev_units != (below ? below->units : 0u))
+        return warn("hmm_check: arena %u: blocks of chunk %p do not add up to it", a->id, (void *)c), -1;
+    return 0;
+}
+
+static int bins_check(struct arena *a, size_t *binned)
+{
+    for (unsigned i = 0; i < BIN_COUNT; i++) {
+        bool bit = (a->bitmap[i / 64] >> (i % 64)) & 1;
+        if (bit != (a->bins[i] != NULL))
+            return warn("hmm_check: arena %u: bitmap disagrees with bin %u", a->id, i), -1;
+        for (struct block *b = a->bins[i]; b != NULL; b = block_links(b)->next, (*binned)++)
+            if (block_state(b) != BLOCK_FREE || bin_index(b->units) != i)
+                return warn("hmm_check: arena %u: block %p in bin %u is not a free block of its size",
+                            a->id, block_payload(b), i), -1;
+    }
+    return 0;
+}
+
+/* Every chunk tiled by valid blocks, the bins holding exactly the free
+ * blocks, and the used bytes adding up. */
+int arena_check(struct arena *a)
+{
+    size_t used = 0, free_blocks = 0, binned = 0;
+    int broken = 0;
+    pthread_mutex_lock(&a->lock);
+    for (struct chunk *c = a->chunks; c != NULL && !broken; c = c->next)
+        broken = chunk_check(a, c, &used, &free_blocks);
+    if (!broken)
+        broken = bins_check(a, &binned);
+    if (!broken && binned != free_blocks) {
+        warn("hmm_check: arena %u: %zu free blocks but %zu in bins", a->id, free_blocks, binned);
+        broken = -1;
+    }
+    if (!broken && used != a->used_bytes) {
+        warn("hmm_check: arena %u: blocks in use add up to %zu bytes, the arena counts %zu", a->id,
+             used, a->used_bytes);
+        broken = -1;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return broken;
+}

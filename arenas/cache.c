@@ -1,0 +1,96 @@
+/* The slow side of the thread cache: filling an empty bin from the arena in
+ * one batch, making room in a full bin by returning half of it in one
+ * batch, and flushing everything at thread exit.  The fast side (a pop and
+ * a push) is inline in internal.h. */
+#include "internal.h"
+
+#include <errno.h>
+
+__thread struct thread_cache hmm_thread_cache __attribute__((tls_model("initial-exec")));
+
+/* Every class gets an equal share of cache_size, so the cache never holds
+ * more than cache_size bytes; at most 256 blocks a class. */
+static uint32_t class_limit(unsigned cls)
+{
+    if (cls == 0 || hmm_tunables.cache_size == 0)
+        return 0;
+    size_t blocks = hmm_tunables.cache_size / (CLASS_COUNT - 1) / class_size(cls);
+    return blocks > 256 ? 256u : (uint32_t)blocks;
+}
+
+void cache_bind(struct thread_cache *cache, struct arena *a)
+{
+    cache->arena = a;
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+        cache->bins[cls].head = NULL;
+        cache->bins[cls].count = 0;
+        cache->bins[cls].room = a ? class_limit(cls) : 0;
+    }
+    cache->state = a ? CACHE_BOUND : CACHE_EXITED;
+}
+
+/* A malloc that missed: refill the class's bin with a quarter of its limit
+ * and hand out one block, or go to the arena for an uncached size. */
+void *cache_fill(struct thread_cache *cache, size_t size)
+{
+    unsigned cls = size_class(size);
+    uint32_t limit = class_limit(cls);
+    if (limit == 0)
+        return arena_malloc(cache->arena, size);
+    struct cache_entry *list;
+    size_t got = arena_fill(cache->arena, cls, &list, limit / 4u + 1u);
+    if (got == 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct cache_bin *bin = &cache->bins[cls];
+    bin->head = list->next;
+    bin->count = (uint32_t)got - 1u;
+    bin->room = limit - bin->count;
+    block_set_state(block_of(list), BLOCK_INUSE);
+    return list;
+}
+
+static struct cache_entry *bin_cut(struct cache_bin *bin, uint32_t keep, struct cache_entry *tail)
+{
+    while (bin->count > keep) {
+        struct cache_entry *entry = bin->head;
+        bin->head = entry->next;
+        entry->next = tail;
+        tail = entry;
+        bin->count--;
+        bin->room++;
+    }
+    return tail;
+}
+
+/* A free that found its bin full: send half of the bin back to the arena.
+ * False when the block's class is not cached at all. */
+bool cache_make_room(struct thread_cache *cache, struct block *b)
+{
+    uint32_t limit = class_limit(b->cache_class);
+    if (limit == 0 || cache->state != CACHE_BOUND)
+        return false;
+    struct cache_bin *bin = &cache->bins[b->cache_class];
+    struct cache_entry *list = bin_cut(bin, limit / 2u, NULL);
+    if (list)
+        arena_free_batch(cache->arena, list);
+    return bin->room > 0;
+}
+
+void cache_flush(struct thread_cache *cache)
+{
+    struct cache_entry *list = NULL;
+    for (unsigned cls = 1; cls < CLASS_COUNT; cls++)
+        list = bin_cut(&cache->bins[cls], 0, list);
+    if (list)
+        arena_free_batch(cache->arena, list);
+}
+
+size_t cache_bytes(const struct thread_cache *cache)
+{
+    size_t bytes = 0;
+    for (unsigned cls = 1; cls < CLASS_COUNT; cls++)
+        bytes += (size_t)cache->bins[cls].count * class_size(cls);
+    return bytes;
+}

@@ -1,0 +1,134 @@
+/* The engine's front door: every pointer the program hands back is checked
+ * here (the chunk map says whether hmm owns it, the header whether it is a
+ * block in use) before it reaches the thread cache, its arena, its owner's
+ * remote stack or the huge blocks.  A caller bug ends in one fatal line. */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+static HMM_COLD __attribute__((noreturn)) void not_ours(const char *call, void *ptr)
+{
+    fatal("%s(): invalid pointer %p (not a block hmm returned)", call, ptr);
+}
+
+/* The header at ptr does not check out: walk the chunk to say why. */
+static HMM_COLD __attribute__((noreturn)) void diagnose(const char *call, void *ptr, struct chunk *c)
+{
+    if (c->state != CHUNK_ARENA)
+        not_ours(call, ptr);
+    struct block *target = block_of(ptr), *b = chunk_first_block(c), *fence = chunk_fence(c);
+    while (b < fence) {
+        if (b == target)
+            fatal("%s(): corrupted block header at %p", call, ptr);
+        if (!block_header_valid(b) || block_chunk(b) != c || block_next(b) > fence)
+            fatal("%s(): corrupted block header at %p (found looking for %p)", call, block_payload(b), ptr);
+        if (target < block_next(b)) {
+            if (block_state(b) == BLOCK_FREE)
+                fatal("%s(): double free of %p (inside a free block of %zu bytes at %p)", call, ptr,
+                      block_usable(b), block_payload(b));
+            fatal("%s(): invalid pointer %p (inside the block of %zu bytes at %p)", call, ptr,
+                  block_usable(b), block_payload(b));
+        }
+        b = block_next(b);
+    }
+    not_ours(call, ptr);
+}
+
+/* The block at ptr, in use by the program, and its chunk; anything else is
+ * fatal. */
+struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out)
+{
+    struct chunk *c = ((uintptr_t)ptr & (UNIT - 1)) ? NULL : map_lookup(ptr);
+    if (c == NULL || !chunk_valid(c) || (char *)ptr < (char *)c + CHUNK_HEADER + BLOCK_HEADER)
+        not_ours(call, ptr);
+    struct block *b = block_of(ptr);
+    if (b->magic != BLOCK_MAGIC || block_chunk(b) != c)
+        diagnose(call, ptr, c);
+    uint8_t state = block_state(b);
+    if (state == BLOCK_FREE || state == BLOCK_CACHED || state == BLOCK_REMOTE)
+        fatal("%s(): double free of %p (block of %zu bytes)", call, ptr, block_usable(b));
+    bool in_arena = state == BLOCK_INUSE && c->state == CHUNK_ARENA && b->units >= MIN_BLOCK_UNITS &&
+                    block_next(b) <= chunk_fence(c);
+    bool huge = state == BLOCK_HUGE && c->state == CHUNK_HUGE;
+    if (!in_arena && !huge)
+        diagnose(call, ptr, c);
+    *chunk_out = c;
+    return b;
+}
+
+void *heap_malloc(size_t size)
+{
+    if (size > hmm_tunables.mmap_threshold)
+        return huge_malloc(size, UNIT);
+    return cache_fill(&hmm_thread_cache, size ? size : 1);
+}
+
+void *heap_memalign(size_t alignment, size_t size)
+{
+    if (alignment <= UNIT)
+        return heap_malloc(size);
+    if (size > hmm_tunables.mmap_threshold || alignment > hmm_tunables.chunk_size / 4)
+        return huge_malloc(size, alignment);
+    return arena_memalign(hmm_thread_cache.arena, alignment, size);
+}
+
+void heap_free(void *ptr, const char *call)
+{
+    if (ptr == NULL)
+        return;
+    struct chunk *c;
+    struct block *b = heap_block(ptr, call, &c);
+    if (c->state == CHUNK_HUGE) {
+        huge_free(c, b);
+        return;
+    }
+    struct thread_cache *cache = &hmm_thread_cache;
+    struct arena *a = c->arena;
+    if (a != cache->arena) {
+        arena_free_remote(a, b);
+        return;
+    }
+    struct cache_bin *bin = &cache->bins[b->cache_class];
+    if (b->cache_class != 0 && (bin->room > 0 || cache_make_room(cache, b)))
+        cache_put(bin, b);
+    else
+        arena_free(a, b);
+}
+
+static void *realloc_move(void *ptr, size_t old_usable, size_t size)
+{
+    void *fresh = heap_malloc(size);
+    if (fresh == NULL)
+        return NULL;
+    memcpy(fresh, ptr, old_usable < size ? old_usable : size);
+    heap_free(ptr, "realloc");
+    return fresh;
+}
+
+void *heap_realloc(void *ptr, size_t size)
+{
+    struct chunk *c;
+    struct block *b = heap_block(ptr, "realloc", &c);
+    bool huge_size = size > hmm_tunables.mmap_threshold;
+    if (c->state == CHUNK_HUGE) {
+        if (huge_size)
+            return huge_realloc(c, b, size);
+        return realloc_move(ptr, huge_usable(c, b), size);
+    }
+    size_t usable = block_usable(b);
+    if (size <= usable && size >= usable / 2)
+        return ptr;
+    if (!huge_size && c->arena == hmm_thread_cache.arena && arena_resize(c->arena, b, size))
+        return ptr;
+    return realloc_move(ptr, usable, size);
+}
+
+size_t heap_usable(void *ptr, const char *call)
+{
+    if (ptr == NULL)
+        return 0;
+    struct chunk *c;
+    struct block *b = heap_block(ptr, call, &c);
+    return c->state == CHUNK_HUGE ? huge_usable(c, b) : block_usable(b);
+}

@@ -1,0 +1,122 @@
+/* Huge blocks: above the mmap threshold a block is its own mapping, aligned
+ * to a granule so the chunk map knows it.  The mapping starts with a chunk
+ * header (state CHUNK_HUGE), then the block header right before the payload;
+ * realloc moves the pages with mremap instead of copying them. */
+#include "internal.h"
+
+#include <errno.h>
+
+static uint64_t huge_count, huge_bytes, huge_usable_bytes;
+
+static size_t payload_offset(size_t alignment)
+{
+    size_t offset = CHUNK_HEADER + BLOCK_HEADER;
+    return (offset + alignment - 1) & ~(alignment - 1);
+}
+
+static size_t mapping_size(size_t offset, size_t size)
+{
+    if (size > SIZE_MAX / 2 - offset - GRANULE)
+        return 0;
+    return (offset + size + GRANULE - 1) & ~(GRANULE - 1);
+}
+
+static void *huge_format(struct chunk *c, size_t map_size, size_t offset, size_t size)
+{
+    c->magic = CHUNK_MAGIC ^ (uintptr_t)c;
+    c->size = map_size;
+    c->prev_size = 0;
+    c->arena = NULL;
+    c->next = c->prev = NULL;
+    c->state = CHUNK_HUGE;
+    c->flags = CHUNK_MAPPED;
+    c->huge_size = size;
+    struct block *b = (struct block *)((char *)c + offset - BLOCK_HEADER);
+    b->prev_units = 0;
+    b->chunk_units = (uint32_t)((offset - BLOCK_HEADER) >> UNIT_SHIFT);
+    b->units = 0;
+    b->cache_class = 0;
+    b->magic = BLOCK_MAGIC;
+    block_set_state(b, BLOCK_HUGE);
+    return block_payload(b);
+}
+
+static size_t block_offset(const struct block *b)
+{
+    return ((size_t)b->chunk_units << UNIT_SHIFT) + BLOCK_HEADER;
+}
+
+void *huge_malloc(size_t size, size_t alignment)
+{
+    size_t offset = payload_offset(alignment);
+    size_t map_size = mapping_size(offset, size);
+    struct chunk *c = map_size ? os_map_aligned(map_size, GRANULE) : NULL;
+    if (c == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *payload = huge_format(c, map_size, offset, size);
+    if (!map_set(c)) {
+        os_unmap(c, map_size);
+        errno = ENOMEM;
+        return NULL;
+    }
+    ck_pr_inc_64(&huge_count);
+    ck_pr_add_64(&huge_bytes, map_size);
+    ck_pr_add_64(&huge_usable_bytes, map_size - offset);
+    return payload;
+}
+
+void huge_free(struct chunk *c, struct block *b)
+{
+    size_t size = c->size;
+    map_clear(c);
+    c->magic = 0;
+    ck_pr_dec_64(&huge_count);
+    ck_pr_sub_64(&huge_bytes, size);
+    ck_pr_sub_64(&huge_usable_bytes, size - block_offset(b));
+    os_unmap(c, size);
+}
+
+/* Resize in place when the kernel can, else move the pages. */
+void *huge_realloc(struct chunk *c, struct block *b, size_t size)
+{
+    size_t offset = block_offset(b), old_size = c->size;
+    size_t map_size = mapping_size(offset, size);
+    if (map_size == 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (map_size != old_size) {
+        map_clear(c);
+        struct chunk *moved = c;
+        if (!os_remap_in_place(c, old_size, map_size))
+            moved = os_remap_aligned(c, old_size, map_size, GRANULE);
+        if (moved == NULL) {
+            map_set(c);
+            errno = ENOMEM;
+            return NULL;
+        }
+        c = moved;
+        c->magic = CHUNK_MAGIC ^ (uintptr_t)c;
+        c->size = map_size;
+        if (!map_set(c))
+            fatal("realloc(): cannot record the moved huge block at %p", (void *)c);
+        ck_pr_add_64(&huge_bytes, map_size - old_size);
+        ck_pr_add_64(&huge_usable_bytes, map_size - old_size);
+    }
+    c->huge_size = size;
+    return (char *)c + offset;
+}
+
+size_t huge_usable(struct chunk *c, struct block *b)
+{
+    return c->size - block_offset(b);
+}
+
+void huge_stats(size_t *count, size_t *bytes, size_t *usable)
+{
+    *count = ck_pr_load_64(&huge_count);
+    *bytes = ck_pr_load_64(&huge_bytes);
+    *usable = ck_pr_load_64(&huge_usable_bytes);
+}

@@ -1,0 +1,417 @@
+/* hmm engine: the one internal header.  It holds the structs every file of
+ * the engine trusts, the static inline validators that check them, the
+ * thread-cache fast path, and the cross-file API grouped by the file that
+ * defines it.  lib/ includes this header; nothing here includes lib/. */
+#ifndef HMM_INTERNAL_H
+#define HMM_INTERNAL_H
+
+#include <config.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <ck_pr.h>
+#include <ck_stack.h>
+#include <urcu/list.h>
+
+#define HMM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HMM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define HMM_NOINLINE __attribute__((noinline))
+#define HMM_COLD __attribute__((cold, noinline))
+
+/* ---- sizes ------------------------------------------------------------ */
+
+#define UNIT 16u                       /* block sizes count in 16-byte units */
+#define UNIT_SHIFT 4
+#define BLOCK_HEADER 16u
+#define MIN_BLOCK_UNITS 2u             /* header + room for two bin links */
+#define GRANULE_SHIFT 20               /* chunks are 1 MiB aligned and sized */
+#define GRANULE ((size_t)1 << GRANULE_SHIFT)
+#define CHUNK_HEADER 64u               /* struct chunk, rounded to a unit */
+#define MAX_UNITS ((uint32_t)0xffffffffu)
+#define PAGE_GUESS 4096u               /* pointers at a page start skip the fast path */
+
+/* ---- tunables: filled by lib/ from HMM_OPTIONS and mallopt ------------ */
+
+enum check_level { CHECK_BASIC = 0, CHECK_FULL = 1 };
+
+struct tunables {
+    size_t trim_threshold;   /* free top of the region beyond which the break drops */
+    size_t top_pad;          /* slack added to each growth and kept on trim */
+    size_t mmap_threshold;   /* requests above it get their own mapping */
+    size_t chunk_size;       /* smallest chunk an arena takes from the region */
+    size_t cache_size;       /* bytes a thread cache may hold; 0 disables it */
+    unsigned arena_max;      /* live arenas before threads share them */
+    unsigned check_level;    /* enum check_level */
+};
+
+extern struct tunables hmm_tunables;
+
+/* ---- blocks ------------------------------------------------------------
+ * Every block is preceded by this 16-byte header.  Invariants:
+ *  - units counts the header; the blocks of a chunk tile it exactly, from
+ *    the first block at CHUNK_HEADER to the fence header at its end;
+ *  - prev_units is the units of the block below (0 for the first block);
+ *  - chunk_units is the distance from the chunk's start to this header;
+ *  - no two FREE blocks are adjacent, and a block is in a bin iff FREE;
+ *  - state is changed with ck_pr (the owner, remote freers and the checker
+ *    may look at it concurrently); the other fields belong to the arena's
+ *    lock holder, or to the thread that holds the block.
+ */
+enum block_state {
+    BLOCK_FREE = 0x46,     /* in one of the arena's bins */
+    BLOCK_INUSE = 0xa1,    /* held by the program */
+    BLOCK_CACHED = 0xc5,   /* parked in a thread cache */
+    BLOCK_REMOTE = 0xd2,   /* on the owner's remote-free stack */
+    BLOCK_FENCE = 0xfe,    /* the zero-sized header closing a chunk */
+    BLOCK_HUGE = 0x9b,     /* a block that is its own mapping */
+};
+
+#define BLOCK_MAGIC 0x6d6du
+
+struct block {
+    uint32_t prev_units;
+    uint32_t chunk_units;
+    uint32_t units;
+    uint8_t cache_class;   /* thread-cache class, 0 when not cacheable */
+    uint8_t state;
+    uint16_t magic;
+};
+
+/* Free blocks keep their bin links in the payload. */
+struct free_links {
+    struct block *next;
+    struct block *prev;
+};
+
+static inline struct block *block_of(const void *ptr)
+{
+    return (struct block *)((char *)ptr - BLOCK_HEADER);
+}
+
+static inline void *block_payload(struct block *b)
+{
+    return (char *)b + BLOCK_HEADER;
+}
+
+static inline struct block *block_next(struct block *b)
+{
+    return (struct block *)((char *)b + ((size_t)b->units << UNIT_SHIFT));
+}
+
+static inline struct block *block_prev(struct block *b)
+{
+    return (struct block *)((char *)b - ((size_t)b->prev_units << UNIT_SHIFT));
+}
+
+static inline struct free_links *block_links(struct block *b)
+{
+    return (struct free_links *)block_payload(b);
+}
+
+static inline uint8_t block_state(const struct block *b)
+{
+    return ck_pr_load_8(&((struct block *)b)->state);
+}
+
+static inline void block_set_state(struct block *b, uint8_t state)
+{
+    ck_pr_store_8(&b->state, state);
+}
+
+static inline bool block_header_valid(const struct block *b)
+{
+    return b->magic == BLOCK_MAGIC && b->units >= MIN_BLOCK_UNITS;
+}
+
+/* ---- chunks ------------------------------------------------------------
+ * A chunk is a GRANULE-aligned run of whole granules.  It belongs to exactly
+ * one owner: an arena (state CHUNK_ARENA, arena set, in the arena's list), the
+ * region's free list (CHUNK_FREE), or it is the mapping of a huge block
+ * (CHUNK_HUGE).  Region chunks tile their segment of the sbrk heap:
+ * prev_size is the size of the chunk below (0 for the segment's first), and
+ * CHUNK_SEGMENT_END marks the chunk whose end is the segment's end.
+ */
+enum chunk_state { CHUNK_FREE = 1, CHUNK_ARENA = 2, CHUNK_HUGE = 3 };
+enum chunk_flags {
+    CHUNK_MAPPED = 1,        /* mmap'ed, not part of the sbrk region */
+    CHUNK_SEGMENT_END = 2,   /* last chunk of its region segment */
+    CHUNK_PURGED = 4,        /* free and madvised away */
+};
+
+#define CHUNK_MAGIC 0x68636b6e686d6d00ull
+
+struct arena;
+
+struct chunk {
+    uint64_t magic;           /* CHUNK_MAGIC ^ address */
+    size_t size;              /* bytes, a multiple of GRANULE */
+    size_t prev_size;
+    struct arena *arena;      /* owner while CHUNK_ARENA, else NULL */
+    struct chunk *next;       /* arena's chunk list, or the region's free list */
+    struct chunk *prev;
+    uint32_t state;
+    uint32_t flags;
+    size_t huge_size;         /* CHUNK_HUGE: the bytes the program asked for */
+};
+
+_Static_assert(sizeof(struct chunk) <= CHUNK_HEADER, "chunk header too large");
+
+static inline bool chunk_valid(const struct chunk *c)
+{
+    return c->magic == (CHUNK_MAGIC ^ (uintptr_t)c) && c->size >= GRANULE &&
+           (c->size & (GRANULE - 1)) == 0 && ((uintptr_t)c & (GRANULE - 1)) == 0;
+}
+
+static inline struct block *chunk_first_block(struct chunk *c)
+{
+    return (struct block *)((char *)c + CHUNK_HEADER);
+}
+
+static inline struct block *chunk_fence(struct chunk *c)
+{
+    return (struct block *)((char *)c + c->size - BLOCK_HEADER);
+}
+
+static inline struct chunk *block_chunk(struct block *b)
+{
+    return (struct chunk *)((char *)b - ((size_t)b->chunk_units << UNIT_SHIFT));
+}
+
+/* ---- thread cache: classes -------------------------------------------- */
+
+#define CLASS_SMALL_MAX 512u      /* 16-byte steps up to here */
+#define CLASS_MAX 32768u          /* then four classes per doubling */
+#define CLASS_COUNT 57u           /* class 0 means "not cacheable" */
+
+static inline unsigned size_class(size_t size)
+{
+    if (HMM_LIKELY(size <= CLASS_SMALL_MAX))
+        return (unsigned)((size + UNIT - 1) >> UNIT_SHIFT);
+    if (size > CLASS_MAX)
+        return 0;
+    unsigned bit = 63u - (unsigned)__builtin_clzl(size - 1);
+    return 33u + (bit - 9u) * 4u + (unsigned)(((size - 1) >> (bit - 2u)) & 3u);
+}
+
+static inline size_t class_size(unsigned cls)
+{
+    if (cls <= 32)
+        return (size_t)cls << UNIT_SHIFT;
+    unsigned step = cls - 33u, bit = 9u + step / 4u;
+    return ((size_t)1 << bit) + ((size_t)(step % 4u + 1u) << (bit - 2u));
+}
+
+/* ---- thread cache: the per-thread state --------------------------------
+ * Only the owning thread touches its cache.  A bin holds blocks of exactly
+ * class_size(class) usable bytes, all owned by cache->arena, in state
+ * BLOCK_CACHED; room is how many more it may take (0 for class 0 and when
+ * the cache is off), so the fast paths test one field. */
+struct cache_entry {
+    struct cache_entry *next;
+};
+
+struct cache_bin {
+    struct cache_entry *head;
+    uint32_t room;
+    uint32_t count;
+};
+
+struct thread_cache {
+    struct arena *arena;        /* the arena this thread is bound to */
+    struct cache_bin bins[CLASS_COUNT];
+    uint64_t hits;              /* mallocs served here */
+    uint64_t frees;             /* frees taken here */
+    uint32_t state;             /* enum cache_state */
+};
+
+enum cache_state { CACHE_UNBOUND = 0, CACHE_BOUND = 1, CACHE_EXITED = 2 };
+
+extern __thread struct thread_cache hmm_thread_cache
+    __attribute__((tls_model("initial-exec")));
+
+/* The owner's malloc of a cacheable size: a pop. */
+static inline void *cache_pop(size_t size)
+{
+    struct cache_bin *bin = &hmm_thread_cache.bins[size_class(size)];
+    struct cache_entry *entry = bin->head;
+    if (HMM_UNLIKELY(entry == NULL))
+        return NULL;
+    bin->head = entry->next;
+    bin->room++;
+    bin->count--;
+    block_set_state(block_of(entry), BLOCK_INUSE);
+    return entry;
+}
+
+/* Park a checked block of the cache's own arena in a bin with room. */
+static inline void cache_put(struct cache_bin *bin, struct block *b)
+{
+    struct cache_entry *entry = block_payload(b);
+    entry->next = bin->head;
+    bin->head = entry;
+    bin->room--;
+    bin->count++;
+    block_set_state(b, BLOCK_CACHED);
+}
+
+/* The owner's free of one of its own cacheable blocks: a push.  Anything
+ * else (another arena's block, a full bin, a header that is not an in-use
+ * hmm header, a pointer at a page start) returns false for the slow path. */
+static inline bool cache_push(void *ptr)
+{
+    if (HMM_UNLIKELY(((uintptr_t)ptr & (PAGE_GUESS - 1)) == 0))
+        return false;
+    struct block *b = block_of(ptr);
+    if (HMM_UNLIKELY(b->magic != BLOCK_MAGIC || block_state(b) != BLOCK_INUSE))
+        return false;
+    struct thread_cache *cache = &hmm_thread_cache;
+    if (HMM_UNLIKELY(block_chunk(b)->arena != cache->arena))
+        return false;
+    struct cache_bin *bin = &cache->bins[b->cache_class];
+    if (HMM_UNLIKELY(bin->room == 0))
+        return false;
+    cache_put(bin, b);
+    return true;
+}
+
+/* ---- arenas ------------------------------------------------------------ */
+
+#define BIN_EXACT 64u            /* bins 2..64 hold blocks of exactly that many units; above, four bins per doubling */
+#define BIN_COUNT 169u
+#define BIN_WORDS ((BIN_COUNT + 63u) / 64u)
+
+enum arena_state { ARENA_LIVE = 1, ARENA_ORPHANED = 2, ARENA_RETIRED = 3 };
+
+/* An arena.  Invariants: every chunk in `chunks` has arena == this arena;
+ * bins[i] lists FREE blocks of bin_index(units) == i, and bit i of bitmap is
+ * set iff bins[i] is not empty; used_bytes is the sum of the sizes of the
+ * blocks not FREE (in use, cached or pending on the remote stack).  All of it
+ * is guarded by lock except `remote` (lock-free, any thread pushes, a lock
+ * holder pops all) and the registry fields (registry lock). */
+struct arena {
+    pthread_mutex_t lock;
+    struct chunk *chunks;
+    struct chunk *spare;          /* one wholly free chunk kept back */
+    size_t chunk_count;
+    size_t chunk_bytes;
+    size_t used_bytes;
+    size_t used_blocks;
+    size_t free_bytes;
+    uint64_t bitmap[BIN_WORDS];
+    struct block *bins[BIN_COUNT];
+    uint64_t mallocs;
+    uint64_t frees;
+    uint64_t remote_frees;
+    /* registry: guarded by the registry lock */
+    unsigned id;
+    unsigned threads;
+    unsigned state;               /* enum arena_state */
+    struct arena *retired_next;
+    struct cds_list_head node;    /* the registry's RCU list */
+    ck_stack_t remote __attribute__((aligned(64)));
+    unsigned remote_pending;      /* pushes since the last drain (ck_pr) */
+};
+
+static inline bool arena_valid(const struct arena *a)
+{
+    return a != NULL && (a->state == ARENA_LIVE || a->state == ARENA_ORPHANED);
+}
+
+/* ---- cross-file API, by defining file --------------------------------- */
+
+/* os.c: the only file that makes system calls. */
+void *os_sbrk(intptr_t delta);          /* (void *)-1 on failure */
+void *os_map(size_t size);              /* NULL on failure */
+void *os_map_aligned(size_t size, size_t alignment);
+void os_unmap(void *addr, size_t size);
+void *os_remap_aligned(void *addr, size_t old_size, size_t new_size, size_t alignment);
+bool os_remap_in_place(void *addr, size_t old_size, size_t new_size);
+void os_purge(void *addr, size_t size);
+size_t os_page_size(void);
+unsigned os_cpu_count(void);
+void os_write(int fd, const char *buf, size_t len);
+__attribute__((noreturn)) void os_abort(void);
+#ifdef HMM_TEST_BUILD
+enum os_call { OS_SBRK, OS_MMAP, OS_MREMAP, OS_CALL_COUNT };
+void hmm_test_os_fail(enum os_call call, int after, int count);
+#endif
+
+/* map.c: which chunk covers an address. */
+bool map_set(struct chunk *chunk);
+void map_clear(struct chunk *chunk);
+struct chunk *map_lookup(const void *addr);
+
+/* region.c: the central sbrk region. */
+struct region_stats {
+    size_t region_bytes, free_bytes, mapped_bytes, returned_bytes;
+    uintptr_t brk;
+};
+struct chunk *region_take(size_t size);
+void region_give(struct chunk *chunk);
+size_t region_trim(size_t pad);
+void region_stats(struct region_stats *out);
+int region_check(void);
+void region_lock(void);
+void region_unlock(void);
+void region_child_reset(void);
+
+/* arena.c: blocks in chunks, bins, split and coalesce, remote frees. */
+void arena_init(struct arena *a, unsigned id);
+void *arena_malloc(struct arena *a, size_t size);
+void *arena_memalign(struct arena *a, size_t alignment, size_t size);
+void arena_free(struct arena *a, struct block *b);
+size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want);
+void arena_free_batch(struct arena *a, struct cache_entry *list);
+void arena_free_remote(struct arena *a, struct block *b);
+bool arena_resize(struct arena *a, struct block *b, size_t size);
+void arena_drain_remote(struct arena *a);
+size_t arena_release(struct arena *a, bool keep_spare);
+bool arena_empty(struct arena *a);
+size_t block_usable(struct block *b);
+int arena_check(struct arena *a);
+
+/* cache.c: the slow side of the thread cache. */
+void cache_bind(struct thread_cache *cache, struct arena *a);
+void *cache_fill(struct thread_cache *cache, size_t size);
+bool cache_make_room(struct thread_cache *cache, struct block *b);
+void cache_flush(struct thread_cache *cache);
+size_t cache_bytes(const struct thread_cache *cache);
+
+/* heap.c: the engine's front door for lib/: pointers checked, then handed
+ * to the cache, the arena, a remote arena or the huge blocks.  The caller
+ * has bound the thread (hmm_thread_cache.arena set) before a malloc. */
+void *heap_malloc(size_t size);
+void *heap_memalign(size_t alignment, size_t size);
+void heap_free(void *ptr, const char *call);
+void *heap_realloc(void *ptr, size_t size);
+size_t heap_usable(void *ptr, const char *call);
+struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out);
+
+/* huge.c: blocks that are their own mapping. */
+void *huge_malloc(size_t size, size_t alignment);
+void huge_free(struct chunk *chunk, struct block *b);
+void *huge_realloc(struct chunk *chunk, struct block *b, size_t size);
+size_t huge_usable(struct chunk *chunk, struct block *b);
+void huge_stats(size_t *count, size_t *bytes, size_t *usable);
+
+/* registry.c: every arena, live, orphaned or retired. */
+struct arena *registry_bind(void);
+void registry_unbind(struct arena *a);
+void registry_reclaim(struct arena *a);
+void registry_foreach(void (*visit)(struct arena *a, void *ctx), void *ctx);
+unsigned registry_count(void);
+void registry_lock_all(void);
+void registry_unlock_all(void);
+void registry_child_reset(struct arena *keep);
+
+/* report.c: formatting without malloc, and the fatal path. */
+size_t fmt_buf(char *buf, size_t cap, const char *fmt, va_list ap);
+size_t fmt_str(char *buf, size_t cap, const char *fmt, ...);
+void fmt_fd(int fd, const char *fmt, ...);
+__attribute__((noreturn)) void fatal(const char *fmt, ...);
+void warn(const char *fmt, ...);
+
+#endif

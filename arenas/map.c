@@ -1,0 +1,74 @@
+/* Which chunk covers an address: a two-level radix map over the 48-bit
+ * address space at GRANULE granularity.  Writers own the granules they set
+ * (a chunk is granted or released under the region lock; a huge mapping
+ * belongs to one thread); readers need no lock. */
+#include "internal.h"
+
+#define ADDRESS_BITS 48
+#define INDEX_BITS (ADDRESS_BITS - GRANULE_SHIFT)
+#define LEAF_BITS 14
+#define ROOT_BITS (INDEX_BITS - LEAF_BITS)
+#define LEAF_ENTRIES ((size_t)1 << LEAF_BITS)
+
+struct map_leaf {
+    struct chunk *chunk[LEAF_ENTRIES];
+};
+
+static struct map_leaf *map_root[(size_t)1 << ROOT_BITS];
+
+static struct map_leaf *leaf_for(uintptr_t index, bool create)
+{
+    struct map_leaf **slot = &map_root[index >> LEAF_BITS];
+    struct map_leaf *leaf = ck_pr_load_ptr(slot);
+    if (leaf != NULL || !create)
+        return leaf;
+    struct map_leaf *fresh = os_map(sizeof(struct map_leaf));
+    if (fresh == NULL)
+        return NULL;
+    if (!ck_pr_cas_ptr(slot, NULL, fresh)) {
+        os_unmap(fresh, sizeof(struct map_leaf));
+        return ck_pr_load_ptr(slot);
+    }
+    return fresh;
+}
+
+static void map_store(struct chunk *chunk, struct chunk *value)
+{
+    uintptr_t first = (uintptr_t)chunk >> GRANULE_SHIFT;
+    uintptr_t end = first + (chunk->size >> GRANULE_SHIFT);
+    for (uintptr_t index = first; index < end; index++) {
+        struct map_leaf *leaf = leaf_for(index, false);
+        if (leaf != NULL)
+            ck_pr_store_ptr(&leaf->chunk[index & (LEAF_ENTRIES - 1)], value);
+    }
+}
+
+/* Make sure every leaf exists first, so a failure leaves nothing half set. */
+bool map_set(struct chunk *chunk)
+{
+    uintptr_t first = (uintptr_t)chunk >> GRANULE_SHIFT;
+    uintptr_t end = first + (chunk->size >> GRANULE_SHIFT);
+    if ((uintptr_t)chunk + chunk->size > ((uintptr_t)1 << ADDRESS_BITS))
+        return false;
+    for (uintptr_t index = first; index < end; index = (index | (LEAF_ENTRIES - 1)) + 1)
+        if (leaf_for(index, true) == NULL)
+            return false;
+    map_store(chunk, chunk);
+    return true;
+}
+
+void map_clear(struct chunk *chunk)
+{
+    map_store(chunk, NULL);
+}
+
+struct chunk *map_lookup(const void *addr)
+{
+    uintptr_t index = (uintptr_t)addr >> GRANULE_SHIFT;
+    if (index >> INDEX_BITS)
+        return NULL;
+    struct map_leaf *leaf = leaf_for(index, false);
+    if (leaf == NULL)
+        return NULL;
+    return ck_pr_load_ptr(&leaf->chunk[index & (LEAF_ENTRIES - 1)]);
+}

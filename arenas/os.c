@@ -1,0 +1,136 @@
+/* The only file that talks to the kernel: the break, mappings, purging and
+ * stderr.  Tests build it with HMM_TEST_BUILD to make calls fail on demand. */
+#include "internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifdef HMM_TEST_BUILD
+static int fail_after[OS_CALL_COUNT];
+static int fail_count[OS_CALL_COUNT];
+
+void hmm_test_os_fail(enum os_call call, int after, int count)
+{
+    ck_pr_store_int(&fail_after[call], after);
+    ck_pr_store_int(&fail_count[call], count);
+}
+
+static bool injected_failure(enum os_call call)
+{
+    if (ck_pr_load_int(&fail_count[call]) <= 0)
+        return false;
+    if (ck_pr_faa_int(&fail_after[call], -1) > 0)
+        return false;
+    return ck_pr_faa_int(&fail_count[call], -1) > 0;
+}
+#else
+static inline bool injected_failure(int call)
+{
+    (void)call;
+    return false;
+}
+#define OS_SBRK 0
+#define OS_MMAP 1
+#define OS_MREMAP 2
+#endif
+
+void *os_sbrk(intptr_t delta)
+{
+    if (delta > 0 && injected_failure(OS_SBRK)) {
+        errno = ENOMEM;
+        return (void *)-1;
+    }
+    return sbrk(delta);
+}
+
+void *os_map(size_t size)
+{
+    if (injected_failure(OS_MMAP))
+        return NULL;
+    void *addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return addr == MAP_FAILED ? NULL : addr;
+}
+
+/* Over-map, then cut the misaligned head and the tail. */
+void *os_map_aligned(size_t size, size_t alignment)
+{
+    if (size + alignment < size)
+        return NULL;
+    char *raw = os_map(size + alignment);
+    if (raw == NULL)
+        return NULL;
+    char *aligned = (char *)(((uintptr_t)raw + alignment - 1) & ~(uintptr_t)(alignment - 1));
+    size_t head = (size_t)(aligned - raw), tail = alignment - head;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap(aligned + size, tail);
+    return aligned;
+}
+
+void os_unmap(void *addr, size_t size)
+{
+    munmap(addr, size);
+}
+
+bool os_remap_in_place(void *addr, size_t old_size, size_t new_size)
+{
+    if (new_size > old_size && injected_failure(OS_MREMAP))
+        return false;
+    return mremap(addr, old_size, new_size, 0) != MAP_FAILED;
+}
+
+/* Move a mapping to a fresh aligned place: reserve it, then let mremap
+ * replace the reservation, so the pages move without a copy. */
+void *os_remap_aligned(void *addr, size_t old_size, size_t new_size, size_t alignment)
+{
+    if (injected_failure(OS_MREMAP))
+        return NULL;
+    void *target = os_map_aligned(new_size, alignment);
+    if (target == NULL)
+        return NULL;
+    void *moved = mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+    if (moved == MAP_FAILED) {
+        munmap(target, new_size);
+        return NULL;
+    }
+    return moved;
+}
+
+void os_purge(void *addr, size_t size)
+{
+    madvise(addr, size, MADV_DONTNEED);
+}
+
+size_t os_page_size(void)
+{
+    return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+unsigned os_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1u;
+}
+
+void os_write(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t done = write(fd, buf, len);
+        if (done < 0 && errno == EINTR)
+            continue;
+        if (done <= 0)
+            return;
+        buf += done;
+        len -= (size_t)done;
+    }
+}
+
+void os_abort(void)
+{
+    abort();
+}

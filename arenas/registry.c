@@ -1,0 +1,182 @@
+/* The registry of arenas.  A thread is bound to an arena on its first
+ * allocation: it adopts an orphaned arena first, creates one while fewer
+ * than arena_max exist, and otherwise shares the least used live arena.  At
+ * exit its arena is orphaned; an empty orphan is retired, its chunks go back
+ * to the region, and it is reused only after an RCU grace period, because
+ * the walkers (stats, check) read the list under RCU without the lock.
+ * liburcu's own locks must not be held by a thread that does not exist in a
+ * fork child, and no reader may be inside a walk there: walks and grace
+ * periods hold walk_lock for reading, fork takes it for writing.
+ * Lock order: walk_lock, registry, then arenas, then the region. */
+#define _LGPL_SOURCE
+#include "internal.h"
+
+#include <urcu/urcu-memb.h>
+#include <urcu/rculist.h>
+
+static pthread_rwlock_t walk_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
+static CDS_LIST_HEAD(arena_list);     /* live and orphaned arenas, RCU */
+static struct arena *retired_list;    /* past their grace period, ready to reuse */
+static unsigned arena_total;          /* arenas on arena_list */
+static unsigned next_id;
+static __thread bool rcu_registered __attribute__((tls_model("initial-exec")));
+
+static struct arena *arena_new(void)
+{
+    struct arena *a = retired_list;
+    if (a != NULL) {
+        retired_list = a->retired_next;
+    } else {
+        size_t bytes = (sizeof(struct arena) + os_page_size() - 1) & ~(os_page_size() - 1);
+        a = os_map(bytes);
+        if (a == NULL)
+            return NULL;
+    }
+    arena_init(a, next_id++);
+    a->state = ARENA_LIVE;
+    a->threads = 1;
+    cds_list_add_tail_rcu(&a->node, &arena_list);
+    arena_total++;
+    return a;
+}
+
+static struct arena *find_orphan(void)
+{
+    struct arena *a;
+    cds_list_for_each_entry(a, &arena_list, node)
+        if (a->state == ARENA_ORPHANED)
+            return a;
+    return NULL;
+}
+
+static struct arena *least_used(void)
+{
+    struct arena *a, *best = NULL;
+    cds_list_for_each_entry(a, &arena_list, node)
+        if (a->state == ARENA_LIVE && (best == NULL || a->threads < best->threads))
+            best = a;
+    return best;
+}
+
+struct arena *registry_bind(void)
+{
+    pthread_mutex_lock(&registry_mutex);
+    struct arena *a = find_orphan();
+    bool adopted = a != NULL;
+    if (adopted) {
+        a->state = ARENA_LIVE;
+        ck_pr_store_uint(&a->threads, 1);
+    } else if (arena_total < hmm_tunables.arena_max || (a = least_used()) == NULL) {
+        a = arena_new();
+    } else {
+        ck_pr_store_uint(&a->threads, a->threads + 1);
+    }
+    pthread_mutex_unlock(&registry_mutex);
+    if (adopted)
+        arena_drain_remote(a);
+    return a;
+}
+
+void registry_unbind(struct arena *a)
+{
+    pthread_mutex_lock(&registry_mutex);
+    ck_pr_store_uint(&a->threads, a->threads - 1);
+    bool orphaned = a->threads == 0;
+    if (orphaned)
+        a->state = ARENA_ORPHANED;
+    pthread_mutex_unlock(&registry_mutex);
+    if (orphaned)
+        registry_reclaim(a);
+}
+
+/* Retire a if it is an empty orphan: its chunks go back to the region and,
+ * after a grace period, the arena itself onto the reuse list. */
+void registry_reclaim(struct arena *a)
+{
+    if (!arena_empty(a))
+        return;
+    pthread_mutex_lock(&registry_mutex);
+    bool retire = a->state == ARENA_ORPHANED && a->threads == 0;
+    if (retire) {
+        cds_list_del_rcu(&a->node);
+        a->state = ARENA_RETIRED;
+        arena_total--;
+    }
+    pthread_mutex_unlock(&registry_mutex);
+    if (!retire)
+        return;
+    arena_release(a, false);
+    pthread_rwlock_rdlock(&walk_lock);
+    urcu_memb_synchronize_rcu();
+    pthread_rwlock_unlock(&walk_lock);
+    pthread_mutex_lock(&registry_mutex);
+    a->retired_next = retired_list;
+    retired_list = a;
+    pthread_mutex_unlock(&registry_mutex);
+}
+
+/* Visit every live and orphaned arena without blocking allocation. */
+void registry_foreach(void (*visit)(struct arena *a, void *ctx), void *ctx)
+{
+    bool registered_here = !rcu_registered;
+    pthread_rwlock_rdlock(&walk_lock);
+    if (registered_here) {
+        urcu_memb_register_thread();
+        rcu_registered = true;
+    }
+    urcu_memb_read_lock();
+    struct arena *a;
+    cds_list_for_each_entry_rcu(a, &arena_list, node)
+        visit(a, ctx);
+    urcu_memb_read_unlock();
+    if (registered_here) {
+        urcu_memb_unregister_thread();
+        rcu_registered = false;
+    }
+    pthread_rwlock_unlock(&walk_lock);
+}
+
+unsigned registry_count(void)
+{
+    pthread_mutex_lock(&registry_mutex);
+    unsigned count = arena_total;
+    pthread_mutex_unlock(&registry_mutex);
+    return count;
+}
+
+/* fork: every allocator lock, in lock order. */
+void registry_lock_all(void)
+{
+    pthread_rwlock_wrlock(&walk_lock);
+    pthread_mutex_lock(&registry_mutex);
+    struct arena *a;
+    cds_list_for_each_entry(a, &arena_list, node)
+        pthread_mutex_lock(&a->lock);
+    region_lock();
+}
+
+void registry_unlock_all(void)
+{
+    region_unlock();
+    struct arena *a;
+    cds_list_for_each_entry(a, &arena_list, node)
+        pthread_mutex_unlock(&a->lock);
+    pthread_mutex_unlock(&registry_mutex);
+    pthread_rwlock_unlock(&walk_lock);
+}
+
+/* In the child only the forking thread lives: its arena keeps one thread,
+ * every other arena is orphaned. */
+void registry_child_reset(struct arena *keep)
+{
+    region_child_reset();
+    pthread_rwlock_init(&walk_lock, NULL);
+    pthread_mutex_init(&registry_mutex, NULL);
+    struct arena *a;
+    cds_list_for_each_entry(a, &arena_list, node) {
+        pthread_mutex_init(&a->lock, NULL);
+        a->threads = a == keep ? 1 : 0;
+        a->state = a == keep ? ARENA_LIVE : ARENA_ORPHANED;
+    }
+}

@@ -1,0 +1,37 @@
+/* lib/: the library's face.  Cross-file API of lib/, grouped by the file
+ * that defines it.  lib/ includes the engine's header, never the reverse. */
+#ifndef HMM_LIB_H
+#define HMM_LIB_H
+
+#include "internal.h"
+#include "hmm.h"
+
+#define HMM_EXPORT __attribute__((visibility("default")))
+
+/* options.c: HMM_OPTIONS and mallopt fill hmm_tunables and these. */
+struct lib_options {
+    bool stats_at_exit;
+    uint64_t check_every;        /* run hmm_check() every N calls; 0 = never */
+    bool background_thread;
+    unsigned decay_ms;
+};
+extern struct lib_options hmm_options;
+void options_init(const char *text);
+int options_mallopt(int param, int value);
+
+/* thread.c: initialisation, binding threads to arenas, exit and fork. */
+void thread_init(void);
+bool thread_bind(void);
+
+static inline bool thread_bound(void)
+{
+    return hmm_thread_cache.state == CACHE_BOUND;
+}
+
+/* check.c */
+void check_tick(void);
+
+/* stats.c */
+void stats_print_at_exit(void);
+
+#endif

@@ -1,0 +1,193 @@
+/* HMM_OPTIONS and mallopt.  The parser is strict and allocation-free: a pair
+ * that is not understood is reported on one line, naming the pair and what
+ * is accepted, and the default stays. */
+#include "lib.h"
+
+#include <malloc.h>
+#include <string.h>
+
+#define KIB ((size_t)1 << 10)
+#define MIB ((size_t)1 << 20)
+#define GIB ((size_t)1 << 30)
+
+struct tunables hmm_tunables = {
+    .trim_threshold = 2 * MIB,
+    .top_pad = 1 * MIB,
+    .mmap_threshold = 32 * MIB,
+    .chunk_size = 1 * MIB,
+    .cache_size = 1 * MIB,
+    .arena_max = 0,                      /* 4 x CPUs, set by options_init */
+    .check_level = CHECK_BASIC,
+};
+
+struct lib_options hmm_options = { .decay_ms = 10000 };
+
+enum kind { KIND_SIZE, KIND_COUNT, KIND_BOOL, KIND_CHECK };
+
+struct option_spec {
+    const char *key;
+    enum kind kind;
+    uint64_t min, max;
+    const char *accepted;
+};
+
+static const struct option_spec specs[] = {
+    { "arena_max", KIND_COUNT, 1, 1024, "a whole number from 1 to 1024" },
+    { "trim_threshold", KIND_SIZE, 0, (uint64_t)1 << 40, "a size up to 1T (K, M, G suffixes)" },
+    { "top_pad", KIND_SIZE, 0, GIB, "a size up to 1G (K, M, G suffixes)" },
+    { "mmap_threshold", KIND_SIZE, 64 * KIB, 4 * GIB, "a size from 64K to 4G (K, M, G suffixes)" },
+    { "chunk_size", KIND_SIZE, MIB, GIB, "a multiple of 1M from 1M to 1G" },
+    { "cache_size", KIND_SIZE, 0, 64 * MIB, "a size up to 64M (0 turns the cache off)" },
+    { "background_thread", KIND_BOOL, 0, 1, "true or false" },
+    { "decay_ms", KIND_COUNT, 0, 3600000, "milliseconds from 0 to 3600000" },
+    { "check", KIND_CHECK, 1, UINT32_MAX, "basic, full, or a number N of calls between heap checks" },
+    { "stats_at_exit", KIND_BOOL, 0, 1, "true or false" },
+};
+
+#define SPEC_COUNT (sizeof(specs) / sizeof(specs[0]))
+
+static bool parse_number(const char *s, size_t len, uint64_t *out, bool suffixes)
+{
+    uint64_t value = 0, scale = 1;
+    if (len > 0 && suffixes) {
+        switch (s[len - 1]) {
+        case 'k': case 'K': scale = KIB; len--; break;
+        case 'm': case 'M': scale = MIB; len--; break;
+        case 'g': case 'G': scale = GIB; len--; break;
+        case 't': case 'T': scale = GIB * 1024; len--; break;
+        }
+    }
+    if (len == 0 || len > 19)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        value = value * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (value > UINT64_MAX / scale)
+        return false;
+    *out = value * scale;
+    return true;
+}
+
+static bool equals(const char *s, size_t len, const char *word)
+{
+    return strlen(word) == len && memcmp(s, word, len) == 0;
+}
+
+static bool parse_bool(const char *s, size_t len, uint64_t *out)
+{
+    if (equals(s, len, "true") || equals(s, len, "1") || equals(s, len, "yes"))
+        return *out = 1, true;
+    if (equals(s, len, "false") || equals(s, len, "0") || equals(s, len, "no"))
+        return *out = 0, true;
+    return false;
+}
+
+/* check=basic|full|N; N is stored as is, basic as 0, full as UINT64_MAX. */
+static bool parse_value(const struct option_spec *spec, const char *s, size_t len, uint64_t *out)
+{
+    switch (spec->kind) {
+    case KIND_BOOL:
+        return parse_bool(s, len, out);
+    case KIND_CHECK:
+        if (equals(s, len, "basic"))
+            return *out = 0, true;
+        if (equals(s, len, "full"))
+            return *out = UINT64_MAX, true;
+        return parse_number(s, len, out, false) && *out >= spec->min && *out <= spec->max;
+    case KIND_SIZE:
+        if (!parse_number(s, len, out, true) || *out < spec->min || *out > spec->max)
+            return false;
+        return strcmp(spec->key, "chunk_size") != 0 || *out % MIB == 0;
+    case KIND_COUNT:
+        return parse_number(s, len, out, false) && *out >= spec->min && *out <= spec->max;
+    }
+    return false;
+}
+
+static void apply(const struct option_spec *spec, uint64_t value)
+{
+    const char *key = spec->key;
+    if (!strcmp(key, "arena_max")) hmm_tunables.arena_max = (unsigned)value;
+    else if (!strcmp(key, "trim_threshold")) hmm_tunables.trim_threshold = value;
+    else if (!strcmp(key, "top_pad")) hmm_tunables.top_pad = value;
+    else if (!strcmp(key, "mmap_threshold")) hmm_tunables.mmap_threshold = value;
+    else if (!strcmp(key, "chunk_size")) hmm_tunables.chunk_size = value;
+    else if (!strcmp(key, "cache_size")) hmm_tunables.cache_size = value;
+    else if (!strcmp(key, "background_thread")) hmm_options.background_thread = value;
+    else if (!strcmp(key, "decay_ms")) hmm_options.decay_ms = (unsigned)value;
+    else if (!strcmp(key, "stats_at_exit")) hmm_options.stats_at_exit = value;
+    else if (value == UINT64_MAX) hmm_tunables.check_level = CHECK_FULL;
+    else hmm_options.check_every = value;
+}
+
+static void warn_pair(const char *pair, size_t len, const char *why)
+{
+    char shown[128];
+    size_t n = len < sizeof(shown) - 1 ? len : sizeof(shown) - 1;
+    memcpy(shown, pair, n);
+    shown[n] = '\0';
+    warn("HMM_OPTIONS: ignoring '%s': %s", shown, why);
+}
+
+static void parse_pair(const char *pair, size_t len)
+{
+    const char *eq = memchr(pair, '=', len);
+    if (eq == NULL) {
+        warn_pair(pair, len, "expected key=value");
+        return;
+    }
+    size_t key_len = (size_t)(eq - pair);
+    for (size_t i = 0; i < SPEC_COUNT; i++) {
+        if (!equals(pair, key_len, specs[i].key))
+            continue;
+        uint64_t value;
+        if (parse_value(&specs[i], eq + 1, len - key_len - 1, &value))
+            apply(&specs[i], value);
+        else
+            warn_pair(pair, len, specs[i].accepted);
+        return;
+    }
+    warn_pair(pair, len, "unknown key (known: arena_max, trim_threshold, top_pad, mmap_threshold, "
+                         "chunk_size, cache_size, background_thread, decay_ms, check, stats_at_exit)");
+}
+
+void options_init(const char *text)
+{
+    hmm_tunables.arena_max = 4 * os_cpu_count();
+    if (hmm_tunables.arena_max > 1024)
+        hmm_tunables.arena_max = 1024;
+    while (text != NULL && *text) {
+        const char *end = strchr(text, ',');
+        size_t len = end ? (size_t)(end - text) : strlen(text);
+        if (len > 0)
+            parse_pair(text, len);
+        text = end ? end + 1 : NULL;
+    }
+    /* Every free must reach the checks of check=full and the counter of
+     * check=N, so those run without the thread cache. */
+    if (hmm_tunables.check_level == CHECK_FULL || hmm_options.check_every)
+        hmm_tunables.cache_size = 0;
+}
+
+int options_mallopt(int param, int value)
+{
+    if (value < 0)
+        return 0;
+    switch (param) {
+    case M_TRIM_THRESHOLD: hmm_tunables.trim_threshold = (size_t)value; return 1;
+    case M_TOP_PAD: hmm_tunables.top_pad = (size_t)value; return 1;
+    case M_MMAP_THRESHOLD:
+        if ((size_t)value < 64 * KIB)
+            return 0;
+        hmm_tunables.mmap_threshold = (size_t)value;
+        return 1;
+    case M_ARENA_MAX:
+        if (value < 1 || value > 1024)
+            return 0;
+        hmm_tunables.arena_max = (unsigned)value;
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,75 @@
+/* Thread lifecycle: lazy initialisation on the first call, binding a thread
+ * to an arena on its first allocation, flushing and orphaning at thread
+ * exit (a pthread key destructor), and the fork handlers, registered from a
+ * constructor so that they run after every handler registered later. */
+#include "lib.h"
+
+#include <stdlib.h>
+
+enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
+
+static int init_state;
+static pthread_mutex_t init_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t exit_key;
+
+static void thread_exit(void *value)
+{
+    struct thread_cache *cache = value;
+    struct arena *a = cache->arena;
+    if (a == NULL)
+        return;
+    cache_flush(cache);
+    cache_bind(cache, NULL);
+    registry_unbind(a);
+}
+
+/* Nothing here may allocate: getenv, pthread_key_create and the option
+ * parser do not. */
+void thread_init(void)
+{
+    if (HMM_LIKELY(ck_pr_load_int(&init_state) == INIT_DONE))
+        return;
+    pthread_mutex_lock(&init_mutex);
+    if (init_state == INIT_NONE) {
+        init_state = INIT_RUNNING;
+        options_init(getenv("HMM_OPTIONS"));
+        pthread_key_create(&exit_key, thread_exit);
+        ck_pr_store_int(&init_state, INIT_DONE);
+    }
+    pthread_mutex_unlock(&init_mutex);
+}
+
+bool thread_bind(void)
+{
+    thread_init();
+    struct thread_cache *cache = &hmm_thread_cache;
+    struct arena *a = registry_bind();
+    if (a == NULL)
+        return false;
+    cache_bind(cache, a);
+    pthread_setspecific(exit_key, cache);
+    return true;
+}
+
+static void fork_prepare(void)
+{
+    registry_lock_all();
+}
+
+static void fork_parent(void)
+{
+    registry_unlock_all();
+}
+
+static void fork_child(void)
+{
+    registry_child_reset(hmm_thread_cache.arena);
+}
+
+__attribute__((constructor)) static void hmm_constructor(void)
+{
+    thread_init();
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    if (hmm_options.stats_at_exit)
+        atexit(stats_print_at_exit);
+}

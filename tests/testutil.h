@@ -1,0 +1,112 @@
+/* Small helpers shared by the C tests of `make check`.
+ *
+ * Exit codes follow automake's parallel test harness: 0 pass, 77 skip,
+ * anything else fails.  A failed CHECK prints the file, the line, the
+ * expression and a message, then exits 1. */
+#ifndef HMM_TESTUTIL_H
+#define HMM_TESTUTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TEST_SKIP 77
+
+#define CHECK(cond, ...)                                                    \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__,          \
+                    __LINE__, #cond);                                       \
+            fprintf(stderr, __VA_ARGS__);                                   \
+            fputc('\n', stderr);                                            \
+            fflush(stderr);                                                 \
+            exit(1);                                                        \
+        }                                                                   \
+    } while (0)
+
+/* splitmix64: a small, fast, seedable PRNG (one 64-bit word of state). */
+static inline uint64_t rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [lo, hi] (inclusive). */
+static inline size_t rng_range(uint64_t *state, size_t lo, size_t hi)
+{
+    return lo + (size_t)(rng_next(state) % (uint64_t)(hi - lo + 1));
+}
+
+/* Seed from $HMM_TEST_SEED when set (to replay a failure), else the default.
+ * The seed in use is printed so that a failing run can be replayed. */
+static inline uint64_t test_seed(uint64_t dflt)
+{
+    const char *s = getenv("HMM_TEST_SEED");
+    uint64_t seed = s && *s ? strtoull(s, NULL, 0) : dflt;
+    printf("seed %llu (set HMM_TEST_SEED to replay)\n", (unsigned long long)seed);
+    fflush(stdout);
+    return seed;
+}
+
+/* A pattern that depends on the block's key and on every byte's position, so
+ * that lost, shifted, overlapping or foreign writes all show up.  Byte i is
+ * byte i % 8 of pattern_word(key, i / 8) as stored in memory, so a prefix of
+ * a filled block checks correctly with a shorter length. */
+static inline uint64_t pattern_word(uint64_t key, size_t word_index)
+{
+    uint64_t z = key + 0x9E3779B97F4A7C15ull * (word_index + 1);
+    return z ^ (z >> 29);
+}
+
+static inline void pattern_fill(void *p, size_t n, uint64_t key)
+{
+    unsigned char *b = p;
+    size_t words = n / 8, i;
+    for (i = 0; i < words; i++) {
+        uint64_t w = pattern_word(key, i);
+        memcpy(b + i * 8, &w, 8);
+    }
+    if (words * 8 < n) {
+        uint64_t w = pattern_word(key, words);
+        memcpy(b + words * 8, &w, n - words * 8);
+    }
+}
+
+/* Returns the offset of the first wrong byte, or (size_t)-1 when all are
+ * right. */
+static inline size_t pattern_check(const void *p, size_t n, uint64_t key)
+{
+    const unsigned char *b = p;
+    size_t words = n / 8, i;
+    for (i = 0; i < words; i++) {
+        uint64_t w = pattern_word(key, i), got;
+        memcpy(&got, b + i * 8, 8);
+        if (got != w) {
+            unsigned char t[8];
+            size_t j;
+            memcpy(t, &w, 8);
+            for (j = 0; j < 8; j++)
+                if (b[i * 8 + j] != t[j])
+                    return i * 8 + j;
+        }
+    }
+    if (words * 8 < n) {
+        uint64_t w = pattern_word(key, words);
+        unsigned char t[8];
+        memcpy(t, &w, 8);
+        for (i = words * 8; i < n; i++)
+            if (b[i] != t[i - words * 8])
+                return i;
+    }
+    return (size_t)-1;
+}
+
+static inline int is_aligned(const void *p, size_t alignment)
+{
+    return ((uintptr_t)p & (alignment - 1)) == 0;
+}
+
+#endif
