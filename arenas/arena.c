@@ -94,13 +94,12 @@ found:
 /* ---- blocks ------------------------------------------------------------- */
 
 static void block_format(struct block *b, uint32_t units, uint32_t prev_units,
-                         uint32_t chunk_units, uint8_t state)
+                         uint32_t chunk_units, uint16_t state)
 {
     b->prev_units = prev_units;
     b->chunk_units = chunk_units;
     b->units = units;
-    b->cache_class = 0;
-    b->magic = BLOCK_MAGIC;
+    b->bin_offset = 0;
     block_set_state(b, state);
 }
 
@@ -116,7 +115,7 @@ static void block_split(struct arena *a, struct block *b, uint32_t units)
     if (block_state(above) == BLOCK_FREE) {
         bin_remove(a, above);
         rest_units += above->units;
-        above->magic = 0;
+        block_set_state(above, 0);
         above = block_next(above);
     }
     b->units = units;
@@ -241,20 +240,20 @@ static void coalesce_locked(struct arena *a, struct block *b)
     if (block_state(above) == BLOCK_FREE) {
         bin_remove(a, above);
         b->units += above->units;
-        above->magic = 0;
+        block_set_state(above, 0);
     }
     if (b->prev_units != 0) {
         struct block *below = block_prev(b);
         if (block_state(below) == BLOCK_FREE) {
             bin_remove(a, below);
             below->units += b->units;
-            b->magic = 0;
+            block_set_state(b, 0);
             b = below;
         }
     }
     block_next(b)->prev_units = b->units;
     block_set_state(b, BLOCK_FREE);
-    b->cache_class = 0;
+    b->bin_offset = 0;
     bin_insert(a, b);
     if (block_spans_chunk(b))
         chunk_emptied(a, block_chunk(b));
@@ -274,10 +273,10 @@ static void free_locked(struct arena *a, struct block *b)
 
 static void drain_locked(struct arena *a)
 {
-    if (ck_pr_load_ptr(&a->remote.head) == NULL)
+    if (__atomic_load_n(&a->remote.head, __ATOMIC_ACQUIRE) == NULL)
         return;
     ck_stack_entry_t *entry = ck_stack_batch_pop_upmc(&a->remote);
-    ck_pr_store_uint(&a->remote_pending, 0);
+    __atomic_store_n(&a->remote_pending, 0, __ATOMIC_RELEASE);
     while (entry != NULL) {
         ck_stack_entry_t *next = entry->next;
         struct block *b = block_of(entry);
@@ -328,7 +327,7 @@ size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size
         struct block *b = alloc_locked(a, units);
         if (b == NULL)
             break;
-        b->cache_class = (uint8_t)cls;
+        b->bin_offset = (uint16_t)(cls * sizeof(struct cache_bin));
         block_set_state(b, BLOCK_CACHED);
         struct cache_entry *entry = block_payload(b);
         entry->next = head;
@@ -386,41 +385,60 @@ void arena_free(struct arena *a, struct block *b)
     pthread_mutex_unlock(&a->lock);
 }
 
-/* A cache's overflow: one lock for the whole list. */
-void arena_free_batch(struct arena *a, struct cache_entry *list)
+/* A block of a's freed by a thread not bound to a, found in state from.
+ * Claim it first, so that of two threads freeing it only one gets through.
+ * Past REMOTE_BOUND pending blocks the freer drains the stack itself if the
+ * lock is free, and an orphan's stack is always drained at once. */
+static void remote_push(struct arena *a, struct block *b, uint16_t from)
 {
-    pthread_mutex_lock(&a->lock);
-    while (list != NULL) {
-        struct cache_entry *next = list->next;
-        free_locked(a, block_of(list));
-        list = next;
-    }
-    drain_locked(a);
-    pthread_mutex_unlock(&a->lock);
-}
-
-/* A block of a's freed by a thread not bound to a.  Claim it first, so that
- * of two threads freeing it only one gets through. */
-void arena_free_remote(struct arena *a, struct block *b)
-{
-    if (!ck_pr_cas_8(&b->state, BLOCK_INUSE, BLOCK_REMOTE))
+    if (!ck_pr_cas_16(&b->state, from, BLOCK_REMOTE))
         fatal("free(): double free of %p (block of %zu bytes)", block_payload(b), block_usable(b));
     ck_pr_inc_64(&a->remote_frees);
     ck_stack_push_upmc(&a->remote, (ck_stack_entry_t *)block_payload(b));
-    if (ck_pr_faa_uint(&a->remote_pending, 1) + 1 < REMOTE_BOUND &&
-        ck_pr_load_uint(&a->threads) != 0)
+    bool orphan = __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE) == 0;
+    if (ck_pr_faa_uint(&a->remote_pending, 1) + 1 < REMOTE_BOUND && !orphan)
         return;
-    if (ck_pr_load_uint(&a->threads) != 0) {
-        if (pthread_mutex_trylock(&a->lock) != 0)
-            return;
-    } else {
+    if (orphan)
         pthread_mutex_lock(&a->lock);
-    }
+    else if (pthread_mutex_trylock(&a->lock) != 0)
+        return;
     drain_locked(a);
     bool empty = a->used_bytes == 0;
     pthread_mutex_unlock(&a->lock);
-    if (empty)
+    if (empty && orphan)
         registry_reclaim(a);
+}
+
+void arena_free_remote(struct arena *a, struct block *b)
+{
+    remote_push(a, b, BLOCK_INUSE);
+}
+
+/* A thread cache's overflow or flush: blocks of the thread's own arena are
+ * freed under one lock; the others go to their owners' remote stacks. */
+void arena_free_cached(struct arena *mine, struct cache_entry *list)
+{
+    struct cache_entry *foreign = NULL;
+    pthread_mutex_lock(&mine->lock);
+    while (list != NULL) {
+        struct cache_entry *next = list->next;
+        struct block *b = block_of(list);
+        if (block_chunk(b)->arena == mine) {
+            free_locked(mine, b);
+        } else {
+            list->next = foreign;
+            foreign = list;
+        }
+        list = next;
+    }
+    drain_locked(mine);
+    pthread_mutex_unlock(&mine->lock);
+    while (foreign != NULL) {
+        struct cache_entry *next = foreign->next;
+        struct block *b = block_of(foreign);
+        remote_push(block_chunk(b)->arena, b, BLOCK_CACHED);
+        foreign = next;
+    }
 }
 
 void arena_drain_remote(struct arena *a)
@@ -442,13 +460,13 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
     if (units > before && block_state(above) == BLOCK_FREE && before + above->units >= units) {
         bin_remove(a, above);
         b->units += above->units;
-        above->magic = 0;
+        block_set_state(above, 0);
         block_next(b)->prev_units = b->units;
     }
     bool done = b->units >= units;
     if (done) {
         block_split(a, b, units);
-        b->cache_class = 0;
+        b->bin_offset = 0;
         canary_write(b);
     }
     a->used_bytes = a->used_bytes - ((size_t)before << UNIT_SHIFT) + ((size_t)b->units << UNIT_SHIFT);
@@ -490,7 +508,7 @@ bool arena_empty(struct arena *a)
 static int block_check(struct arena *a, struct chunk *c, struct block *b, struct block *below,
                        size_t *used)
 {
-    uint8_t state = block_state(b);
+    uint16_t state = block_state(b);
     if (!block_header_valid(b) || block_chunk(b) != c)
         return warn("hmm_check: arena %u: block header at %p is broken", a->id, (void *)b), -1;
     if (b->prev_units != (below ? below->units : 0u))

@@ -10,7 +10,7 @@ __thread struct thread_cache hmm_thread_cache __attribute__((tls_model("initial-
 
 /* Every class gets an equal share of cache_size, so the cache never holds
  * more than cache_size bytes; at most 256 blocks a class. */
-static uint32_t class_limit(unsigned cls)
+uint32_t cache_limit(unsigned cls)
 {
     if (cls == 0 || hmm_tunables.cache_size == 0)
         return 0;
@@ -23,8 +23,7 @@ void cache_bind(struct thread_cache *cache, struct arena *a)
     cache->arena = a;
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
         cache->bins[cls].head = NULL;
-        cache->bins[cls].count = 0;
-        cache->bins[cls].room = a ? class_limit(cls) : 0;
+        cache->bins[cls].room = a ? cache_limit(cls) : 0;
     }
     cache->state = a ? CACHE_BOUND : CACHE_EXITED;
 }
@@ -34,7 +33,7 @@ void cache_bind(struct thread_cache *cache, struct arena *a)
 void *cache_fill(struct thread_cache *cache, size_t size)
 {
     unsigned cls = size_class(size);
-    uint32_t limit = class_limit(cls);
+    uint32_t limit = cache_limit(cls);
     if (limit == 0)
         return arena_malloc(cache->arena, size);
     struct cache_entry *list;
@@ -45,52 +44,72 @@ void *cache_fill(struct thread_cache *cache, size_t size)
     }
     struct cache_bin *bin = &cache->bins[cls];
     bin->head = list->next;
-    bin->count = (uint32_t)got - 1u;
-    bin->room = limit - bin->count;
+    bin->room = (intptr_t)(limit - (got - 1u));
     block_set_state(block_of(list), BLOCK_INUSE);
     return list;
 }
 
+/* Move all but keep of the bin's blocks onto tail. */
+static uint32_t bin_length(const struct cache_bin *bin)
+{
+    uint32_t length = 0;
+    for (const struct cache_entry *e = bin->head; e != NULL; e = e->next)
+        length++;
+    return length;
+}
+
+/* Detach every block of the bin past the first keep onto tail. */
 static struct cache_entry *bin_cut(struct cache_bin *bin, uint32_t keep, struct cache_entry *tail)
 {
-    while (bin->count > keep) {
-        struct cache_entry *entry = bin->head;
-        bin->head = entry->next;
-        entry->next = tail;
-        tail = entry;
-        bin->count--;
-        bin->room++;
+    struct cache_entry **link = &bin->head;
+    for (uint32_t kept = 0; *link != NULL && kept < keep; kept++)
+        link = &(*link)->next;
+    struct cache_entry *cut = *link;
+    *link = NULL;
+    while (cut != NULL) {
+        struct cache_entry *next = cut->next;
+        cut->next = tail;
+        tail = cut;
+        cut = next;
     }
     return tail;
 }
 
-/* A free that found its bin full: send half of the bin back to the arena.
- * False when the block's class is not cached at all. */
+/* A free that found its bin without room: count the bin (mallocs do not
+ * give room back), and if it is really full send half of it back.  False
+ * when the block's class is not cached at all. */
 bool cache_make_room(struct thread_cache *cache, struct block *b)
 {
-    uint32_t limit = class_limit(b->cache_class);
+    unsigned cls = block_class(b);
+    uint32_t limit = cache_limit(cls);
     if (limit == 0 || cache->state != CACHE_BOUND)
         return false;
-    struct cache_bin *bin = &cache->bins[b->cache_class];
-    struct cache_entry *list = bin_cut(bin, limit / 2u, NULL);
-    if (list)
-        arena_free_batch(cache->arena, list);
-    return bin->room > 0;
+    struct cache_bin *bin = &cache->bins[cls];
+    uint32_t length = bin_length(bin);
+    if (length >= limit) {
+        struct cache_entry *list = bin_cut(bin, limit / 2u, NULL);
+        arena_free_cached(cache->arena, list);
+        length = limit / 2u;
+    }
+    bin->room = (intptr_t)(limit - length);
+    return true;
 }
 
 void cache_flush(struct thread_cache *cache)
 {
     struct cache_entry *list = NULL;
-    for (unsigned cls = 1; cls < CLASS_COUNT; cls++)
+    for (unsigned cls = 1; cls < CLASS_COUNT; cls++) {
         list = bin_cut(&cache->bins[cls], 0, list);
+        cache->bins[cls].room = cache_limit(cls);
+    }
     if (list)
-        arena_free_batch(cache->arena, list);
+        arena_free_cached(cache->arena, list);
 }
 
 size_t cache_bytes(const struct thread_cache *cache)
 {
     size_t bytes = 0;
     for (unsigned cls = 1; cls < CLASS_COUNT; cls++)
-        bytes += (size_t)cache->bins[cls].count * class_size(cls);
+        bytes += (size_t)bin_length(&cache->bins[cls]) * class_size(cls);
     return bytes;
 }

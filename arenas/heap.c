@@ -43,9 +43,9 @@ struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out)
     if (c == NULL || !chunk_valid(c) || (char *)ptr < (char *)c + CHUNK_HEADER + BLOCK_HEADER)
         not_ours(call, ptr);
     struct block *b = block_of(ptr);
-    if (b->magic != BLOCK_MAGIC || block_chunk(b) != c)
+    if (!block_tagged(b) || block_chunk(b) != c)
         diagnose(call, ptr, c);
-    uint8_t state = block_state(b);
+    uint16_t state = block_state(b);
     if (state == BLOCK_FREE || state == BLOCK_CACHED || state == BLOCK_REMOTE)
         fatal("%s(): double free of %p (block of %zu bytes)", call, ptr, block_usable(b));
     bool in_arena = state == BLOCK_INUSE && c->state == CHUNK_ARENA && b->units >= MIN_BLOCK_UNITS &&
@@ -85,15 +85,13 @@ void heap_free(void *ptr, const char *call)
     }
     struct thread_cache *cache = &hmm_thread_cache;
     struct arena *a = c->arena;
-    if (a != cache->arena) {
-        arena_free_remote(a, b);
-        return;
-    }
-    struct cache_bin *bin = &cache->bins[b->cache_class];
-    if (b->cache_class != 0 && (bin->room > 0 || cache_make_room(cache, b)))
+    struct cache_bin *bin = cache_bin_at(cache, b->bin_offset);
+    if (b->bin_offset != 0 && (bin->room > 0 || cache_make_room(cache, b)) && --bin->room >= 0)
         cache_put(bin, b);
-    else
+    else if (a == cache->arena)
         arena_free(a, b);
+    else
+        arena_free_remote(a, b);
 }
 
 static void *realloc_move(void *ptr, size_t old_usable, size_t size)

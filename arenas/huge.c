@@ -14,10 +14,13 @@ static size_t payload_offset(size_t alignment)
     return (offset + alignment - 1) & ~(alignment - 1);
 }
 
+/* Whole granules holding the headers and at least a unit of payload. */
 static size_t mapping_size(size_t offset, size_t size)
 {
     if (size > SIZE_MAX / 2 - offset - GRANULE)
         return 0;
+    if (size < UNIT)
+        size = UNIT;
     return (offset + size + GRANULE - 1) & ~(GRANULE - 1);
 }
 
@@ -35,8 +38,7 @@ static void *huge_format(struct chunk *c, size_t map_size, size_t offset, size_t
     b->prev_units = 0;
     b->chunk_units = (uint32_t)((offset - BLOCK_HEADER) >> UNIT_SHIFT);
     b->units = 0;
-    b->cache_class = 0;
-    b->magic = BLOCK_MAGIC;
+    b->bin_offset = 0;
     block_set_state(b, BLOCK_HUGE);
     return block_payload(b);
 }
@@ -116,7 +118,7 @@ size_t huge_usable(struct chunk *c, struct block *b)
 
 void huge_stats(size_t *count, size_t *bytes, size_t *usable)
 {
-    *count = ck_pr_load_64(&huge_count);
-    *bytes = ck_pr_load_64(&huge_bytes);
-    *usable = ck_pr_load_64(&huge_usable_bytes);
+    *count = __atomic_load_n(&huge_count, __ATOMIC_ACQUIRE);
+    *bytes = __atomic_load_n(&huge_bytes, __ATOMIC_ACQUIRE);
+    *usable = __atomic_load_n(&huge_usable_bytes, __ATOMIC_ACQUIRE);
 }

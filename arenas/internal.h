@@ -1,7 +1,11 @@
 /* hmm engine: the one internal header.  It holds the structs every file of
  * the engine trusts, the static inline validators that check them, the
  * thread-cache fast path, and the cross-file API grouped by the file that
- * defines it.  lib/ includes this header; nothing here includes lib/. */
+ * defines it.  lib/ includes this header; nothing here includes lib/.
+ *
+ * Atomics: read-modify-writes are ck_pr's; plain atomic loads and stores are
+ * the compiler's __atomic builtins, because Concurrency Kit's gcc port does
+ * them as volatile accesses, which ThreadSanitizer cannot tell from races. */
 #ifndef HMM_INTERNAL_H
 #define HMM_INTERNAL_H
 
@@ -55,29 +59,31 @@ extern struct tunables hmm_tunables;
  *    the first block at CHUNK_HEADER to the fence header at its end;
  *  - prev_units is the units of the block below (0 for the first block);
  *  - chunk_units is the distance from the chunk's start to this header;
+ *  - state is one of the tags below: two bytes that name the state and,
+ *    being unlikely in other memory, mark a live header; a header that
+ *    stops being one (merged into a neighbour) gets tag 0;
  *  - no two FREE blocks are adjacent, and a block is in a bin iff FREE;
+ *  - bin_offset is the byte offset of the block's size class in a thread
+ *    cache's bins (class x sizeof(struct cache_bin)), 0 when not cacheable;
  *  - state is changed with ck_pr (the owner, remote freers and the checker
  *    may look at it concurrently); the other fields belong to the arena's
  *    lock holder, or to the thread that holds the block.
  */
 enum block_state {
-    BLOCK_FREE = 0x46,     /* in one of the arena's bins */
-    BLOCK_INUSE = 0xa1,    /* held by the program */
-    BLOCK_CACHED = 0xc5,   /* parked in a thread cache */
-    BLOCK_REMOTE = 0xd2,   /* on the owner's remote-free stack */
-    BLOCK_FENCE = 0xfe,    /* the zero-sized header closing a chunk */
-    BLOCK_HUGE = 0x9b,     /* a block that is its own mapping */
+    BLOCK_FREE = 0x46d1,     /* in one of the arena's bins */
+    BLOCK_INUSE = 0xa16d,    /* held by the program */
+    BLOCK_CACHED = 0xc55c,   /* parked in a thread cache */
+    BLOCK_REMOTE = 0xd2b4,   /* on the owner's remote-free stack */
+    BLOCK_FENCE = 0xfe3a,    /* the zero-sized header closing a chunk */
+    BLOCK_HUGE = 0x9be7,     /* a block that is its own mapping */
 };
-
-#define BLOCK_MAGIC 0x6d6du
 
 struct block {
     uint32_t prev_units;
     uint32_t chunk_units;
     uint32_t units;
-    uint8_t cache_class;   /* thread-cache class, 0 when not cacheable */
-    uint8_t state;
-    uint16_t magic;
+    uint16_t bin_offset;
+    uint16_t state;
 };
 
 /* Free blocks keep their bin links in the payload. */
@@ -111,19 +117,31 @@ static inline struct free_links *block_links(struct block *b)
     return (struct free_links *)block_payload(b);
 }
 
-static inline uint8_t block_state(const struct block *b)
+/* Relaxed atomics, as the compiler's builtins rather than ck_pr's inline
+ * assembly, so that the fast paths store an immediate in one instruction
+ * and ThreadSanitizer still sees an atomic access. */
+static inline uint16_t block_state(const struct block *b)
 {
-    return ck_pr_load_8(&((struct block *)b)->state);
+    return __atomic_load_n(&b->state, __ATOMIC_RELAXED);
 }
 
-static inline void block_set_state(struct block *b, uint8_t state)
+static inline void block_set_state(struct block *b, uint16_t state)
 {
-    ck_pr_store_8(&b->state, state);
+    __atomic_store_n(&b->state, state, __ATOMIC_RELAXED);
 }
 
+static inline bool block_tagged(const struct block *b)
+{
+    uint16_t state = block_state(b);
+    return state == BLOCK_FREE || state == BLOCK_INUSE || state == BLOCK_CACHED ||
+           state == BLOCK_REMOTE || state == BLOCK_FENCE || state == BLOCK_HUGE;
+}
+
+/* A header an arena block may have: tagged, and a real size. */
 static inline bool block_header_valid(const struct block *b)
 {
-    return b->magic == BLOCK_MAGIC && b->units >= MIN_BLOCK_UNITS;
+    return block_tagged(b) && block_state(b) != BLOCK_FENCE && block_state(b) != BLOCK_HUGE &&
+           b->units >= MIN_BLOCK_UNITS;
 }
 
 /* ---- chunks ------------------------------------------------------------
@@ -206,74 +224,115 @@ static inline size_t class_size(unsigned cls)
 
 /* ---- thread cache: the per-thread state --------------------------------
  * Only the owning thread touches its cache.  A bin holds blocks of exactly
- * class_size(class) usable bytes, all owned by cache->arena, in state
- * BLOCK_CACHED; room is how many more it may take (0 for class 0 and when
- * the cache is off), so the fast paths test one field. */
+ * class_size(class) usable bytes (or a unit more, where a split left too
+ * little to cut), in state BLOCK_CACHED, from any arena: they go back to
+ * their own arenas, in batches, when the bin overflows or the thread exits.
+ * room bounds the frees the bin may still take before the slow path counts
+ * it again (malloc leaves it alone, so it only ever undercounts); 0 for
+ * class 0 and when the cache is off.  A free takes room first and goes to
+ * the slow path when that leaves it negative: one instruction and a branch.
+ * bins comes first so that a block's bin_offset is its bin's address. */
 struct cache_entry {
     struct cache_entry *next;
 };
 
 struct cache_bin {
     struct cache_entry *head;
-    uint32_t room;
-    uint32_t count;
+    intptr_t room;
 };
 
 struct thread_cache {
-    struct arena *arena;        /* the arena this thread is bound to */
     struct cache_bin bins[CLASS_COUNT];
-    uint64_t hits;              /* mallocs served here */
-    uint64_t frees;             /* frees taken here */
+    struct arena *arena;        /* the arena this thread is bound to */
     uint32_t state;             /* enum cache_state */
 };
+
+_Static_assert(sizeof(struct cache_bin) == 16, "bin_offset assumes 16-byte bins");
 
 enum cache_state { CACHE_UNBOUND = 0, CACHE_BOUND = 1, CACHE_EXITED = 2 };
 
 extern __thread struct thread_cache hmm_thread_cache
     __attribute__((tls_model("initial-exec")));
 
-/* The owner's malloc of a cacheable size: a pop. */
+static inline unsigned block_class(const struct block *b)
+{
+    return b->bin_offset / sizeof(struct cache_bin);
+}
+
+static inline struct cache_bin *cache_bin_at(struct thread_cache *cache, unsigned offset)
+{
+    return (struct cache_bin *)((char *)cache->bins + offset);
+}
+
+/* The fast paths reach the calling thread's bins through the %fs segment:
+ * the initial-exec offset of the cache plus the bin's offset is the whole
+ * address, so no instruction is spent on the thread pointer itself.  Under
+ * ThreadSanitizer (which does not see segment accesses) plain pointers. */
+#if defined(__x86_64__) && defined(__SEG_FS) && !defined(__SANITIZE_THREAD__)
+typedef struct cache_bin __seg_fs fast_bin;
+
+static inline fast_bin *fast_bin_at(uintptr_t offset)
+{
+    uintptr_t cache;
+    __asm__("movq hmm_thread_cache@gottpoff(%%rip), %0" : "=r"(cache));
+    return (fast_bin *)(cache + offset);
+}
+#else
+typedef struct cache_bin fast_bin;
+
+static inline fast_bin *fast_bin_at(uintptr_t offset)
+{
+    return cache_bin_at(&hmm_thread_cache, (unsigned)offset);
+}
+#endif
+
+/* The bin for a malloc of size: for the 16-byte classes the rounded size is
+ * the bin's offset. */
+static inline fast_bin *cache_bin_for(size_t size)
+{
+    if (HMM_LIKELY(size <= CLASS_SMALL_MAX))
+        return fast_bin_at((size + UNIT - 1) & ~(size_t)(UNIT - 1));
+    return fast_bin_at(size_class(size) * sizeof(struct cache_bin));
+}
+
+/* The malloc fast path: a pop. */
 static inline void *cache_pop(size_t size)
 {
-    struct cache_bin *bin = &hmm_thread_cache.bins[size_class(size)];
+    fast_bin *bin = cache_bin_for(size);
     struct cache_entry *entry = bin->head;
     if (HMM_UNLIKELY(entry == NULL))
         return NULL;
     bin->head = entry->next;
-    bin->room++;
-    bin->count--;
     block_set_state(block_of(entry), BLOCK_INUSE);
     return entry;
 }
 
-/* Park a checked block of the cache's own arena in a bin with room. */
+/* Park a block the program held in a bin whose room was taken. */
 static inline void cache_put(struct cache_bin *bin, struct block *b)
 {
     struct cache_entry *entry = block_payload(b);
     entry->next = bin->head;
     bin->head = entry;
-    bin->room--;
-    bin->count++;
     block_set_state(b, BLOCK_CACHED);
 }
 
-/* The owner's free of one of its own cacheable blocks: a push.  Anything
- * else (another arena's block, a full bin, a header that is not an in-use
- * hmm header, a pointer at a page start) returns false for the slow path. */
+/* The free fast path: a push.  Anything else (a bin without room, a header
+ * not tagged in use, a pointer at a page start, whose header might sit on
+ * an unmapped page) returns false for the slow path. */
 static inline bool cache_push(void *ptr)
 {
     if (HMM_UNLIKELY(((uintptr_t)ptr & (PAGE_GUESS - 1)) == 0))
         return false;
     struct block *b = block_of(ptr);
-    if (HMM_UNLIKELY(b->magic != BLOCK_MAGIC || block_state(b) != BLOCK_INUSE))
+    if (HMM_UNLIKELY(b->state != BLOCK_INUSE))   /* only a double free races here */
         return false;
-    struct thread_cache *cache = &hmm_thread_cache;
-    if (HMM_UNLIKELY(block_chunk(b)->arena != cache->arena))
+    fast_bin *bin = fast_bin_at(b->bin_offset);
+    if (HMM_UNLIKELY(--bin->room < 0))
         return false;
-    struct cache_bin *bin = &cache->bins[b->cache_class];
-    if (HMM_UNLIKELY(bin->room == 0))
-        return false;
-    cache_put(bin, b);
+    struct cache_entry *entry = ptr;
+    entry->next = bin->head;
+    bin->head = entry;
+    block_set_state(b, BLOCK_CACHED);
     return true;
 }
 
@@ -364,7 +423,7 @@ void *arena_malloc(struct arena *a, size_t size);
 void *arena_memalign(struct arena *a, size_t alignment, size_t size);
 void arena_free(struct arena *a, struct block *b);
 size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want);
-void arena_free_batch(struct arena *a, struct cache_entry *list);
+void arena_free_cached(struct arena *mine, struct cache_entry *list);
 void arena_free_remote(struct arena *a, struct block *b);
 bool arena_resize(struct arena *a, struct block *b, size_t size);
 void arena_drain_remote(struct arena *a);
@@ -374,6 +433,7 @@ size_t block_usable(struct block *b);
 int arena_check(struct arena *a);
 
 /* cache.c: the slow side of the thread cache. */
+uint32_t cache_limit(unsigned cls);
 void cache_bind(struct thread_cache *cache, struct arena *a);
 void *cache_fill(struct thread_cache *cache, size_t size);
 bool cache_make_room(struct thread_cache *cache, struct block *b);

@@ -19,7 +19,7 @@ static struct map_leaf *map_root[(size_t)1 << ROOT_BITS];
 static struct map_leaf *leaf_for(uintptr_t index, bool create)
 {
     struct map_leaf **slot = &map_root[index >> LEAF_BITS];
-    struct map_leaf *leaf = ck_pr_load_ptr(slot);
+    struct map_leaf *leaf = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     if (leaf != NULL || !create)
         return leaf;
     struct map_leaf *fresh = os_map(sizeof(struct map_leaf));
@@ -27,7 +27,7 @@ static struct map_leaf *leaf_for(uintptr_t index, bool create)
         return NULL;
     if (!ck_pr_cas_ptr(slot, NULL, fresh)) {
         os_unmap(fresh, sizeof(struct map_leaf));
-        return ck_pr_load_ptr(slot);
+        return __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     }
     return fresh;
 }
@@ -39,7 +39,7 @@ static void map_store(struct chunk *chunk, struct chunk *value)
     for (uintptr_t index = first; index < end; index++) {
         struct map_leaf *leaf = leaf_for(index, false);
         if (leaf != NULL)
-            ck_pr_store_ptr(&leaf->chunk[index & (LEAF_ENTRIES - 1)], value);
+            __atomic_store_n(&leaf->chunk[index & (LEAF_ENTRIES - 1)], value, __ATOMIC_RELEASE);
     }
 }
 
@@ -70,5 +70,5 @@ struct chunk *map_lookup(const void *addr)
     struct map_leaf *leaf = leaf_for(index, false);
     if (leaf == NULL)
         return NULL;
-    return ck_pr_load_ptr(&leaf->chunk[index & (LEAF_ENTRIES - 1)]);
+    return __atomic_load_n(&leaf->chunk[index & (LEAF_ENTRIES - 1)], __ATOMIC_ACQUIRE);
 }

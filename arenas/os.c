@@ -15,13 +15,13 @@ static int fail_count[OS_CALL_COUNT];
 
 void hmm_test_os_fail(enum os_call call, int after, int count)
 {
-    ck_pr_store_int(&fail_after[call], after);
-    ck_pr_store_int(&fail_count[call], count);
+    __atomic_store_n(&fail_after[call], after, __ATOMIC_RELEASE);
+    __atomic_store_n(&fail_count[call], count, __ATOMIC_RELEASE);
 }
 
 static bool injected_failure(enum os_call call)
 {
-    if (ck_pr_load_int(&fail_count[call]) <= 0)
+    if (__atomic_load_n(&fail_count[call], __ATOMIC_ACQUIRE) <= 0)
         return false;
     if (ck_pr_faa_int(&fail_after[call], -1) > 0)
         return false;

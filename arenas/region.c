@@ -191,34 +191,37 @@ static struct chunk *region_grow(size_t size)
 }
 
 /* Lower the break while the free top chunk is larger than keep + pad.  Never
- * below a break somebody else moved. */
+ * below a break somebody else moved.  A top chunk released whole is taken
+ * off the list first: its header goes with the memory. */
 static size_t break_trim(size_t keep)
 {
     struct chunk *top = region.top_chunk;
     if (top == NULL || top->state != CHUNK_FREE || (char *)top + top->size != region.top)
         return 0;
     size_t pad = round_granule(keep);
-    if (top->size <= pad + GRANULE - 1)
+    if (top->size < pad + GRANULE || os_sbrk(0) != region.top)
         return 0;
     size_t release = (top->size - pad) & ~(GRANULE - 1);
-    if (release == 0 || os_sbrk(0) != region.top)
+    bool whole = release == top->size;
+    struct chunk *below = chunk_below(top);
+    if (whole)
+        free_list_remove(top);
+    if (os_sbrk(-(intptr_t)release) == (void *)-1) {
+        if (whole)
+            free_list_insert(top);
         return 0;
-    if (os_sbrk(-(intptr_t)release) == (void *)-1)
-        return 0;
+    }
     region.top -= release;
     region.region_bytes -= release;
     region.returned_bytes += release;
-    if (release < top->size) {
+    if (!whole) {
         top->size -= release;
         region.free_bytes -= release;
         return release;
     }
-    free_list_remove(top);
-    struct chunk *below = chunk_below(top);
     if (below)
         below->flags |= CHUNK_SEGMENT_END;
     region.top_chunk = below;
-    top->magic = 0;
     return release;
 }
 

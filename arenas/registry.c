@@ -7,12 +7,15 @@
  * liburcu's own locks must not be held by a thread that does not exist in a
  * fork child, and no reader may be inside a walk there: walks and grace
  * periods hold walk_lock for reading, fork takes it for writing.
+ * The list's links are published with __atomic stores and read with
+ * __atomic loads (liburcu's list macros use volatile accesses, which
+ * ThreadSanitizer cannot see), and a retirement takes walk_lock for writing
+ * after the grace period, which tells ThreadSanitizer what liburcu's grace
+ * period already guarantees: every walk that saw the arena has ended.
  * Lock order: walk_lock, registry, then arenas, then the region. */
-#define _LGPL_SOURCE
 #include "internal.h"
 
 #include <urcu/urcu-memb.h>
-#include <urcu/rculist.h>
 
 static pthread_rwlock_t walk_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -21,6 +24,26 @@ static struct arena *retired_list;    /* past their grace period, ready to reuse
 static unsigned arena_total;          /* arenas on arena_list */
 static unsigned next_id;
 static __thread bool rcu_registered __attribute__((tls_model("initial-exec")));
+
+/* The RCU list: writers hold the registry lock; walkers follow next. */
+static void list_add_tail(struct cds_list_head *node, struct cds_list_head *head)
+{
+    node->next = head;
+    node->prev = head->prev;
+    __atomic_store_n(&head->prev->next, node, __ATOMIC_RELEASE);
+    head->prev = node;
+}
+
+static void list_del(struct cds_list_head *node)
+{
+    node->next->prev = node->prev;
+    __atomic_store_n(&node->prev->next, node->next, __ATOMIC_RELEASE);
+}
+
+static struct arena *list_arena(struct cds_list_head *node)
+{
+    return caa_container_of(node, struct arena, node);
+}
 
 static struct arena *arena_new(void)
 {
@@ -36,7 +59,7 @@ static struct arena *arena_new(void)
     arena_init(a, next_id++);
     a->state = ARENA_LIVE;
     a->threads = 1;
-    cds_list_add_tail_rcu(&a->node, &arena_list);
+    list_add_tail(&a->node, &arena_list);
     arena_total++;
     return a;
 }
@@ -66,11 +89,11 @@ struct arena *registry_bind(void)
     bool adopted = a != NULL;
     if (adopted) {
         a->state = ARENA_LIVE;
-        ck_pr_store_uint(&a->threads, 1);
+        __atomic_store_n(&a->threads, 1, __ATOMIC_RELEASE);
     } else if (arena_total < hmm_tunables.arena_max || (a = least_used()) == NULL) {
         a = arena_new();
     } else {
-        ck_pr_store_uint(&a->threads, a->threads + 1);
+        __atomic_store_n(&a->threads, a->threads + 1, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&registry_mutex);
     if (adopted)
@@ -81,7 +104,7 @@ struct arena *registry_bind(void)
 void registry_unbind(struct arena *a)
 {
     pthread_mutex_lock(&registry_mutex);
-    ck_pr_store_uint(&a->threads, a->threads - 1);
+    __atomic_store_n(&a->threads, a->threads - 1, __ATOMIC_RELEASE);
     bool orphaned = a->threads == 0;
     if (orphaned)
         a->state = ARENA_ORPHANED;
@@ -99,7 +122,7 @@ void registry_reclaim(struct arena *a)
     pthread_mutex_lock(&registry_mutex);
     bool retire = a->state == ARENA_ORPHANED && a->threads == 0;
     if (retire) {
-        cds_list_del_rcu(&a->node);
+        list_del(&a->node);
         a->state = ARENA_RETIRED;
         arena_total--;
     }
@@ -109,6 +132,8 @@ void registry_reclaim(struct arena *a)
     arena_release(a, false);
     pthread_rwlock_rdlock(&walk_lock);
     urcu_memb_synchronize_rcu();
+    pthread_rwlock_unlock(&walk_lock);
+    pthread_rwlock_wrlock(&walk_lock);
     pthread_rwlock_unlock(&walk_lock);
     pthread_mutex_lock(&registry_mutex);
     a->retired_next = retired_list;
@@ -126,9 +151,11 @@ void registry_foreach(void (*visit)(struct arena *a, void *ctx), void *ctx)
         rcu_registered = true;
     }
     urcu_memb_read_lock();
-    struct arena *a;
-    cds_list_for_each_entry_rcu(a, &arena_list, node)
-        visit(a, ctx);
+    struct cds_list_head *node = __atomic_load_n(&arena_list.next, __ATOMIC_ACQUIRE);
+    while (node != &arena_list) {
+        visit(list_arena(node), ctx);
+        node = __atomic_load_n(&node->next, __ATOMIC_ACQUIRE);
+    }
     urcu_memb_read_unlock();
     if (registered_here) {
         urcu_memb_unregister_thread();

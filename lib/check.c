@@ -21,16 +21,17 @@ static int check_own_cache(void)
         uint32_t count = 0;
         for (struct cache_entry *e = cache->bins[cls].head; e != NULL; e = e->next, count++) {
             struct block *b = block_of(e);
-            if (!block_header_valid(b) || block_state(b) != BLOCK_CACHED || b->cache_class != cls ||
-                block_chunk(b)->arena != cache->arena || block_usable(b) < class_size(cls)) {
+            struct chunk *c = map_lookup(b);
+            if (c == NULL || block_chunk(b) != c || c->state != CHUNK_ARENA || !block_header_valid(b) ||
+                block_state(b) != BLOCK_CACHED || block_class(b) != cls || block_usable(b) < class_size(cls)) {
                 warn("hmm_check: thread cache: entry %p of class %u is not a cached block of it",
                      (void *)e, cls);
                 return -1;
             }
         }
-        if (count != cache->bins[cls].count) {
-            warn("hmm_check: thread cache: class %u holds %u blocks, counts %u", cls, count,
-                 cache->bins[cls].count);
+        if (count + cache->bins[cls].room > (intptr_t)cache_limit(cls)) {
+            warn("hmm_check: thread cache: class %u holds %u blocks and has room for %zd more, "
+                 "past its limit of %u", cls, count, cache->bins[cls].room, cache_limit(cls));
             return -1;
         }
     }

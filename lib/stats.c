@@ -8,11 +8,13 @@
 
 /* Bytes and blocks parked in the calling thread's cache; other threads'
  * caches count as in use, since only their owners may read them. */
-static void own_cache(size_t *bytes, size_t *blocks)
+static void own_cache(struct arena *a, size_t *bytes, size_t *blocks)
 {
     *bytes = *blocks = 0;
     for (unsigned cls = 1; cls < CLASS_COUNT; cls++)
         for (struct cache_entry *e = hmm_thread_cache.bins[cls].head; e; e = e->next) {
+            if (block_chunk(block_of(e))->arena != a)
+                continue;
             *bytes += (size_t)block_of(e)->units << UNIT_SHIFT;
             (*blocks)++;
         }
@@ -24,13 +26,11 @@ static void visit_arena(struct arena *a, void *ctx)
     struct hmm_arena_stats row = { .id = a->id };
     pthread_mutex_lock(&a->lock);
     size_t used = a->used_bytes, blocks = a->used_blocks;
-    if (a == hmm_thread_cache.arena) {
-        size_t cached, cached_blocks;
-        own_cache(&cached, &cached_blocks);
-        used -= cached;
-        blocks -= cached_blocks;
-        row.cached_bytes = cached - cached_blocks * BLOCK_HEADER;
-    }
+    size_t cached, cached_blocks;
+    own_cache(a, &cached, &cached_blocks);
+    used -= cached;
+    blocks -= cached_blocks;
+    row.cached_bytes = cached - cached_blocks * BLOCK_HEADER;
     row.chunks = a->chunk_count;
     row.chunk_bytes = a->chunk_bytes;
     row.in_use_bytes = used - blocks * BLOCK_HEADER;
@@ -38,8 +38,8 @@ static void visit_arena(struct arena *a, void *ctx)
     row.mallocs = a->mallocs;
     row.frees = a->frees;
     pthread_mutex_unlock(&a->lock);
-    row.remote_frees = ck_pr_load_64(&a->remote_frees);
-    row.threads = ck_pr_load_uint(&a->threads);
+    row.remote_frees = __atomic_load_n(&a->remote_frees, __ATOMIC_ACQUIRE);
+    row.threads = __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE);
     row.orphaned = row.threads == 0;
     s->in_use_bytes += row.in_use_bytes;
     s->free_bytes += row.free_bytes;

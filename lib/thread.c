@@ -27,14 +27,14 @@ static void thread_exit(void *value)
  * parser do not. */
 void thread_init(void)
 {
-    if (HMM_LIKELY(ck_pr_load_int(&init_state) == INIT_DONE))
+    if (HMM_LIKELY(__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == INIT_DONE))
         return;
     pthread_mutex_lock(&init_mutex);
     if (init_state == INIT_NONE) {
         init_state = INIT_RUNNING;
         options_init(getenv("HMM_OPTIONS"));
         pthread_key_create(&exit_key, thread_exit);
-        ck_pr_store_int(&init_state, INIT_DONE);
+        __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&init_mutex);
 }

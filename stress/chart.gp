@@ -24,7 +24,9 @@ set boxwidth 0.9
 set logscale y 2
 set grid ytics
 set xtics rotate by -40 left nomirror
-set key outside right top vertical
+set key at screen 0.99, screen 0.93 right top vertical
+set lmargin at screen 0.06
+set rmargin at screen 0.88
 set format y '%gx'
 # one colour per allocator, hmm first
 array colours[6] = ['#d62728', '#7f7f7f', '#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd']

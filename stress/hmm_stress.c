@@ -729,7 +729,8 @@ static void fpool_touch(struct worker *w)
 {
     struct blk b;
     if (rnd(w) & 1) {
-        alloc_blk(w, &b, pick_size(w) > 64 * KiB ? 64 * KiB : pick_size(w));
+        size_t size = pick_size(w);
+        alloc_blk(w, &b, size > 64 * KiB ? 64 * KiB : size);
         pthread_mutex_lock(&fpool.mu);
         bool ok = fpool.n < FPOOL_CAP;
         if (ok)
@@ -938,11 +939,12 @@ static void monitor_run(double deadline, int n)
         }
         if (atomic_load(&g_finished) >= n)
             break;
-        unsigned us = opt.sample_ms * 1000;
+        unsigned us = (opt.sample_ms ? opt.sample_ms : 50) * 1000;
         if (deadline > 0 && (deadline - t) * 1e6 < us)
             us = (unsigned)((deadline - t) * 1e6) + 1;
         sleep_us(us);
-        monitor_tick(NULL);
+        if (opt.sample_ms)
+            monitor_tick(NULL);
     }
 }
 
@@ -1553,7 +1555,8 @@ static double run_fork(unsigned n)
             slowest = now_s() - tf;
         for (int i = 0; i < FORK_OWN; i++)
             free_blk(&mw, &own[i], "before free in the parent after fork");
-        monitor_tick(NULL);
+        if (opt.sample_ms)
+            monitor_tick(NULL);
     }
     atomic_store(&g_stop, 1);
     for (unsigned i = 0; i < n; i++) {
@@ -1610,7 +1613,8 @@ static void usage(FILE *f)
             "  --fork-timeout S    fork: a child running longer has hung (default 20)\n"
             "  --child-threads N   fork: threads each child starts (default 2; none under TSan)\n"
             "  --max-footprint-mb N  fail (exit 3) if the footprint exceeds N MiB at any sample\n"
-            "  --sample-ms N       footprint sampling period (default 50)\n"
+            "  --sample-ms N       footprint sampling period (default 50; 0: sample only when no\n"
+            "                      worker runs, at the start, between churn waves and at the end)\n"
             "  --check-ms N        call hmm_check() every N ms and at the end (default never)\n"
             "  --quiet             print errors only\n"
             "  --verbose           print every churn wave\n"
@@ -1772,7 +1776,7 @@ int main(int argc, char **argv)
             opt.handoff_mutex = parse_name("handoff", optarg, handoffs, 2) == 1;
             break;
         case O_SAMPLE:
-            opt.sample_ms = (unsigned)parse_u64("sample-ms", optarg, 1, 60000);
+            opt.sample_ms = (unsigned)parse_u64("sample-ms", optarg, 0, 60000);
             break;
         case O_CHECK:
             opt.check_ms = (unsigned)parse_u64("check-ms", optarg, 0, 86400000);

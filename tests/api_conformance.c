@@ -8,7 +8,7 @@
  *
  * Usage: api_conformance [BEHAVIOUR-NAME-SUBSTRING]
  * Prints one PASS/FAIL line per behaviour and names set; exits 1 if any
- * failed. */
+ * failed.  Each behaviour runs in a child process of its own. */
 #include "config.h"
 
 #include <errno.h>
@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hmm.h"
@@ -774,6 +775,46 @@ static int stats_print_formats(void)
     return ok;
 }
 
+/* Runs one behaviour against one set of names in a child process, so that
+ * an abort() (hmm stops the program on what it takes for a caller bug) or a
+ * crash fails that behaviour alone and the others still run and report.
+ * Returns 1 when it failed.  HMM_TEST_NOFORK=1 runs it in this process
+ * (for a debugger). */
+static int run_one(const struct behaviour *bh, const struct api *a)
+{
+    pid_t pid;
+    int status;
+
+    if (getenv("HMM_TEST_NOFORK")) {
+        failed_now = 0;
+        bh->run(a);
+        return failed_now;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 1;
+    }
+    if (pid == 0) {
+        failed_now = 0;
+        bh->run(a);
+        fflush(stdout);
+        _exit(failed_now ? 1 : 0);
+    }
+    if (waitpid(pid, &status, 0) != pid) {
+        perror("waitpid");
+        return 1;
+    }
+    if (WIFSIGNALED(status)) {
+        fprintf(stderr, "  [%s] %s killed by signal %d (%s)\n", a->name, bh->name,
+                WTERMSIG(status), strsignal(WTERMSIG(status)));
+        return 1;
+    }
+    return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+}
+
 int main(int argc, char **argv)
 {
     const struct api *apis[3];
@@ -782,6 +823,7 @@ int main(int argc, char **argv)
     const char *only = argc > 1 ? argv[1] : NULL;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
+    alarm(TEST_TIMEOUT);   /* a hang (deadlock) fails instead of blocking make check */
     page = (size_t)sysconf(_SC_PAGESIZE);
     apis[napis++] = &hmm_api;
 #ifdef HMM_OVERRIDE
@@ -795,11 +837,10 @@ int main(int argc, char **argv)
         if (only && !strstr(behaviours[i].name, only))
             continue;
         for (j = 0; j < napis; j++) {
-            failed_now = 0;
-            behaviours[i].run(apis[j]);
-            printf("%s: %s [%s]\n", failed_now ? "FAIL" : "PASS", behaviours[i].name,
+            int failed = run_one(&behaviours[i], apis[j]);
+            printf("%s: %s [%s]\n", failed ? "FAIL" : "PASS", behaviours[i].name,
                    apis[j]->name);
-            failures += failed_now;
+            failures += failed;
             ran++;
         }
     }
@@ -808,6 +849,15 @@ int main(int argc, char **argv)
         printf("%s: hmm_stats_print_accepts_text_and_json\n", ok ? "PASS" : "FAIL");
         failures += !ok;
         ran++;
+    }
+    if (ran == 0) {
+        fprintf(stderr, "no behaviour matches '%s'\n", only);
+        return 1;
+    }
+    /* The heap of this (parent) process is still sound. */
+    if (hmm_check() != 0) {
+        printf("FAIL: hmm_check() in the parent process\n");
+        failures++;
     }
     printf("%d of %d checks failed\n", failures, ran);
     return failures ? 1 : 0;

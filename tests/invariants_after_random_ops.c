@@ -196,11 +196,12 @@ static void scan_all(const char *when)
 int main(void)
 {
     const char *ops_env = getenv("HMM_TEST_OPS");
-    unsigned long ops = ops_env && *ops_env ? strtoul(ops_env, NULL, 0) : 60000;
+    unsigned long ops = ops_env && *ops_env ? strtoul(ops_env, NULL, 0) : 100000;
     unsigned long huge_every, huge_done = 0;
     size_t i;
 
     rng = test_seed(20240501);
+    alarm(TEST_TIMEOUT);   /* a hang (deadlock) fails instead of blocking make check */
     page = (size_t)sysconf(_SC_PAGESIZE);
     huge_every = ops / 6 ? ops / 6 : 1;
 

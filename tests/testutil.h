@@ -12,6 +12,8 @@
 #include <string.h>
 
 #define TEST_SKIP 77
+/* Seconds before SIGALRM ends a test that hangs. */
+#define TEST_TIMEOUT 600
 
 #define CHECK(cond, ...)                                                    \
     do {                                                                    \

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "hmm.h"
@@ -278,6 +279,7 @@ int main(void)
     int rc, i;
 
     seed = test_seed(7);
+    alarm(TEST_TIMEOUT);   /* a hang (deadlock) fails instead of blocking make check */
     for (i = 0; i < NTHREADS; i++)
         pthread_mutex_init(&inbox[i].lock, NULL);
     iters = it_env && *it_env ? strtoul(it_env, NULL, 0) : 40000;

@@ -72,5 +72,5 @@ const struct workload wl_fast32 = {
     "fast32", "malloc(32)/free in a loop", 50000000, fast32_run,
 };
 const struct workload wl_fastcycle = {
-    "fastcycle", "malloc(n)/free in a loop, n cycling 16..512 by 16", 50000000, fastcycle_run,
+    "fastcycle", "malloc(n)/free in a loop, n cycling 16..512 by 16", 30000000, fastcycle_run,
 };
