@@ -148,8 +148,6 @@ static void canary_verify(struct block *b)
 
 static void chunk_adopt(struct arena *a, struct chunk *c)
 {
-    c->arena = a;
-    c->state = CHUNK_ARENA;
     c->prev = NULL;
     c->next = a->chunks;
     if (a->chunks)
@@ -187,7 +185,7 @@ static bool arena_grow(struct arena *a, uint32_t units)
     size_t size = need > hmm_tunables.chunk_size ? need : hmm_tunables.chunk_size;
     if (size - CHUNK_HEADER - BLOCK_HEADER > ((size_t)MAX_UNITS << UNIT_SHIFT))
         return false;
-    struct chunk *c = region_take(size);
+    struct chunk *c = region_take(size, a);
     if (c == NULL)
         return false;
     chunk_adopt(a, c);

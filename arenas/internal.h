@@ -408,7 +408,7 @@ struct region_stats {
     size_t region_bytes, free_bytes, mapped_bytes, returned_bytes;
     uintptr_t brk;
 };
-struct chunk *region_take(size_t size);
+struct chunk *region_take(size_t size, struct arena *owner);
 void region_give(struct chunk *chunk);
 size_t region_trim(size_t pad);
 void region_stats(struct region_stats *out);

@@ -245,9 +245,10 @@ static struct chunk *mapped_chunk(size_t size)
     return c;
 }
 
-/* Hand out a chunk of at least size bytes (rounded to whole granules), not
- * yet owned, or NULL with errno = ENOMEM. */
-struct chunk *region_take(size_t size)
+/* Hand out a chunk of at least size bytes (rounded to whole granules),
+ * owned by owner from here on, or NULL with errno = ENOMEM.  The owner is
+ * set under the region lock: the region reads the state of neighbours. */
+struct chunk *region_take(size_t size, struct arena *owner)
 {
     if (size > SIZE_MAX / 4) {
         errno = ENOMEM;
@@ -264,6 +265,10 @@ struct chunk *region_take(size_t size)
         chunk_split(c, size);
     if (c == NULL)
         c = mapped_chunk(size);
+    if (c != NULL) {
+        c->state = CHUNK_ARENA;
+        c->arena = owner;
+    }
     if (c != NULL && !map_set(c)) {
         region_unlock();
         region_give(c);

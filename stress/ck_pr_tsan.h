@@ -13,9 +13,10 @@
  * the same set, so the feature list gcc/ck_f_pr.h stays true) and defines
  * CK_F_PR so that the port skips its own.  Loads and stores are relaxed
  * atomics (CK gives them no ordering: that is what its fences are for), the
- * fences are sequentially consistent fences (as __sync_synchronize in the
- * port), and CAS, fetch-and-add and the binary operations are the same
- * sequentially consistent builtins.  Nothing is hidden from TSan: it is told
+ * fences are __sync_synchronize as in the port (TSan does not model fences;
+ * the CAS that publishes a ck_stack entry is seq_cst, which it does model),
+ * and CAS, fetch-and-add and the binary operations are the same sequentially
+ * consistent operations as __atomic builtins.  Nothing is hidden from TSan: it is told
  * which accesses CK means to be atomic. */
 #ifndef HMM_CK_PR_TSAN_H
 #define HMM_CK_PR_TSAN_H
@@ -25,6 +26,12 @@
 #endif
 #ifdef CK_PR_H
 #error "ck_pr_tsan.h must come before ck_pr.h (use -include)"
+#endif
+
+/* Being first, this header must give the system headers the feature macros
+ * the sources would have given them (config.h: _GNU_SOURCE for mremap). */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
 #endif
 
 #include <ck_cc.h>
