@@ -28,28 +28,30 @@ void cache_bind(struct thread_cache *cache, struct arena *a)
     cache->state = a ? CACHE_BOUND : CACHE_EXITED;
 }
 
-/* A malloc that missed: refill the class's bin with a quarter of its limit
- * and hand out one block, or go to the arena for an uncached size. */
+/* A malloc that missed the fast path (or did not try it): refill the
+ * class's bin with a quarter of its limit when it is empty and hand out one
+ * block, or go to the arena for an uncached size. */
 void *cache_fill(struct thread_cache *cache, size_t size)
 {
     unsigned cls = size_class(size);
     uint32_t limit = cache_limit(cls);
     if (limit == 0)
         return arena_malloc(cache->arena, size);
-    struct cache_entry *list;
-    size_t got = arena_fill(cache->arena, cls, &list, limit / 4u + 1u);
-    if (got == 0) {
-        errno = ENOMEM;
-        return NULL;
-    }
     struct cache_bin *bin = &cache->bins[cls];
-    bin->head = list->next;
-    bin->room = (intptr_t)(limit - (got - 1u));
-    block_set_state(block_of(list), BLOCK_INUSE);
-    return list;
+    if (bin->head == NULL) {
+        size_t got = arena_fill(cache->arena, cls, &bin->head, limit / 4u + 1u);
+        if (got == 0) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        bin->room = (intptr_t)(limit - got + 1u);
+    }
+    struct cache_entry *entry = bin->head;
+    bin->head = entry->next;
+    block_set_state(block_of(entry), BLOCK_INUSE);
+    return entry;
 }
 
-/* Move all but keep of the bin's blocks onto tail. */
 static uint32_t bin_length(const struct cache_bin *bin)
 {
     uint32_t length = 0;

@@ -9,6 +9,9 @@
 
 static HMM_COLD __attribute__((noreturn)) void not_ours(const char *call, void *ptr)
 {
+    size_t huge = huge_recently_freed(ptr);
+    if (huge)
+        fatal("%s(): double free of %p (huge block of %zu bytes, already unmapped)", call, ptr, huge);
     fatal("%s(): invalid pointer %p (not a block hmm returned)", call, ptr);
 }
 

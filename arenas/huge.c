@@ -1,17 +1,24 @@
 /* Huge blocks: above the mmap threshold a block is its own mapping, aligned
  * to a granule so the chunk map knows it.  The mapping starts with a chunk
- * header (state CHUNK_HUGE), then the block header right before the payload;
- * realloc moves the pages with mremap instead of copying them. */
+ * header (state CHUNK_HUGE); the payload starts a page (or the alignment)
+ * in, right after its block header, so that the free fast path, which skips
+ * page-aligned pointers, never reads the header of an unmapped block; the
+ * last few freed payloads are remembered to name a double free.  realloc
+ * moves the pages with mremap instead of copying them. */
 #include "internal.h"
 
 #include <errno.h>
 
+#define FREED_RING 64
+
 static uint64_t huge_count, huge_bytes, huge_usable_bytes;
+static uintptr_t freed_payload[FREED_RING];
+static size_t freed_size[FREED_RING];
+static unsigned freed_next;
 
 static size_t payload_offset(size_t alignment)
 {
-    size_t offset = CHUNK_HEADER + BLOCK_HEADER;
-    return (offset + alignment - 1) & ~(alignment - 1);
+    return alignment > os_page_size() ? alignment : os_page_size();
 }
 
 /* Whole granules holding the headers and at least a unit of payload. */
@@ -69,8 +76,25 @@ void *huge_malloc(size_t size, size_t alignment)
     return payload;
 }
 
+static void remember_freed(void *payload, size_t size)
+{
+    unsigned slot = ck_pr_faa_uint(&freed_next, 1) % FREED_RING;
+    __atomic_store_n(&freed_size[slot], size, __ATOMIC_RELAXED);
+    __atomic_store_n(&freed_payload[slot], (uintptr_t)payload, __ATOMIC_RELEASE);
+}
+
+/* The size of a huge block recently unmapped at payload, or 0. */
+size_t huge_recently_freed(const void *payload)
+{
+    for (unsigned slot = 0; slot < FREED_RING; slot++)
+        if (__atomic_load_n(&freed_payload[slot], __ATOMIC_ACQUIRE) == (uintptr_t)payload)
+            return __atomic_load_n(&freed_size[slot], __ATOMIC_RELAXED);
+    return 0;
+}
+
 void huge_free(struct chunk *c, struct block *b)
 {
+    remember_freed(block_payload(b), c->huge_size);
     size_t size = c->size;
     map_clear(c);
     c->magic = 0;

@@ -405,7 +405,7 @@ struct chunk *map_lookup(const void *addr);
 
 /* region.c: the central sbrk region. */
 struct region_stats {
-    size_t region_bytes, free_bytes, mapped_bytes, returned_bytes;
+    size_t region_bytes, free_bytes, purged_bytes, mapped_bytes, returned_bytes;
     uintptr_t brk;
 };
 struct chunk *region_take(size_t size, struct arena *owner);
@@ -456,6 +456,7 @@ void huge_free(struct chunk *chunk, struct block *b);
 void *huge_realloc(struct chunk *chunk, struct block *b, size_t size);
 size_t huge_usable(struct chunk *chunk, struct block *b);
 void huge_stats(size_t *count, size_t *bytes, size_t *usable);
+size_t huge_recently_freed(const void *payload);
 
 /* registry.c: every arena, live, orphaned or retired. */
 struct arena *registry_bind(void);

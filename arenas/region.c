@@ -3,7 +3,9 @@
  * free list.  Free chunks are merged with their neighbours and kept in
  * address order, so the lowest fit is reused first and the top of the heap
  * tends to stay free; a free top chunk beyond the trim threshold is handed
- * back with a negative sbrk.  When sbrk fails, chunks are mmap'ed instead.
+ * back with a negative sbrk, and free chunks below it, once more than the
+ * trim threshold of them is resident, are purged with madvise, a chunk at a
+ * time.  When sbrk fails, chunks are mmap'ed instead.
  *
  * The heap is a sequence of segments: a segment ends where somebody else
  * moved the break.  Only the top segment grows or shrinks, and only while the
@@ -19,6 +21,7 @@ struct region {
     char *top;                 /* where hmm left the break, NULL before the first growth */
     size_t region_bytes;       /* every segment, gaps excluded */
     size_t free_bytes;
+    size_t purged_bytes;       /* of free_bytes, madvised away (CHUNK_PURGED) */
     size_t mapped_bytes;       /* mmap'ed chunks in arenas' hands */
     size_t returned_bytes;
 };
@@ -74,8 +77,19 @@ static struct chunk *chunk_below(struct chunk *c)
 
 /* ---- the free list ------------------------------------------------------ */
 
+/* A free chunk keeps its header page; the rest can be purged. */
+static size_t purgeable(const struct chunk *c)
+{
+    return c->size - os_page_size();
+}
+
+/* A chunk leaving the list will be written again: it counts as resident. */
 static void free_list_remove(struct chunk *c)
 {
+    if (c->flags & CHUNK_PURGED) {
+        region.purged_bytes -= purgeable(c);
+        c->flags &= ~CHUNK_PURGED;
+    }
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -103,7 +117,30 @@ static void free_list_insert(struct chunk *c)
         after->prev = c;
     c->state = CHUNK_FREE;
     c->arena = NULL;
+    c->flags &= ~CHUNK_PURGED;
     region.free_bytes += c->size;
+}
+
+static size_t chunk_purge(struct chunk *c)
+{
+    if (c->flags & CHUNK_PURGED)
+        return 0;
+    os_purge((char *)c + os_page_size(), purgeable(c));
+    c->flags |= CHUNK_PURGED;
+    region.purged_bytes += purgeable(c);
+    region.returned_bytes += purgeable(c);
+    return purgeable(c);
+}
+
+/* Purge free chunks below the top, the given one first, while more than
+ * limit bytes of free chunks are resident. */
+static void purge_excess(struct chunk *first, size_t limit)
+{
+    if (first != region.top_chunk && region.free_bytes - region.purged_bytes > limit)
+        chunk_purge(first);
+    for (struct chunk *c = region.free_list; c != NULL; c = c->next)
+        if (region.free_bytes - region.purged_bytes > limit && c != region.top_chunk)
+            chunk_purge(c);
 }
 
 /* Absorb the free chunk above c into c; both are off the free list. */
@@ -215,6 +252,8 @@ static size_t break_trim(size_t keep)
     region.region_bytes -= release;
     region.returned_bytes += release;
     if (!whole) {
+        if (top->flags & CHUNK_PURGED)
+            region.purged_bytes -= release;
         top->size -= release;
         region.free_bytes -= release;
         return release;
@@ -310,6 +349,7 @@ void region_give(struct chunk *c)
     free_list_insert(c);
     if (c == region.top_chunk && c->size > hmm_tunables.trim_threshold)
         break_trim(hmm_tunables.top_pad);
+    purge_excess(c, hmm_tunables.trim_threshold);
     region_unlock();
 }
 
@@ -319,15 +359,8 @@ size_t region_trim(size_t pad)
 {
     region_lock();
     size_t released = break_trim(pad);
-    for (struct chunk *c = region.free_list; c != NULL; c = c->next) {
-        if (c->flags & CHUNK_PURGED || c->size <= os_page_size())
-            continue;
-        size_t page = os_page_size();
-        os_purge((char *)c + page, c->size - page);
-        c->flags |= CHUNK_PURGED;
-        region.returned_bytes += c->size - page;
-        released += c->size - page;
-    }
+    for (struct chunk *c = region.free_list; c != NULL; c = c->next)
+        released += chunk_purge(c);
     region_unlock();
     return released;
 }
@@ -337,6 +370,7 @@ void region_stats(struct region_stats *out)
     region_lock();
     out->region_bytes = region.region_bytes;
     out->free_bytes = region.free_bytes;
+    out->purged_bytes = region.purged_bytes;
     out->mapped_bytes = region.mapped_bytes;
     out->returned_bytes = region.returned_bytes;
     out->brk = (uintptr_t)region.top;
@@ -348,7 +382,7 @@ void region_stats(struct region_stats *out)
 int region_check(void)
 {
     int broken = 0;
-    size_t sum = 0;
+    size_t sum = 0, purged = 0;
     region_lock();
     for (struct chunk *c = region.free_list; c != NULL && !broken; c = c->next) {
         if (!chunk_valid(c) || c->state != CHUNK_FREE) {
@@ -360,9 +394,11 @@ int region_check(void)
             broken = -1;
         }
         sum += c->size;
+        purged += c->flags & CHUNK_PURGED ? purgeable(c) : 0;
     }
-    if (!broken && sum != region.free_bytes) {
-        warn("hmm_check: region: free chunks add up to %zu bytes, not %zu", sum, region.free_bytes);
+    if (!broken && (sum != region.free_bytes || purged != region.purged_bytes)) {
+        warn("hmm_check: region: free chunks add up to %zu bytes (%zu purged), not %zu (%zu)", sum,
+             purged, region.free_bytes, region.purged_bytes);
         broken = -1;
     }
     region_unlock();

@@ -64,7 +64,7 @@ struct hmm_stats {
     size_t huge_blocks;        /* live huge (own mapping) blocks */
     size_t huge_bytes;         /* bytes mapped for them */
     size_t returned_bytes;     /* bytes given back to the kernel so far */
-    size_t footprint_bytes;    /* region + mapped chunks + huge mappings */
+    size_t footprint_bytes;    /* region (less purged free chunks) + mapped chunks + huge */
     uint64_t mallocs;          /* every allocation call */
     uint64_t frees;            /* every free call */
     uint64_t slow_mallocs;     /* allocations that missed the thread cache */

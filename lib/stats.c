@@ -66,7 +66,7 @@ HMM_EXPORT int hmm_stats(struct hmm_stats *s)
     s->region_break = region.brk;
     s->mapped_chunk_bytes = region.mapped_bytes;
     s->returned_bytes = region.returned_bytes;
-    s->footprint_bytes = region.region_bytes + region.mapped_bytes + s->huge_bytes;
+    s->footprint_bytes = region.region_bytes - region.purged_bytes + region.mapped_bytes + s->huge_bytes;
     s->mallocs = s->slow_mallocs;
     s->frees = s->slow_frees;
     return 0;

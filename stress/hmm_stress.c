@@ -90,6 +90,7 @@ static struct options {
     bool handoff_mutex;
     unsigned sample_ms;
     unsigned check_ms;        /* 0: never call hmm_check */
+    double progress;          /* seconds between progress lines; 0: none */
     bool quiet;
     bool verbose;
 } opt = {
@@ -843,6 +844,7 @@ static struct {
     unsigned peak_arenas;
     bool have_stats;
     double last_check;
+    double start, last_progress;
 } mon;
 
 static void read_status(size_t *rss, size_t *hwm)
@@ -922,6 +924,11 @@ static void monitor_tick(struct sample *out)
     if (opt.check_ms && now_s() - mon.last_check >= opt.check_ms / 1000.0) {
         run_check("while threads run");
         mon.last_check = now_s();
+    }
+    if (opt.progress > 0 && now_s() - mon.last_progress >= opt.progress) {
+        mon.last_progress = now_s();
+        info("hmm-stress: [%7.1f s] footprint %.1f MiB (peak %.1f), VmRSS %.1f MiB, arenas %u\n",
+             mon.last_progress - mon.start, mib(fp), mib(mon.peak_footprint), mib(s.rss), s.arenas);
     }
     if (out)
         *out = s;
@@ -1331,6 +1338,14 @@ static double run_churn(uint64_t ops_limit)
         }
         for (unsigned i = 0; i < n; i++)
             start_thread(&w[i].th, NULL, churn_main, &w[i]);
+        if (opt.sample_ms) {
+            /* While the wave's threads run: arenas must be capped too. */
+            struct sample mid;
+            monitor_tick(&mid);
+            if (mid.have_stats && mid.arenas > opt.max_arenas)
+                die(EXIT_BOUND, "hmm-stress: churn: %u arenas during wave %d exceed --max-arenas %u\n", mid.arenas,
+                    wave + 1, opt.max_arenas);
+        }
         for (unsigned i = 0; i < n; i++) {
             pthread_join(w[i].th, NULL);
             add_totals(&w[i]);
@@ -1616,6 +1631,7 @@ static void usage(FILE *f)
             "  --sample-ms N       footprint sampling period (default 50; 0: sample only when no\n"
             "                      worker runs, at the start, between churn waves and at the end)\n"
             "  --check-ms N        call hmm_check() every N ms and at the end (default never)\n"
+            "  --progress S        print the footprint every S seconds (at the samples)\n"
             "  --quiet             print errors only\n"
             "  --verbose           print every churn wave\n"
             "exit: 0 ok, 1 usage/system/allocation failure, 2 corruption, 3 bound exceeded, 4 hang\n");
@@ -1649,7 +1665,8 @@ static int parse_name(const char *name, const char *s, const char *const *names,
 enum {
     O_THREADS = 256, O_SECONDS, O_OPS, O_SIZES, O_REMOTE, O_REALLOC, O_CALLOC, O_ALIGNED, O_SIZED, O_SEED,
     O_SCENARIO, O_WAVES, O_WAVE_THREADS, O_FORKS, O_FORK_TIMEOUT, O_CHILD_THREADS, O_MAX_ARENAS,
-    O_MAX_FOOTPRINT, O_SLOTS, O_LIVE, O_QUEUE, O_DELAY, O_HANDOFF, O_SAMPLE, O_CHECK, O_QUIET, O_VERBOSE, O_HELP
+    O_MAX_FOOTPRINT, O_SLOTS, O_LIVE, O_QUEUE, O_DELAY, O_HANDOFF, O_SAMPLE, O_CHECK, O_PROGRESS, O_QUIET, O_VERBOSE,
+    O_HELP
 };
 
 static const struct option longopts[] = {
@@ -1678,6 +1695,7 @@ static const struct option longopts[] = {
     {"handoff", required_argument, 0, O_HANDOFF},
     {"sample-ms", required_argument, 0, O_SAMPLE},
     {"check-ms", required_argument, 0, O_CHECK},
+    {"progress", required_argument, 0, O_PROGRESS},
     {"quiet", no_argument, 0, O_QUIET},
     {"verbose", no_argument, 0, O_VERBOSE},
     {"help", no_argument, 0, O_HELP},
@@ -1781,6 +1799,9 @@ int main(int argc, char **argv)
         case O_CHECK:
             opt.check_ms = (unsigned)parse_u64("check-ms", optarg, 0, 86400000);
             break;
+        case O_PROGRESS:
+            opt.progress = parse_seconds("progress", optarg);
+            break;
         case O_QUIET:
             opt.quiet = true;
             break;
@@ -1810,7 +1831,7 @@ int main(int argc, char **argv)
     uint64_t ops = opt.seconds > 0 ? 0 : opt.ops;
     unsigned n = (unsigned)opt.threads;
     double el = 0;
-    mon.last_check = now_s();
+    mon.last_check = mon.start = mon.last_progress = now_s();
     info("hmm-stress: scenario %s, sizes %s, seed %" PRIu64 ", remote %d%%, realloc %d%%, %s hand-off%s\n",
          scenario_names[opt.scenario], size_names[opt.sizes], opt.seed, opt.remote_pct, opt.realloc_pct,
          opt.handoff_mutex ? "mutex" : "lock-free", UNDER_TSAN ? ", ThreadSanitizer build" : "");
