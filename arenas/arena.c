@@ -179,17 +179,25 @@ static void chunk_release(struct arena *a, struct chunk *c)
     region_give(c);
 }
 
-static bool arena_grow(struct arena *a, uint32_t units)
+/* A new chunk for a block of units.  A block larger than a standard chunk
+ * gets a chunk of its own, handed out whole (returned, not binned), so that
+ * small blocks never pin the big chunk after the big block is freed. */
+static struct block *arena_grow(struct arena *a, uint32_t units)
 {
     size_t need = ((size_t)units << UNIT_SHIFT) + CHUNK_HEADER + BLOCK_HEADER;
-    size_t size = need > hmm_tunables.chunk_size ? need : hmm_tunables.chunk_size;
+    bool dedicated = need > hmm_tunables.chunk_size;
+    size_t size = dedicated ? need : hmm_tunables.chunk_size;
     if (size - CHUNK_HEADER - BLOCK_HEADER > ((size_t)MAX_UNITS << UNIT_SHIFT))
-        return false;
+        return NULL;
     struct chunk *c = region_take(size, a);
     if (c == NULL)
-        return false;
+        return NULL;
     chunk_adopt(a, c);
-    return true;
+    if (!dedicated)
+        return bin_take(a, units);
+    struct block *whole = chunk_first_block(c);
+    bin_remove(a, whole);
+    return whole;
 }
 
 /* A wholly free chunk: keep the first as the spare, give the rest back. */
@@ -214,14 +222,14 @@ static uint32_t units_for(size_t size)
 static struct block *alloc_locked(struct arena *a, uint32_t units)
 {
     struct block *b = bin_take(a, units);
-    if (b == NULL) {
-        if (!arena_grow(a, units))
-            return NULL;
-        b = bin_take(a, units);
-    }
+    if (b != NULL)
+        block_split(a, b, units);
+    else if ((b = arena_grow(a, units)) == NULL)
+        return NULL;
+    else if (block_chunk(b)->size <= hmm_tunables.chunk_size)
+        block_split(a, b, units);
     if (a->spare != NULL && block_chunk(b) == a->spare)
         a->spare = NULL;
-    block_split(a, b, units);
     block_set_state(b, BLOCK_INUSE);
     a->used_bytes += (size_t)b->units << UNIT_SHIFT;
     a->used_blocks++;

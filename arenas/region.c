@@ -2,10 +2,13 @@
  * that arenas borrow.  One lock guards every movement of the break and the
  * free list.  Free chunks are merged with their neighbours and kept in
  * address order, so the lowest fit is reused first and the top of the heap
- * tends to stay free; a free top chunk beyond the trim threshold is handed
- * back with a negative sbrk, and free chunks below it, once more than the
- * trim threshold of them is resident, are purged with madvise, a chunk at a
- * time.  When sbrk fails, chunks are mmap'ed instead.
+ * tends to stay free.  Free memory beyond the dirty limit goes back to the
+ * kernel: the free top chunk with a negative sbrk, the free chunks below it
+ * with madvise, a chunk at a time.  The dirty limit is the trim threshold,
+ * or twice the largest chunk given back lately if that is more (it decays
+ * by an eighth at every give), so that a program cycling large buffers
+ * reuses resident memory instead of faulting it in again, as glibc's
+ * sliding mmap threshold does.  When sbrk fails, chunks are mmap'ed.
  *
  * The heap is a sequence of segments: a segment ends where somebody else
  * moved the break.  Only the top segment grows or shrinks, and only while the
@@ -24,6 +27,7 @@ struct region {
     size_t purged_bytes;       /* of free_bytes, madvised away (CHUNK_PURGED) */
     size_t mapped_bytes;       /* mmap'ed chunks in arenas' hands */
     size_t returned_bytes;
+    size_t recent_peak;        /* largest chunk given back lately, decaying */
 };
 
 static pthread_mutex_t region_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -320,6 +324,15 @@ struct chunk *region_take(size_t size, struct arena *owner)
     return c;
 }
 
+static size_t dirty_limit(size_t given)
+{
+    region.recent_peak -= region.recent_peak / 8;
+    if (given > region.recent_peak)
+        region.recent_peak = given;
+    size_t limit = 2 * region.recent_peak;
+    return limit > hmm_tunables.trim_threshold ? limit : hmm_tunables.trim_threshold;
+}
+
 /* Take a chunk back: merge it with free neighbours and trim the top. */
 void region_give(struct chunk *c)
 {
@@ -335,6 +348,7 @@ void region_give(struct chunk *c)
         return;
     }
     c->state = CHUNK_FREE;
+    size_t limit = dirty_limit(c->size);
     struct chunk *above = chunk_above(c);
     if (above && above->state == CHUNK_FREE) {
         free_list_remove(above);
@@ -347,9 +361,9 @@ void region_give(struct chunk *c)
         c = below;
     }
     free_list_insert(c);
-    if (c == region.top_chunk && c->size > hmm_tunables.trim_threshold)
+    if (c == region.top_chunk && c->size > limit)
         break_trim(hmm_tunables.top_pad);
-    purge_excess(c, hmm_tunables.trim_threshold);
+    purge_excess(c, limit);
     region_unlock();
 }
 
