@@ -10,6 +10,7 @@
 
 #define REMOTE_BOUND 256u        /* pending remote frees before a freer drains */
 #define FIT_SCAN 8               /* blocks tried in the request's own bin */
+#define BIN_PURGED 1              /* a FREE block's bin_offset: its pages are purged */
 #define CANARY_BYTE 0xca
 #define JUNK_BYTE 0xdf
 
@@ -46,8 +47,26 @@ static void bin_insert(struct arena *a, struct block *b)
     a->free_bytes += (size_t)b->units << UNIT_SHIFT;
 }
 
+/* The whole pages of a free block past its bin links. */
+static void purgeable_pages(struct block *b, char **start, size_t *len)
+{
+    uintptr_t page = os_page_size();
+    uintptr_t from = ((uintptr_t)block_links(b) + sizeof(struct free_links) + page - 1) & ~(page - 1);
+    uintptr_t to = (uintptr_t)block_next(b) & ~(page - 1);
+    *start = (char *)from;
+    *len = to > from ? to - from : 0;
+}
+
+/* A block leaving its bin will be written again: it counts as resident. */
 static void bin_remove(struct arena *a, struct block *b)
 {
+    if (b->bin_offset == BIN_PURGED) {
+        char *start;
+        size_t len;
+        purgeable_pages(b, &start, &len);
+        a->purged_bytes -= len;
+        b->bin_offset = 0;
+    }
     unsigned i = bin_index(b->units);
     struct free_links *links = block_links(b);
     if (links->prev)
@@ -507,6 +526,31 @@ bool arena_empty(struct arena *a)
     bool empty = a->used_bytes == 0;
     pthread_mutex_unlock(&a->lock);
     return empty;
+}
+
+/* Give the whole pages inside free blocks back to the kernel: the chunks
+ * stay, their resident size shrinks.  For malloc_trim and the maintenance
+ * thread, not for every free.  Returns the bytes purged. */
+size_t arena_purge(struct arena *a)
+{
+    size_t purged = 0;
+    pthread_mutex_lock(&a->lock);
+    drain_locked(a);
+    for (unsigned i = 0; i < BIN_COUNT; i++)
+        for (struct block *b = a->bins[i]; b != NULL; b = block_links(b)->next) {
+            char *start;
+            size_t len;
+            purgeable_pages(b, &start, &len);
+            if (b->bin_offset == BIN_PURGED || len == 0)
+                continue;
+            os_purge(start, len);
+            b->bin_offset = BIN_PURGED;
+            purged += len;
+        }
+    a->purged_bytes += purged;
+    a->purged_total += purged;
+    pthread_mutex_unlock(&a->lock);
+    return purged;
 }
 
 /* ---- the checker -------------------------------------------------------- */

@@ -65,6 +65,7 @@ extern struct tunables hmm_tunables;
  *  - no two FREE blocks are adjacent, and a block is in a bin iff FREE;
  *  - bin_offset is the byte offset of the block's size class in a thread
  *    cache's bins (class x sizeof(struct cache_bin)), 0 when not cacheable;
+ *    a FREE block uses it to say whether its pages were purged (BIN_PURGED);
  *  - state is changed with ck_pr (the owner, remote freers and the checker
  *    may look at it concurrently); the other fields belong to the arena's
  *    lock holder, or to the thread that holds the block.
@@ -359,6 +360,8 @@ struct arena {
     size_t used_bytes;
     size_t used_blocks;
     size_t free_bytes;
+    size_t purged_bytes;          /* of free_bytes, madvised away */
+    size_t purged_total;          /* every byte purged so far */
     uint64_t bitmap[BIN_WORDS];
     struct block *bins[BIN_COUNT];
     uint64_t mallocs;
@@ -428,6 +431,7 @@ void arena_free_remote(struct arena *a, struct block *b);
 bool arena_resize(struct arena *a, struct block *b, size_t size);
 void arena_drain_remote(struct arena *a);
 size_t arena_release(struct arena *a, bool keep_spare);
+size_t arena_purge(struct arena *a);
 bool arena_empty(struct arena *a);
 size_t block_usable(struct block *b);
 int arena_check(struct arena *a);

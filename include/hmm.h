@@ -63,8 +63,9 @@ struct hmm_stats {
     size_t mapped_chunk_bytes; /* chunks mmap'ed because sbrk failed */
     size_t huge_blocks;        /* live huge (own mapping) blocks */
     size_t huge_bytes;         /* bytes mapped for them */
+    size_t purged_in_arenas;   /* free blocks inside arenas' chunks, madvised away */
     size_t returned_bytes;     /* bytes given back to the kernel so far */
-    size_t footprint_bytes;    /* region (less purged free chunks) + mapped chunks + huge */
+    size_t footprint_bytes;    /* region less what was purged, + mapped chunks + huge */
     uint64_t mallocs;          /* every allocation call */
     uint64_t frees;            /* every free call */
     uint64_t slow_mallocs;     /* allocations that missed the thread cache */

@@ -28,6 +28,11 @@ static inline bool thread_bound(void)
     return hmm_thread_cache.state == CACHE_BOUND;
 }
 
+/* maint.c: the opt-in maintenance thread. */
+void maint_start(void);
+void maint_pass(void);
+void maint_child_reset(void);
+
 /* check.c */
 void check_tick(void);
 

@@ -171,7 +171,7 @@ HMM_EXPORT void hmm_free_aligned_sized(void *ptr, size_t alignment, size_t size)
  * orphans, then lower the break to pad and purge the free chunks below. */
 static void release_arena(struct arena *a, void *released)
 {
-    *(size_t *)released += arena_release(a, false);
+    *(size_t *)released += arena_release(a, false) + arena_purge(a);
 }
 
 HMM_EXPORT int hmm_malloc_trim(size_t pad)

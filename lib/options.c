@@ -32,16 +32,16 @@ struct option_spec {
 };
 
 static const struct option_spec specs[] = {
-    { "arena_max", KIND_COUNT, 1, 1024, "a whole number from 1 to 1024" },
-    { "trim_threshold", KIND_SIZE, 0, (uint64_t)1 << 40, "a size up to 1T (K, M, G suffixes)" },
-    { "top_pad", KIND_SIZE, 0, GIB, "a size up to 1G (K, M, G suffixes)" },
-    { "mmap_threshold", KIND_SIZE, 64 * KIB, 4 * GIB, "a size from 64K to 4G (K, M, G suffixes)" },
-    { "chunk_size", KIND_SIZE, MIB, GIB, "a multiple of 1M from 1M to 1G" },
-    { "cache_size", KIND_SIZE, 0, 64 * MIB, "a size up to 64M (0 turns the cache off)" },
-    { "background_thread", KIND_BOOL, 0, 1, "true or false" },
-    { "decay_ms", KIND_COUNT, 0, 3600000, "milliseconds from 0 to 3600000" },
-    { "check", KIND_CHECK, 1, UINT32_MAX, "basic, full, or a number N of calls between heap checks" },
-    { "stats_at_exit", KIND_BOOL, 0, 1, "true or false" },
+    { "arena_max", KIND_COUNT, 1, 1024, "expected a whole number from 1 to 1024" },
+    { "trim_threshold", KIND_SIZE, 0, (uint64_t)1 << 40, "expected a size up to 1T (K, M, G suffixes)" },
+    { "top_pad", KIND_SIZE, 0, GIB, "expected a size up to 1G (K, M, G suffixes)" },
+    { "mmap_threshold", KIND_SIZE, 64 * KIB, 4 * GIB, "expected a size from 64K to 4G (K, M, G suffixes)" },
+    { "chunk_size", KIND_SIZE, MIB, GIB, "expected a multiple of 1M from 1M to 1G" },
+    { "cache_size", KIND_SIZE, 0, 64 * MIB, "expected a size up to 64M (0 turns the cache off)" },
+    { "background_thread", KIND_BOOL, 0, 1, "expected true or false" },
+    { "decay_ms", KIND_COUNT, 0, 3600000, "expected milliseconds from 0 to 3600000" },
+    { "check", KIND_CHECK, 1, UINT32_MAX, "expected basic, full, or a number N of calls between heap checks" },
+    { "stats_at_exit", KIND_BOOL, 0, 1, "expected true or false" },
 };
 
 #define SPEC_COUNT (sizeof(specs) / sizeof(specs[0]))

@@ -35,6 +35,8 @@ static void visit_arena(struct arena *a, void *ctx)
     row.chunk_bytes = a->chunk_bytes;
     row.in_use_bytes = used - blocks * BLOCK_HEADER;
     row.free_bytes = a->free_bytes;
+    s->purged_in_arenas += a->purged_bytes;
+    s->returned_bytes += a->purged_total;
     row.mallocs = a->mallocs;
     row.frees = a->frees;
     pthread_mutex_unlock(&a->lock);
@@ -65,8 +67,9 @@ HMM_EXPORT int hmm_stats(struct hmm_stats *s)
     s->region_free_bytes = region.free_bytes;
     s->region_break = region.brk;
     s->mapped_chunk_bytes = region.mapped_bytes;
-    s->returned_bytes = region.returned_bytes;
-    s->footprint_bytes = region.region_bytes - region.purged_bytes + region.mapped_bytes + s->huge_bytes;
+    s->returned_bytes += region.returned_bytes;
+    s->footprint_bytes = region.region_bytes - region.purged_bytes - s->purged_in_arenas +
+                         region.mapped_bytes + s->huge_bytes;
     s->mallocs = s->slow_mallocs;
     s->frees = s->slow_frees;
     return 0;

@@ -48,6 +48,7 @@ bool thread_bind(void)
         return false;
     cache_bind(cache, a);
     pthread_setspecific(exit_key, cache);
+    maint_start();
     return true;
 }
 
@@ -64,6 +65,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     registry_child_reset(hmm_thread_cache.arena);
+    maint_child_reset();
 }
 
 __attribute__((constructor)) static void hmm_constructor(void)

@@ -46,23 +46,10 @@ check_preload_takes_effect() {
     fi
 }
 
-# run_both NAME CMD...: runs CMD without and with hmm preloaded; stdout to
-# $tmp/NAME.plain and $tmp/NAME.hmm, stderr to *.err; fails on a non-zero
-# exit status of the preloaded run (and reports that of the plain run).
-run_both() {
-    name=$1; shift
-    $T "$@" > "$tmp/$name.plain" 2> "$tmp/$name.plain.err" ||
-        fail "$name: the run without hmm failed ($?): $(head -c 2000 "$tmp/$name.plain.err")"
-    LD_PRELOAD=$HMM_LIB $T "$@" > "$tmp/$name.hmm" 2> "$tmp/$name.hmm.err"
-    rc=$?
-    [ $rc -eq 0 ] || fail "$name: exit status $rc under hmm: $(head -c 2000 "$tmp/$name.hmm.err")"
-}
-
-# same_output NAME: the two runs of run_both printed the same thing.
-same_output() {
-    if ! cmp -s "$tmp/$1.plain" "$tmp/$1.hmm"; then
-        diff "$tmp/$1.plain" "$tmp/$1.hmm" | head -20
-        fail "$1: the output under hmm differs from the output without it"
-    fi
-    note "$1: same output with and without hmm ($(wc -c < "$tmp/$1.hmm") bytes)"
+# Options for a preloaded run that make every process print hmm's statistics
+# at exit ("hmm statistics" on stderr): count_stats FILE says how many
+# processes of a run really ran on hmm.
+STATS_OPTIONS="${HMM_OPTIONS:+$HMM_OPTIONS,}stats_at_exit=true"
+count_stats() {
+    grep -c '^hmm statistics' "$1"
 }

@@ -23,8 +23,11 @@ sort_digest() {
     mode=$1; shift
     mkdir -p "$tmp/sort.$mode"
     if [ "$mode" = hmm ]; then
-        LD_PRELOAD=$HMM_LIB $T sort -S 100M --parallel=4 -T "$tmp/sort.$mode" "$@" "$tmp/input" > "$tmp/out.$mode" ||
-            fail "sort $* exited $? under hmm"
+        # (No stats_at_exit proof here: sort closes stderr before exiting;
+        # check_preload_takes_effect above proves the preload instead.)
+        LD_PRELOAD=$HMM_LIB $T sort -S 100M --parallel=4 \
+            -T "$tmp/sort.$mode" "$@" "$tmp/input" > "$tmp/out.$mode" 2> "$tmp/err.$mode" ||
+            fail "sort $* exited $? under hmm: $(head -c 2000 "$tmp/err.$mode")"
     else
         $T sort -S 100M --parallel=4 -T "$tmp/sort.$mode" "$@" "$tmp/input" > "$tmp/out.$mode" ||
             fail "sort $* exited $? without hmm"

@@ -1,0 +1,83 @@
+/* The maintenance thread (HMM_OPTIONS=background_thread=true): every
+ * decay_ms it drains remote-free stacks, gives back wholly free chunks
+ * (live arenas keep their spare) and purges the pages of free blocks,
+ * retires empty orphaned arenas, lowers the break to top_pad and purges the
+ * free chunks below it, so that an idle
+ * daemon shrinks without calling into the allocator.  It is started outside
+ * every allocator lock (pthread_create allocates) with signals blocked, and
+ * started again in a fork child on its first allocation. */
+#include "lib.h"
+
+#include <signal.h>
+#include <time.h>
+
+#define ORPHANS_PER_PASS 64
+
+struct pass {
+    struct arena *orphans[ORPHANS_PER_PASS];
+    unsigned count;
+};
+
+static bool maint_running;
+static pthread_mutex_t maint_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static void tidy_arena(struct arena *a, void *ctx)
+{
+    struct pass *pass = ctx;
+    bool live = __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE) != 0;
+    arena_release(a, live);
+    arena_purge(a);
+    if (!live && pass->count < ORPHANS_PER_PASS)
+        pass->orphans[pass->count++] = a;
+}
+
+/* Retiring waits for a grace period, so orphans are retired after the walk. */
+void maint_pass(void)
+{
+    struct pass pass = { .count = 0 };
+    registry_foreach(tidy_arena, &pass);
+    for (unsigned i = 0; i < pass.count; i++)
+        registry_reclaim(pass.orphans[i]);
+    region_trim(hmm_tunables.top_pad);
+}
+
+static void *maint_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        unsigned ms = hmm_options.decay_ms ? hmm_options.decay_ms : 1;
+        struct timespec pause = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+        while (nanosleep(&pause, &pause) != 0)
+            ;
+        maint_pass();
+    }
+    return NULL;
+}
+
+void maint_start(void)
+{
+    if (!hmm_options.background_thread || __atomic_load_n(&maint_running, __ATOMIC_ACQUIRE))
+        return;
+    pthread_mutex_lock(&maint_mutex);
+    if (!maint_running) {
+        sigset_t all, saved;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &saved);
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, maint_main, NULL) == 0) {
+            pthread_detach(thread);
+            __atomic_store_n(&maint_running, true, __ATOMIC_RELEASE);
+        } else {
+            warn("background_thread: cannot start the maintenance thread; going on without it");
+        }
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    }
+    pthread_mutex_unlock(&maint_mutex);
+}
+
+/* In a fork child the thread is gone; the first allocation starts another. */
+void maint_child_reset(void)
+{
+    pthread_mutex_init(&maint_mutex, NULL);
+    maint_running = false;
+}

@@ -1,0 +1,411 @@
+/* Caller bugs beyond the double frees of misuse_aborts_with_one_line: each
+ * runs in a child process (this program re-executed with "case NAME", and
+ * HMM_OPTIONS when the case needs it), which must end with SIGABRT after
+ * exactly one line on stderr that starts with "hmm: ", names the call
+ * ("free()", "realloc()", ...), the pointer and what is wrong:
+ *
+ *  - a block header overwritten (the 16 bytes before the block), then free
+ *    or realloc: "corrupted block header";
+ *  - free of a static and of a global pointer, of memory from mmap, of a
+ *    pointer from glibc's malloc (this test links libhmm_test, so glibc's
+ *    malloc is still there), realloc of such pointers, free of a
+ *    misaligned pointer, malloc_usable_size of a pointer hmm did not
+ *    return: "invalid pointer";
+ *  - free_sized with a size larger than the block, free_aligned_sized with
+ *    an alignment the pointer does not have;
+ *  - a block on its owner's remote-free stack whose header is overwritten
+ *    before the owner drains the stack: "corrupted remote-free stack";
+ *  - with HMM_OPTIONS=check=full, a write one byte past the usable size,
+ *    then free: "canary overwritten".
+ *
+ * And two that must not abort: with check=full a freed block reads 0xdf
+ * (junk) past its first 16 bytes, where no bin link lives; a write to the
+ * last usable byte leaves the canary alone.  Without check=full the junk
+ * is not there (so the junk case can tell).
+ *
+ * DESIGN.md, Errors: "Caller bugs ...: one line on stderr naming the call,
+ * the pointer and what is wrong, written with write(2); then abort()." */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "hmm.h"
+#include "internal.h"
+#include "diag_child.h"
+
+static char static_buffer[256] __attribute__((aligned(64)));
+char global_buffer[256] __attribute__((aligned(64))) = "a global, initialised buffer";
+
+/* Tell the parent which pointer the bug will name. */
+static void announce(const void *p)
+{
+    printf("ptr %p\n", p);
+    fflush(stdout);
+}
+
+/* Write over the 16 bytes in front of the block. */
+static void *overwritten_header(size_t size)
+{
+    unsigned char *p = hmm_malloc(size);
+    CHECK(p != NULL, "malloc(%zu)", size);
+    memset(p - BLOCK_HEADER, 0x41, BLOCK_HEADER);
+    return p;
+}
+
+static void header_small_then_free(void)
+{
+    void *keep = hmm_malloc(48);
+    void *p = overwritten_header(48);
+    announce(p);
+    hmm_free(p);
+    hmm_free(keep);
+}
+
+static void header_medium_then_free(void)
+{
+    void *keep = hmm_malloc(40000);
+    void *p = overwritten_header(40000);
+    announce(p);
+    hmm_free(p);
+    hmm_free(keep);
+}
+
+static void header_then_realloc(void)
+{
+    void *p = overwritten_header(300);
+    announce(p);
+    p = hmm_realloc(p, 5000);
+    (void)p;
+}
+
+static void free_of_static(void)
+{
+    announce(static_buffer + 64);
+    hmm_free(static_buffer + 64);
+}
+
+static void free_of_global(void)
+{
+    announce(global_buffer + 16);
+    hmm_free(global_buffer + 16);
+}
+
+static void free_of_mmap_memory(void)
+{
+    char *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(m != MAP_FAILED, "mmap");
+    announce(m + 64);
+    hmm_free(m + 64);
+}
+
+static void free_of_glibc_malloc(void)
+{
+    char *g = malloc(64);   /* glibc's: libhmm_test does not export malloc */
+    CHECK(g != NULL, "glibc malloc");
+    memset(g, 0, 64);
+    announce(g);
+    hmm_free(g);
+}
+
+static void realloc_of_glibc_malloc(void)
+{
+    char *g = malloc(200);
+    CHECK(g != NULL, "glibc malloc");
+    announce(g);
+    g = hmm_realloc(g, 400);
+    (void)g;
+}
+
+static void realloc_of_static(void)
+{
+    announce(static_buffer + 128);
+    void *p = hmm_realloc(static_buffer + 128, 10);
+    (void)p;
+}
+
+static void free_misaligned(void)
+{
+    char *p = hmm_malloc(64);
+    CHECK(p != NULL, "malloc");
+    memset(p, 0, 64);
+    announce(p + 8);
+    hmm_free(p + 8);
+}
+
+static void free_misaligned_medium(void)
+{
+    char *p = hmm_malloc(50000);
+    CHECK(p != NULL, "malloc");
+    memset(p, 0, 64);
+    announce(p + 4);
+    hmm_free(p + 4);
+}
+
+static void usable_size_of_static(void)
+{
+    announce(static_buffer + 16);
+    size_t n = hmm_malloc_usable_size(static_buffer + 16);
+    printf("usable %zu\n", n);
+}
+
+static void usable_size_of_glibc_malloc(void)
+{
+    char *g = malloc(64);
+    CHECK(g != NULL, "glibc malloc");
+    announce(g);
+    size_t n = hmm_malloc_usable_size(g);
+    printf("usable %zu\n", n);
+}
+
+static void free_sized_too_large(void)
+{
+    char *p = hmm_malloc(100);
+    CHECK(p != NULL, "malloc");
+    size_t usable = hmm_malloc_usable_size(p);
+    announce(p);
+    hmm_free_sized(p, usable + 1);
+}
+
+static void free_aligned_sized_misaligned(void)
+{
+    void *held[64];
+    char *p = NULL;
+    /* a block that is not 4096-aligned (most are not) */
+    for (int i = 0; i < 64 && p == NULL; i++) {
+        held[i] = hmm_malloc(64);
+        if ((uintptr_t)held[i] & 4095)
+            p = held[i];
+    }
+    CHECK(p != NULL, "no block off a page boundary");
+    announce(p);
+    hmm_free_aligned_sized(p, 4096, 64);
+}
+
+static void *free_elsewhere(void *p)
+{
+    hmm_free(p);   /* not this thread's arena: onto the owner's remote stack */
+    return NULL;
+}
+
+static void remote_stack_corrupted(void)
+{
+    /* above the cached classes, so the free goes straight to the remote stack */
+    void *p = hmm_malloc(65536);
+    CHECK(p != NULL, "malloc");
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, free_elsewhere, p) == 0, "pthread_create");
+    CHECK(pthread_join(t, NULL) == 0, "pthread_join");
+    struct block *b = block_of(p);
+    if (block_state(b) != BLOCK_REMOTE) {
+        printf("setup: the block is in state %#x, not on the remote stack\n", block_state(b));
+        exit(2);
+    }
+    announce(p);
+    memset(b, 0x41, BLOCK_HEADER);   /* the owner's next slow path drains the stack */
+    void *q = hmm_malloc(65536);
+    printf("malloc returned %p\n", q);
+}
+
+static void canary_overwritten(void)
+{
+    void *keep = hmm_malloc(40);
+    unsigned char *p = hmm_malloc(40);
+    CHECK(p != NULL && keep != NULL, "malloc");
+    size_t usable = hmm_malloc_usable_size(p);
+    announce(p);
+    p[usable] = 'x';
+    hmm_free(p);
+}
+
+static void canary_overwritten_medium(void)
+{
+    void *keep = hmm_malloc(3000);
+    unsigned char *p = hmm_malloc(3000);
+    CHECK(p != NULL && keep != NULL, "malloc");
+    size_t usable = hmm_malloc_usable_size(p);
+    announce(p);
+    p[usable + 7] = 'x';
+    hmm_free(p);
+}
+
+/* Not aborts: exit 0 when the freed bytes are junk / the last byte is fine. */
+static void junk_after_free(void)
+{
+    unsigned char *a = hmm_malloc(100), *p = hmm_malloc(100), *c = hmm_malloc(100);
+    CHECK(a && p && c, "malloc");
+    size_t usable = hmm_malloc_usable_size(p), junk = 0;
+    memset(p, 0x55, usable);
+    hmm_free(p);
+    /* the bin links (or the cache's link) live in the first 16 bytes */
+    for (size_t i = 16; i < usable; i++)
+        junk += p[i] == 0xdf;
+    printf("junk %zu of %zu\n", junk, usable - 16);
+    hmm_free(a);
+    hmm_free(c);
+    exit(0);
+}
+
+static void last_usable_byte_is_fine(void)
+{
+    unsigned char *p = hmm_malloc(40);
+    CHECK(p != NULL, "malloc");
+    size_t usable = hmm_malloc_usable_size(p);
+    p[usable - 1] = 'x';
+    hmm_free(p);
+    CHECK(hmm_check() == 0, "hmm_check after a write to the last usable byte");
+    exit(0);
+}
+
+struct misuse {
+    const char *name;
+    void (*run)(void);
+    const char *options;   /* HMM_OPTIONS of the child, NULL for none */
+    const char *call;      /* "free" for "free(): " */
+    const char *what;      /* the key phrase */
+};
+
+static const struct misuse cases[] = {
+    { "header_small_then_free", header_small_then_free, NULL, "free", "corrupted block header" },
+    { "header_medium_then_free", header_medium_then_free, NULL, "free", "corrupted block header" },
+    { "header_then_realloc", header_then_realloc, NULL, "realloc", "corrupted block header" },
+    { "free_of_static", free_of_static, NULL, "free", "invalid pointer" },
+    { "free_of_global", free_of_global, NULL, "free", "invalid pointer" },
+    { "free_of_mmap_memory", free_of_mmap_memory, NULL, "free", "invalid pointer" },
+    { "free_of_glibc_malloc", free_of_glibc_malloc, NULL, "free", "invalid pointer" },
+    { "realloc_of_glibc_malloc", realloc_of_glibc_malloc, NULL, "realloc", "invalid pointer" },
+    { "realloc_of_static", realloc_of_static, NULL, "realloc", "invalid pointer" },
+    { "free_misaligned", free_misaligned, NULL, "free", "invalid pointer" },
+    { "free_misaligned_medium", free_misaligned_medium, NULL, "free", "invalid pointer" },
+    { "usable_size_of_static", usable_size_of_static, NULL, "malloc_usable_size", "invalid pointer" },
+    { "usable_size_of_glibc_malloc", usable_size_of_glibc_malloc, NULL, "malloc_usable_size",
+      "invalid pointer" },
+    { "free_sized_too_large", free_sized_too_large, NULL, "free_sized", "larger than the block" },
+    { "free_aligned_sized_misaligned", free_aligned_sized_misaligned, NULL, "free_aligned_sized",
+      "not aligned" },
+    { "remote_stack_corrupted", remote_stack_corrupted, NULL, "free", "corrupted remote-free stack" },
+    { "canary_overwritten", canary_overwritten, "check=full", "free", "canary overwritten" },
+    { "canary_overwritten_medium", canary_overwritten_medium, "check=full", "free",
+      "canary overwritten" },
+};
+
+/* The pointer the child announced, as printed by %p. */
+static const char *announced(const struct child *c)
+{
+    static char text[64];
+    const char *line = strstr(c->out, "ptr ");
+    text[0] = '\0';
+    if (line)
+        sscanf(line + 4, "%63s", text);
+    return text;
+}
+
+static int run_misuse(const struct misuse *m)
+{
+    struct child c;
+    char call[64];
+    child_self(&c, m->options, "case", m->name, NULL);
+    const char *ptr = announced(&c);
+    snprintf(call, sizeof(call), "%s(): ", m->call);
+    const char *why = NULL;
+    if (!child_aborted(&c))
+        why = "did not end with SIGABRT";
+    else if (!ptr[0])
+        why = "the child did not reach the bug";
+    else if (count_lines(c.err) != 1 || c.err[c.err_len - 1] != '\n')
+        why = "not exactly one line on stderr";
+    else if (strncmp(c.err, "hmm: ", 5) != 0)
+        why = "the line does not start with 'hmm: '";
+    else if (!strstr(c.err, call))
+        why = "the line does not name the call";
+    else if (!strstr(c.err, ptr))
+        why = "the line does not name the pointer";
+    else if (!strstr(c.err, m->what))
+        why = "the line does not say what is wrong";
+    if (why) {
+        printf("FAIL: %s [%s]: %s (%s, expected %s..%s..%s); stdout [%s] stderr [%s]\n", m->name,
+               m->options ? m->options : "", why, child_how(&c), call, ptr, m->what, c.out, c.err);
+        return 1;
+    }
+    printf("PASS: %s: %s", m->name, c.err);
+    return 0;
+}
+
+static int run_junk(const char *options, int expect_all)
+{
+    struct child c;
+    child_self(&c, options, "case", "junk_after_free", NULL);
+    size_t junk = 0, total = 0;
+    const char *line = strstr(c.out, "junk ");
+    if (!child_exited(&c, 0) || !line || sscanf(line, "junk %zu of %zu", &junk, &total) != 2 ||
+        c.err_len != 0) {
+        printf("FAIL: junk_after_free [%s]: %s; stdout [%s] stderr [%s]\n", options ? options : "",
+               child_how(&c), c.out, c.err);
+        return 1;
+    }
+    if (expect_all ? junk != total || total == 0 : junk == total) {
+        printf("FAIL: junk_after_free [%s]: %zu of %zu freed bytes read 0xdf, expected %s\n",
+               options ? options : "", junk, total, expect_all ? "all" : "not all");
+        return 1;
+    }
+    printf("PASS: junk_after_free [%s]: %zu of %zu bytes junk\n", options ? options : "", junk, total);
+    return 0;
+}
+
+static int run_quiet(const char *name, const char *options)
+{
+    struct child c;
+    child_self(&c, options, "case", name, NULL);
+    if (!child_exited(&c, 0) || c.err_len != 0) {
+        printf("FAIL: %s [%s]: %s; stderr [%s]\n", name, options ? options : "", child_how(&c), c.err);
+        return 1;
+    }
+    printf("PASS: %s [%s]\n", name, options ? options : "");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 3 && strcmp(argv[1], "case") == 0) {
+        if (!strcmp(argv[2], "junk_after_free"))
+            junk_after_free();
+        if (!strcmp(argv[2], "last_usable_byte_is_fine"))
+            last_usable_byte_is_fine();
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+            if (!strcmp(argv[2], cases[i].name)) {
+                cases[i].run();
+                printf("the program went on after the bug\n");
+                return 0;
+            }
+        fprintf(stderr, "no case %s\n", argv[2]);
+        return 2;
+    }
+
+    alarm(TEST_TIMEOUT);
+    int failures = 0, ran = 0;
+    const char *only = argc > 1 ? argv[1] : NULL;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (only && !strstr(cases[i].name, only))
+            continue;
+        failures += run_misuse(&cases[i]);
+        ran++;
+    }
+    if (!only || strstr("junk_after_free", only)) {
+        failures += run_junk("check=full", 1);
+        failures += run_junk(NO_OPTIONS, 0);
+        ran += 2;
+    }
+    if (!only || strstr("last_usable_byte_is_fine", only)) {
+        failures += run_quiet("last_usable_byte_is_fine", "check=full");
+        ran++;
+    }
+    CHECK(ran > 0, "no case matches %s", only);
+    printf("%d of %d cases failed\n", failures, ran);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,159 @@
+/* Helpers of the diagnostics tests (issue 4): run a program -- usually the
+ * test itself again, through /proc/self/exe, so that HMM_OPTIONS is read
+ * afresh at its first allocation -- with a chosen HMM_OPTIONS and
+ * arguments, and collect its exit status, stdout and stderr.
+ *
+ * A fork child inherits an allocator that has already read its options, so
+ * every case that depends on HMM_OPTIONS re-executes.  Core dumps are off in
+ * the child (the abort cases would otherwise leave cores behind). */
+#ifndef HMM_DIAG_CHILD_H
+#define HMM_DIAG_CHILD_H
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define CHILD_OUT_MAX 65536
+
+struct child {
+    int status;                    /* as from waitpid */
+    char out[CHILD_OUT_MAX];       /* its stdout */
+    char err[CHILD_OUT_MAX];       /* its stderr */
+    size_t out_len, err_len;
+};
+
+/* Unset: leave HMM_OPTIONS out of the child's environment. */
+#define NO_OPTIONS ((const char *)0)
+
+/* Run path with args (args[0] is argv[0], NULL-terminated) and
+ * HMM_OPTIONS=options (or without it), and wait for it; fails the test
+ * when the child cannot be started. */
+static inline void child_run(struct child *c, const char *path, const char *options,
+                             char *const args[])
+{
+    int out[2], err[2];
+    pid_t pid;
+
+    memset(c, 0, sizeof(*c));
+    CHECK(pipe(out) == 0 && pipe(err) == 0, "pipe: %s", strerror(errno));
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    CHECK(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        struct rlimit no_core = { 0, 0 };
+        setrlimit(RLIMIT_CORE, &no_core);
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(out[0]);
+        close(out[1]);
+        close(err[0]);
+        close(err[1]);
+        signal(SIGABRT, SIG_DFL);
+        if (options)
+            setenv("HMM_OPTIONS", options, 1);
+        else
+            unsetenv("HMM_OPTIONS");
+        execv(path, args);
+        fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+        _exit(126);
+    }
+    close(out[1]);
+    close(err[1]);
+    struct pollfd fds[2] = { { out[0], POLLIN, 0 }, { err[0], POLLIN, 0 } };
+    int open_fds = 2;
+    while (open_fds > 0) {
+        if (poll(fds, 2, -1) < 0) {
+            CHECK(errno == EINTR, "poll: %s", strerror(errno));
+            continue;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char *buf = i == 0 ? c->out : c->err;
+            size_t *len = i == 0 ? &c->out_len : &c->err_len;
+            char sink[4096];
+            ssize_t n;
+            if (*len < CHILD_OUT_MAX - 1)
+                n = read(fds[i].fd, buf + *len, CHILD_OUT_MAX - 1 - *len);
+            else
+                n = read(fds[i].fd, sink, sizeof(sink));
+            if (n > 0 && *len < CHILD_OUT_MAX - 1) {
+                *len += (size_t)n;
+            } else if (n <= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_fds--;
+            }
+        }
+    }
+    c->out[c->out_len] = '\0';
+    c->err[c->err_len] = '\0';
+    while (waitpid(pid, &c->status, 0) < 0)
+        CHECK(errno == EINTR, "waitpid: %s", strerror(errno));
+}
+
+/* The test itself again, with HMM_OPTIONS=options and up to three
+ * arguments after argv[0] (pass NULL for the ones left out). */
+static inline void child_self(struct child *c, const char *options, const char *a1,
+                              const char *a2, const char *a3)
+{
+    char *args[5] = { (char *)"self", (char *)a1, (char *)(a1 ? a2 : NULL),
+                      (char *)(a1 && a2 ? a3 : NULL), NULL };
+    child_run(c, "/proc/self/exe", options, args);
+}
+
+static inline int child_aborted(const struct child *c)
+{
+    return WIFSIGNALED(c->status) && WTERMSIG(c->status) == SIGABRT;
+}
+
+static inline int child_exited(const struct child *c, int code)
+{
+    return WIFEXITED(c->status) && WEXITSTATUS(c->status) == code;
+}
+
+/* How the child ended, for messages. */
+static inline const char *child_how(const struct child *c)
+{
+    static char text[64];
+    if (WIFEXITED(c->status))
+        snprintf(text, sizeof(text), "exit %d", WEXITSTATUS(c->status));
+    else if (WIFSIGNALED(c->status))
+        snprintf(text, sizeof(text), "signal %d (%s)", WTERMSIG(c->status),
+                 strsignal(WTERMSIG(c->status)));
+    else
+        snprintf(text, sizeof(text), "status %#x", c->status);
+    return text;
+}
+
+/* Number of lines (newline-terminated or not) in text. */
+static inline int count_lines(const char *text)
+{
+    int lines = 0;
+    for (const char *p = text; *p; p++)
+        if (*p == '\n' || p[1] == '\0')
+            lines++;
+    return lines;
+}
+
+/* The value after "key " on the line of text that starts with "key ", or
+ * def when there is none.  Probes print "key value" lines on stdout. */
+static inline long long child_value(const struct child *c, const char *key, long long def)
+{
+    size_t klen = strlen(key);
+    for (const char *line = c->out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
+            return strtoll(line + klen + 1, NULL, 0);
+    return def;
+}
+
+#endif
