@@ -473,6 +473,21 @@ void arena_drain_remote(struct arena *a)
     pthread_mutex_unlock(&a->lock);
 }
 
+/* A block alone in a dedicated chunk grows with its chunk: the region
+ * extends the chunk in place and the fence moves to the new end. */
+static void dedicated_grow(struct arena *a, struct block *b, uint32_t units)
+{
+    struct chunk *c = block_chunk(b);
+    size_t old = c->size;
+    if (!block_spans_chunk(b) || old <= hmm_tunables.chunk_size ||
+        !region_grow_chunk(c, ((size_t)units << UNIT_SHIFT) + CHUNK_HEADER + BLOCK_HEADER))
+        return;
+    a->chunk_bytes += c->size - old;
+    b->units = (uint32_t)((c->size - CHUNK_HEADER - BLOCK_HEADER) >> UNIT_SHIFT);
+    block_format(chunk_fence(c), 0, b->units, (uint32_t)((c->size - BLOCK_HEADER) >> UNIT_SHIFT),
+                 BLOCK_FENCE);
+}
+
 /* Grow or shrink b in place to hold size bytes; false when it cannot. */
 bool arena_resize(struct arena *a, struct block *b, size_t size)
 {
@@ -488,6 +503,8 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
         block_set_state(above, 0);
         block_next(b)->prev_units = b->units;
     }
+    if (units > b->units)
+        dedicated_grow(a, b, units);
     bool done = b->units >= units;
     if (done) {
         block_split(a, b, units);

@@ -49,6 +49,7 @@ struct tunables {
     size_t cache_size;       /* bytes a thread cache may hold; 0 disables it */
     unsigned arena_max;      /* live arenas before threads share them */
     unsigned check_level;    /* enum check_level */
+    unsigned decay_ms;       /* how long freed memory counts as recently used */
 };
 
 extern struct tunables hmm_tunables;
@@ -173,7 +174,10 @@ struct chunk {
     struct chunk *prev;
     uint32_t state;
     uint32_t flags;
-    size_t huge_size;         /* CHUNK_HUGE: the bytes the program asked for */
+    union {
+        size_t huge_size;     /* CHUNK_HUGE: the bytes the program asked for */
+        uint64_t freed_ms;    /* CHUNK_FREE: when the region took it back */
+    };
 };
 
 _Static_assert(sizeof(struct chunk) <= CHUNK_HEADER, "chunk header too large");
@@ -392,6 +396,7 @@ void os_unmap(void *addr, size_t size);
 void *os_remap_aligned(void *addr, size_t old_size, size_t new_size, size_t alignment);
 bool os_remap_in_place(void *addr, size_t old_size, size_t new_size);
 void os_purge(void *addr, size_t size);
+uint64_t os_now_ms(void);
 size_t os_page_size(void);
 unsigned os_cpu_count(void);
 void os_write(int fd, const char *buf, size_t len);
@@ -413,6 +418,7 @@ struct region_stats {
 };
 struct chunk *region_take(size_t size, struct arena *owner);
 void region_give(struct chunk *chunk);
+bool region_grow_chunk(struct chunk *chunk, size_t size);
 size_t region_trim(size_t pad);
 void region_stats(struct region_stats *out);
 int region_check(void);

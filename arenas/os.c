@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef HMM_TEST_BUILD
@@ -104,6 +105,13 @@ void *os_remap_aligned(void *addr, size_t old_size, size_t new_size, size_t alig
 void os_purge(void *addr, size_t size)
 {
     madvise(addr, size, MADV_DONTNEED);
+}
+
+uint64_t os_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
 }
 
 size_t os_page_size(void)

@@ -4,11 +4,12 @@
  * address order, so the lowest fit is reused first and the top of the heap
  * tends to stay free.  Free memory beyond the dirty limit goes back to the
  * kernel: the free top chunk with a negative sbrk, the free chunks below it
- * with madvise, a chunk at a time.  The dirty limit is the trim threshold,
- * or twice the largest chunk given back lately if that is more (it decays
- * by an eighth at every give), so that a program cycling large buffers
- * reuses resident memory instead of faulting it in again, as glibc's
- * sliding mmap threshold does.  When sbrk fails, chunks are mmap'ed.
+ * with madvise, a chunk at a time, once they have been free for decay_ms or
+ * at once past four times the limit.  The dirty limit is the trim threshold,
+ * or twice the largest chunk given back in the last decay_ms if that is
+ * more, so that a program cycling large buffers reuses resident memory
+ * instead of faulting it in again, as glibc's sliding mmap threshold does,
+ * and an idle one settles back to the trim threshold.  When sbrk fails, chunks are mmap'ed.
  *
  * The heap is a sequence of segments: a segment ends where somebody else
  * moved the break.  Only the top segment grows or shrinks, and only while the
@@ -27,7 +28,8 @@ struct region {
     size_t purged_bytes;       /* of free_bytes, madvised away (CHUNK_PURGED) */
     size_t mapped_bytes;       /* mmap'ed chunks in arenas' hands */
     size_t returned_bytes;
-    size_t recent_peak;        /* largest chunk given back lately, decaying */
+    size_t recent_peak;        /* largest chunk given back since recent_since */
+    uint64_t recent_since;     /* ms; the peak expires decay_ms after it */
 };
 
 static pthread_mutex_t region_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -122,6 +124,7 @@ static void free_list_insert(struct chunk *c)
     c->state = CHUNK_FREE;
     c->arena = NULL;
     c->flags &= ~CHUNK_PURGED;
+    c->freed_ms = os_now_ms();
     region.free_bytes += c->size;
 }
 
@@ -136,14 +139,20 @@ static size_t chunk_purge(struct chunk *c)
     return purgeable(c);
 }
 
-/* Purge free chunks below the top, the given one first, while more than
- * limit bytes of free chunks are resident. */
-static void purge_excess(struct chunk *first, size_t limit)
+/* Purge free chunks below the top while more than limit bytes of them are
+ * resident, the highest first (the lowest are the next to be reused), and
+ * only those free for decay_ms unless four times the limit is resident. */
+static void purge_excess(size_t limit)
 {
-    if (first != region.top_chunk && region.free_bytes - region.purged_bytes > limit)
-        chunk_purge(first);
-    for (struct chunk *c = region.free_list; c != NULL; c = c->next)
-        if (region.free_bytes - region.purged_bytes > limit && c != region.top_chunk)
+    if (region.free_bytes - region.purged_bytes <= limit)
+        return;
+    bool urgent = region.free_bytes - region.purged_bytes > 4 * limit;
+    uint64_t now = os_now_ms();
+    struct chunk *c = region.free_list;
+    while (c != NULL && c->next != NULL)
+        c = c->next;
+    for (; c != NULL && region.free_bytes - region.purged_bytes > limit; c = c->prev)
+        if (c != region.top_chunk && (urgent || now - c->freed_ms >= hmm_tunables.decay_ms))
             chunk_purge(c);
 }
 
@@ -326,11 +335,44 @@ struct chunk *region_take(size_t size, struct arena *owner)
 
 static size_t dirty_limit(size_t given)
 {
-    region.recent_peak -= region.recent_peak / 8;
-    if (given > region.recent_peak)
+    uint64_t now = os_now_ms();
+    if (given >= region.recent_peak || now - region.recent_since > hmm_tunables.decay_ms) {
         region.recent_peak = given;
+        region.recent_since = now;
+    }
     size_t limit = 2 * region.recent_peak;
     return limit > hmm_tunables.trim_threshold ? limit : hmm_tunables.trim_threshold;
+}
+
+/* Grow a chunk an arena holds to size bytes in place: into the free chunk
+ * above it, or by moving the break when it is the top chunk.  Lets realloc
+ * grow a large block without copying it. */
+bool region_grow_chunk(struct chunk *c, size_t size)
+{
+    size = round_granule(size);
+    if (c->flags & CHUNK_MAPPED || size <= c->size)
+        return false;
+    region_lock();
+    size_t old = c->size;
+    struct chunk *above = chunk_above(c);
+    bool done = false;
+    if (above && above->state == CHUNK_FREE && old + above->size >= size) {
+        free_list_remove(above);
+        chunk_absorb_above(c, above);
+        if (c->size > size)
+            chunk_split(c, size);
+        done = true;
+    } else if (c == region.top_chunk && (char *)c + old == region.top &&
+               break_grow(size - old, true) != NULL) {
+        c->size = size;
+        done = true;
+    }
+    if (done && !map_set(c)) {
+        chunk_split(c, old);
+        done = false;
+    }
+    region_unlock();
+    return done;
 }
 
 /* Take a chunk back: merge it with free neighbours and trim the top. */
@@ -362,8 +404,8 @@ void region_give(struct chunk *c)
     }
     free_list_insert(c);
     if (c == region.top_chunk && c->size > limit)
-        break_trim(hmm_tunables.top_pad);
-    purge_excess(c, limit);
+        break_trim(limit);
+    purge_excess(limit);
     region_unlock();
 }
 

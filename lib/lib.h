@@ -13,7 +13,6 @@ struct lib_options {
     bool stats_at_exit;
     uint64_t check_every;        /* run hmm_check() every N calls; 0 = never */
     bool background_thread;
-    unsigned decay_ms;
 };
 extern struct lib_options hmm_options;
 void options_init(const char *text);

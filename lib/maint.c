@@ -45,7 +45,7 @@ static void *maint_main(void *arg)
 {
     (void)arg;
     for (;;) {
-        unsigned ms = hmm_options.decay_ms ? hmm_options.decay_ms : 1;
+        unsigned ms = hmm_tunables.decay_ms ? hmm_tunables.decay_ms : 1;
         struct timespec pause = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
         while (nanosleep(&pause, &pause) != 0)
             ;

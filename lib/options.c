@@ -18,9 +18,10 @@ struct tunables hmm_tunables = {
     .cache_size = 1 * MIB,
     .arena_max = 0,                      /* 4 x CPUs, set by options_init */
     .check_level = CHECK_BASIC,
+    .decay_ms = 10000,
 };
 
-struct lib_options hmm_options = { .decay_ms = 10000 };
+struct lib_options hmm_options;
 
 enum kind { KIND_SIZE, KIND_COUNT, KIND_BOOL, KIND_CHECK };
 
@@ -116,7 +117,7 @@ static void apply(const struct option_spec *spec, uint64_t value)
     else if (!strcmp(key, "chunk_size")) hmm_tunables.chunk_size = value;
     else if (!strcmp(key, "cache_size")) hmm_tunables.cache_size = value;
     else if (!strcmp(key, "background_thread")) hmm_options.background_thread = value;
-    else if (!strcmp(key, "decay_ms")) hmm_options.decay_ms = (unsigned)value;
+    else if (!strcmp(key, "decay_ms")) hmm_tunables.decay_ms = (unsigned)value;
     else if (!strcmp(key, "stats_at_exit")) hmm_options.stats_at_exit = value;
     else if (value == UINT64_MAX) hmm_tunables.check_level = CHECK_FULL;
     else hmm_options.check_every = value;

@@ -91,6 +91,7 @@ static struct options {
     unsigned sample_ms;
     unsigned check_ms;        /* 0: never call hmm_check */
     double progress;          /* seconds between progress lines; 0: none */
+    bool print_stats;         /* hmm_stats_print at the end */
     bool quiet;
     bool verbose;
 } opt = {
@@ -979,6 +980,8 @@ static void report(double elapsed)
     monitor_tick(&s);
     if (opt.check_ms)
         run_check("after every thread was joined");
+    if (opt.print_stats)
+        hmm_stats_print(STDOUT_FILENO, "text");
     if (opt.quiet)
         return;
     info("hmm-stress: %" PRIu64 " ops in %.2f s = %.0f ops/s (mallocs %" PRIu64 ", frees %" PRIu64
@@ -1359,8 +1362,11 @@ static double run_churn(uint64_t ops_limit)
                  n, mib(first.footprint), mib(first.rss), first.arenas,
                  first.have_stats ? "" : " (hmm_stats unavailable)");
         } else if (opt.verbose) {
-            info("hmm-stress: churn: after wave %d: hmm footprint %.1f MiB, VmRSS %.1f MiB, arenas %u\n", wave + 1,
-                 mib(last.footprint), mib(last.rss), last.arenas);
+            info("hmm-stress: churn: after wave %d: hmm footprint %.1f MiB, in use %.1f MiB, VmRSS %.1f MiB, "
+                 "arenas %u\n",
+                 wave + 1, mib(last.footprint), mib(stats_buf.in_use_bytes), mib(last.rss), last.arenas);
+            if (opt.print_stats)
+                hmm_stats_print(STDOUT_FILENO, "text");
         }
         if (last.have_stats && last.arenas > opt.max_arenas)
             die(EXIT_BOUND, "hmm-stress: churn: %u arenas after wave %d exceed --max-arenas %u\n", last.arenas,
@@ -1632,6 +1638,8 @@ static void usage(FILE *f)
             "                      worker runs, at the start, between churn waves and at the end)\n"
             "  --check-ms N        call hmm_check() every N ms and at the end (default never)\n"
             "  --progress S        print the footprint every S seconds (at the samples)\n"
+            "  --stats             print hmm_stats_print(text) at the end (churn: after every wave\n"
+            "                      with --verbose)\n"
             "  --quiet             print errors only\n"
             "  --verbose           print every churn wave\n"
             "exit: 0 ok, 1 usage/system/allocation failure, 2 corruption, 3 bound exceeded, 4 hang\n");
@@ -1666,7 +1674,7 @@ enum {
     O_THREADS = 256, O_SECONDS, O_OPS, O_SIZES, O_REMOTE, O_REALLOC, O_CALLOC, O_ALIGNED, O_SIZED, O_SEED,
     O_SCENARIO, O_WAVES, O_WAVE_THREADS, O_FORKS, O_FORK_TIMEOUT, O_CHILD_THREADS, O_MAX_ARENAS,
     O_MAX_FOOTPRINT, O_SLOTS, O_LIVE, O_QUEUE, O_DELAY, O_HANDOFF, O_SAMPLE, O_CHECK, O_PROGRESS, O_QUIET, O_VERBOSE,
-    O_HELP
+    O_HELP, O_STATS
 };
 
 static const struct option longopts[] = {
@@ -1696,6 +1704,7 @@ static const struct option longopts[] = {
     {"sample-ms", required_argument, 0, O_SAMPLE},
     {"check-ms", required_argument, 0, O_CHECK},
     {"progress", required_argument, 0, O_PROGRESS},
+    {"stats", no_argument, 0, O_STATS},
     {"quiet", no_argument, 0, O_QUIET},
     {"verbose", no_argument, 0, O_VERBOSE},
     {"help", no_argument, 0, O_HELP},
@@ -1801,6 +1810,9 @@ int main(int argc, char **argv)
             break;
         case O_PROGRESS:
             opt.progress = parse_seconds("progress", optarg);
+            break;
+        case O_STATS:
+            opt.print_stats = true;
             break;
         case O_QUIET:
             opt.quiet = true;

@@ -10,6 +10,7 @@
 #define HMM_DIAG_CHILD_H
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -154,6 +155,89 @@ static inline long long child_value(const struct child *c, const char *key, long
         if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
             return strtoll(line + klen + 1, NULL, 0);
     return def;
+}
+
+/* ---- tests/options_probe ------------------------------------------------- */
+
+/* Run tests/options_probe (next to this program) with HMM_OPTIONS=options
+ * and the arguments in the space-separated string args. */
+static inline void child_probe(struct child *c, const char *options, const char *args)
+{
+    static char path[4096];
+    char words[256], *argv[16];
+    int argc = 0;
+    ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+    CHECK(n > 0, "readlink /proc/self/exe");
+    path[n] = '\0';
+    char *slash = strrchr(path, '/');
+    CHECK(slash != NULL, "no directory in %s", path);
+    strcpy(slash + 1, "options_probe");
+    CHECK(access(path, X_OK) == 0, "%s is not there", path);
+    CHECK(strlen(args) < sizeof(words), "too many arguments");
+    strcpy(words, args);
+    argv[argc++] = path;
+    for (char *w = strtok(words, " "); w && argc < 15; w = strtok(NULL, " "))
+        argv[argc++] = w;
+    argv[argc] = NULL;
+    child_run(c, path, options, argv);
+}
+
+/* A number with an optional K, M or G suffix. */
+static inline long long parse_scaled(const char *s, const char **end)
+{
+    char *e;
+    long long v = strtoll(s, &e, 0);
+    if (*e == 'K') v <<= 10, e++;
+    else if (*e == 'M') v <<= 20, e++;
+    else if (*e == 'G') v <<= 30, e++;
+    *end = e;
+    return v;
+}
+
+/* Check the child's "key value" lines against conditions such as
+ * "arena_count == 1; cached_bytes > 64K; junk == junk_of" (operators
+ * == != < <= > >=; the right side a number, with K, M or G, or a key).
+ * Returns NULL when every condition holds, else the first that does not. */
+static inline const char *child_meets(const struct child *c, const char *conditions)
+{
+    static char failed[256];
+    const char *p = conditions;
+    while (*p) {
+        char key[64];
+        char op[3] = "";
+        int used = 0;
+        while (*p == ' ' || *p == ';')
+            p++;
+        if (!*p)
+            break;
+        const char *start = p;
+        if (sscanf(p, "%63s %2[=!<>]%n", key, op, &used) != 2)
+            return "malformed condition";
+        p += used;
+        while (*p == ' ')
+            p++;
+        long long want, got = child_value(c, key, LLONG_MIN);
+        if ((*p >= 'a' && *p <= 'z') || *p == '_') {   /* another key */
+            char other[64];
+            int n = 0;
+            if (sscanf(p, "%63[a-z_0-9]%n", other, &n) != 1)
+                return "malformed condition";
+            p += n;
+            want = child_value(c, other, LLONG_MAX);
+        } else {
+            want = parse_scaled(p, &p);
+        }
+        int ok = got != LLONG_MIN &&
+                 (!strcmp(op, "==") ? got == want : !strcmp(op, "!=") ? got != want :
+                  !strcmp(op, "<") ? got < want : !strcmp(op, "<=") ? got <= want :
+                  !strcmp(op, ">") ? got > want : !strcmp(op, ">=") ? got >= want : 0);
+        if (!ok) {
+            size_t len = strcspn(start, ";");
+            snprintf(failed, sizeof(failed), "%.*s (got %lld)", (int)len, start, got);
+            return failed;
+        }
+    }
+    return NULL;
 }
 
 #endif

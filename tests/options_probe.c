@@ -1,0 +1,250 @@
+/* The helper of the options tests (not a test itself): run with
+ * HMM_OPTIONS in its environment, it does what argv says and prints
+ * "key value" lines on stdout for the test to read.
+ *
+ *   stats                 the process statistics
+ *   huge SIZE...          for each size, whether a malloc of it is a huge
+ *                         block: "huge_SIZE 1" (huge_blocks went up) or 0
+ *   arenas N              N threads allocate and wait at a barrier:
+ *                         "arena_count" while they all hold blocks
+ *   cache                 frees blocks of many classes: "cached_bytes"
+ *   chunk                 a new thread allocates 100 bytes: "chunk_bytes"
+ *                         and "chunks" of its (new) arena
+ *   burst [MS]            64 MiB of 64 KiB blocks allocated, then freed;
+ *                         after MS milliseconds of idling (default 0):
+ *                         "footprint_bytes", "region_bytes" and
+ *                         "region_free_bytes"
+ *   junk                  a block freed: "junk" bytes past its first 16
+ *                         that read 0xdf, of "junk_of"
+ *   overflow              writes one byte past the usable size and frees
+ *   tasks                 after an allocation and 200 ms: "tasks", the
+ *                         threads of the process
+ *   nothing               allocates a block and exits
+ *
+ * Calls the hmm_* names; links libhmm.la. */
+#include "config.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hmm.h"
+#include "testutil.h"
+
+#define MiB ((size_t)1 << 20)
+
+static void stats(struct hmm_stats *s)
+{
+    CHECK(hmm_stats(s) == 0, "hmm_stats");
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&t, &t) != 0)
+        ;
+}
+
+static void print_stats(void)
+{
+    struct hmm_stats s;
+    stats(&s);
+    printf("in_use_bytes %zu\nfree_bytes %zu\ncached_bytes %zu\nregion_bytes %zu\n"
+           "region_free_bytes %zu\nhuge_blocks %zu\nhuge_bytes %zu\nfootprint_bytes %zu\n"
+           "arena_count %u\n",
+           s.in_use_bytes, s.free_bytes, s.cached_bytes, s.region_bytes, s.region_free_bytes,
+           s.huge_blocks, s.huge_bytes, s.footprint_bytes, s.arena_count);
+}
+
+static void huge(int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++) {
+        size_t size = strtoull(argv[i], NULL, 0);
+        struct hmm_stats s0, s1;
+        stats(&s0);
+        void *p = hmm_malloc(size);
+        CHECK(p != NULL, "malloc(%zu)", size);
+        stats(&s1);
+        printf("huge_%zu %d\n", size, s1.huge_blocks > s0.huge_blocks);
+        hmm_free(p);
+    }
+}
+
+static pthread_barrier_t held, release;
+
+static void *holder(void *arg)
+{
+    void *p = hmm_malloc(1000), *q = hmm_malloc(100000);
+    CHECK(p && q, "malloc");
+    (void)arg;
+    pthread_barrier_wait(&held);
+    pthread_barrier_wait(&release);
+    hmm_free(p);
+    hmm_free(q);
+    return NULL;
+}
+
+static void arenas(int n)
+{
+    pthread_t t[64];
+    CHECK(n > 0 && n <= 64, "1 to 64 threads");
+    void *mine = hmm_malloc(1000);
+    CHECK(pthread_barrier_init(&held, NULL, (unsigned)n + 1) == 0, "barrier");
+    CHECK(pthread_barrier_init(&release, NULL, (unsigned)n + 1) == 0, "barrier");
+    for (int i = 0; i < n; i++)
+        CHECK(pthread_create(&t[i], NULL, holder, NULL) == 0, "pthread_create");
+    pthread_barrier_wait(&held);
+    struct hmm_stats s;
+    stats(&s);
+    pthread_barrier_wait(&release);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    hmm_free(mine);
+    printf("arena_count %u\n", s.arena_count);
+}
+
+static void cache(void)
+{
+    static void *blocks[64][64];
+    for (int c = 0; c < 64; c++) {
+        size_t size = 16 + (size_t)c * 500;   /* 16 to 31516 bytes: many classes */
+        for (int i = 0; i < 64; i++) {
+            blocks[c][i] = hmm_malloc(size);
+            CHECK(blocks[c][i] != NULL, "malloc(%zu)", size);
+        }
+    }
+    for (int c = 0; c < 64; c++)
+        for (int i = 0; i < 64; i++)
+            hmm_free(blocks[c][i]);
+    struct hmm_stats s;
+    stats(&s);
+    printf("cached_bytes %zu\n", s.cached_bytes);
+}
+
+static struct hmm_stats before_thread;
+
+static void *new_arena(void *arg)
+{
+    (void)arg;
+    void *p = hmm_malloc(100);
+    CHECK(p != NULL, "malloc");
+    struct hmm_stats s;
+    stats(&s);
+    for (unsigned i = 0; i < s.arenas_listed; i++) {
+        int known = 0;
+        for (unsigned j = 0; j < before_thread.arenas_listed; j++)
+            known |= before_thread.arenas[j].id == s.arenas[i].id;
+        if (!known)
+            printf("chunk_bytes %zu\nchunks %zu\n", s.arenas[i].chunk_bytes, s.arenas[i].chunks);
+    }
+    hmm_free(p);
+    return NULL;
+}
+
+static void chunk(void)
+{
+    pthread_t t;
+    void *mine = hmm_malloc(100);
+    stats(&before_thread);
+    CHECK(pthread_create(&t, NULL, new_arena, NULL) == 0, "pthread_create");
+    pthread_join(t, NULL);
+    hmm_free(mine);
+}
+
+#define BURST_BLOCKS 1024
+
+static void burst(unsigned idle_ms)
+{
+    static void *blocks[BURST_BLOCKS];
+    for (int i = 0; i < BURST_BLOCKS; i++) {
+        blocks[i] = hmm_malloc(64 << 10);
+        CHECK(blocks[i] != NULL, "malloc");
+        memset(blocks[i], 0x77, 64 << 10);
+    }
+    for (int i = 0; i < BURST_BLOCKS; i++)
+        hmm_free(blocks[i]);
+    if (idle_ms)
+        sleep_ms(idle_ms);
+    struct hmm_stats s;
+    stats(&s);
+    printf("footprint_bytes %zu\nregion_bytes %zu\nregion_free_bytes %zu\n", s.footprint_bytes,
+           s.region_bytes, s.region_free_bytes);
+}
+
+static void junk(void)
+{
+    unsigned char *a = hmm_malloc(100), *p = hmm_malloc(100), *c = hmm_malloc(100);
+    CHECK(a && p && c, "malloc");
+    size_t usable = hmm_malloc_usable_size(p), count = 0;
+    memset(p, 0x55, usable);
+    hmm_free(p);
+    for (size_t i = 16; i < usable; i++)
+        count += p[i] == 0xdf;
+    printf("junk %zu\njunk_of %zu\n", count, usable - 16);
+    hmm_free(a);
+    hmm_free(c);
+}
+
+static void overflow(void)
+{
+    void *keep = hmm_malloc(40);
+    unsigned char *p = hmm_malloc(40);
+    CHECK(keep && p, "malloc");
+    size_t usable = hmm_malloc_usable_size(p);
+    printf("ptr %p\n", (void *)p);
+    fflush(stdout);
+    p[usable] = 'x';
+    hmm_free(p);
+    printf("went on\n");
+}
+
+static void tasks(void)
+{
+    void *p = hmm_malloc(100);
+    CHECK(p != NULL, "malloc");
+    sleep_ms(200);
+    int count = 0;
+    DIR *d = opendir("/proc/self/task");
+    CHECK(d != NULL, "opendir /proc/self/task");
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        count += e->d_name[0] != '.';
+    closedir(d);
+    printf("tasks %d\n", count);
+    hmm_free(p);
+}
+
+int main(int argc, char **argv)
+{
+    alarm(TEST_TIMEOUT);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    CHECK(argc >= 2, "usage: options_probe ACTION [ARGS]");
+    const char *action = argv[1];
+    if (!strcmp(action, "stats"))
+        print_stats();
+    else if (!strcmp(action, "huge"))
+        huge(argc, argv);
+    else if (!strcmp(action, "arenas"))
+        arenas(argc > 2 ? atoi(argv[2]) : 4);
+    else if (!strcmp(action, "cache"))
+        cache();
+    else if (!strcmp(action, "chunk"))
+        chunk();
+    else if (!strcmp(action, "burst"))
+        burst(argc > 2 ? (unsigned)atoi(argv[2]) : 0);
+    else if (!strcmp(action, "junk"))
+        junk();
+    else if (!strcmp(action, "overflow"))
+        overflow();
+    else if (!strcmp(action, "tasks"))
+        tasks();
+    else if (!strcmp(action, "nothing"))
+        hmm_free(hmm_malloc(1234));
+    else
+        CHECK(0, "unknown action %s", action);
+    return 0;
+}
