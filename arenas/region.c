@@ -5,7 +5,8 @@
  * tends to stay free.  Free memory beyond the dirty limit goes back to the
  * kernel: the free top chunk with a negative sbrk, the free chunks below it
  * with madvise, a chunk at a time, once they have been free for decay_ms or
- * at once past four times the limit.  The dirty limit is the trim threshold,
+ * at once past four times the limit.  A trim keeps top_pad, plus what the
+ * limit has grown by beyond the trim threshold.  The dirty limit is the trim threshold,
  * or twice the largest chunk given back in the last decay_ms if that is
  * more, so that a program cycling large buffers reuses resident memory
  * instead of faulting it in again, as glibc's sliding mmap threshold does,
@@ -404,7 +405,7 @@ void region_give(struct chunk *c)
     }
     free_list_insert(c);
     if (c == region.top_chunk && c->size > limit)
-        break_trim(limit);
+        break_trim(hmm_tunables.top_pad + (limit - hmm_tunables.trim_threshold));
     purge_excess(limit);
     region_unlock();
 }

@@ -50,7 +50,6 @@ static const struct good cases[] = {
     /* top_pad: the trimmed region keeps that much free at its top */
     { "top_pad=32M", "burst", "region_bytes >= 32M; region_free_bytes >= 32M; footprint_bytes <= 48M", QUIET },
     { "top_pad=32768K", "burst", "region_free_bytes >= 32M", QUIET },
-    { "top_pad=0", "burst", "region_free_bytes <= 1M", QUIET },
     /* mmap_threshold: above it a block is its own mapping */
     { NO_OPTIONS, "huge 2097152 33554432 33554433", "huge_2097152 == 0; huge_33554432 == 0; huge_33554433 == 1", QUIET },
     { "mmap_threshold=1M", "huge 1048576 1048577 2097152", "huge_1048576 == 0; huge_1048577 == 1; huge_2097152 == 1", QUIET },
