@@ -296,28 +296,61 @@ static void free_locked(struct arena *a, struct block *b)
     coalesce_locked(a, b);
 }
 
-static void drain_locked(struct arena *a)
+/* Take the whole remote-free stack and free its blocks; or, with kept,
+ * move the cacheable ones onto *kept, cached, for a thread cache: a
+ * producer whose blocks come back from its consumer reuses them without a
+ * trip through the bins.  Returns how many kept blocks are of the cache
+ * bin at offset. */
+static size_t drain_into(struct arena *a, struct cache_entry **kept, uint16_t offset)
 {
     if (__atomic_load_n(&a->remote.head, __ATOMIC_ACQUIRE) == NULL)
-        return;
+        return 0;
     ck_stack_entry_t *entry = ck_stack_batch_pop_upmc(&a->remote);
     __atomic_store_n(&a->remote_pending, 0, __ATOMIC_RELEASE);
+    size_t matching = 0;
     while (entry != NULL) {
         ck_stack_entry_t *next = entry->next;
         struct block *b = block_of(entry);
         if (!block_header_valid(b) || block_state(b) != BLOCK_REMOTE)
             fatal("free(): corrupted remote-free stack of arena %u at %p", a->id, (void *)entry);
-        free_locked(a, b);
+        a->remote_frees++;
+        if (kept != NULL && b->bin_offset != 0) {
+            block_set_state(b, BLOCK_CACHED);
+            struct cache_entry *cached = block_payload(b);
+            cached->next = *kept;
+            *kept = cached;
+            matching += b->bin_offset == offset;
+        } else {
+            free_locked(a, b);
+        }
         entry = next;
     }
+    return matching;
+}
+
+static void drain_locked(struct arena *a)
+{
+    drain_into(a, NULL, 0);
 }
 
 /* ---- the arena API ------------------------------------------------------ */
 
+void spin_wait(struct spin *lock)
+{
+    for (unsigned spins = 0;; spins++) {
+        if (__atomic_load_n(&lock->held, __ATOMIC_RELAXED) == 0 && spin_trylock(lock))
+            return;
+        if (spins < 128)
+            ck_pr_stall();
+        else
+            os_yield();
+    }
+}
+
 void arena_init(struct arena *a, unsigned id)
 {
     memset(a, 0, sizeof(*a));
-    pthread_mutex_init(&a->lock, NULL);
+    spin_unlock(&a->lock);
     ck_stack_init(&a->remote);
     a->id = id;
 }
@@ -328,10 +361,10 @@ void *arena_malloc(struct arena *a, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    pthread_mutex_lock(&a->lock);
+    spin_lock(&a->lock);
     drain_locked(a);
     struct block *b = alloc_locked(a, units_for(size));
-    pthread_mutex_unlock(&a->lock);
+    spin_unlock(&a->lock);
     if (b == NULL) {
         errno = ENOMEM;
         return NULL;
@@ -339,16 +372,17 @@ void *arena_malloc(struct arena *a, size_t size)
     return block_payload(b);
 }
 
-/* Up to want blocks of class cls for a thread cache, linked through their
- * payloads, in state BLOCK_CACHED.  Returns how many. */
+/* Blocks for a thread cache, linked through their payloads, in state
+ * BLOCK_CACHED: every cacheable block on the remote stack and, when none
+ * of those is of class cls, want new blocks of it.  Returns how many of the
+ * list are of class cls. */
 size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want)
 {
     uint32_t units = units_for(class_size(cls));
-    size_t got = 0;
     struct cache_entry *head = NULL;
-    pthread_mutex_lock(&a->lock);
-    drain_locked(a);
-    while (got < want) {
+    spin_lock(&a->lock);
+    size_t got = drain_into(a, &head, (uint16_t)(cls * sizeof(struct cache_bin)));
+    for (size_t fresh = 0; got == 0 && fresh < want; fresh++) {
         struct block *b = alloc_locked(a, units);
         if (b == NULL)
             break;
@@ -357,9 +391,8 @@ size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size
         struct cache_entry *entry = block_payload(b);
         entry->next = head;
         head = entry;
-        got++;
     }
-    pthread_mutex_unlock(&a->lock);
+    spin_unlock(&a->lock);
     *list = head;
     return got;
 }
@@ -372,11 +405,11 @@ void *arena_memalign(struct arena *a, size_t alignment, size_t size)
         return NULL;
     }
     uint32_t units = units_for(size);
-    pthread_mutex_lock(&a->lock);
+    spin_lock(&a->lock);
     drain_locked(a);
     struct block *b = alloc_locked(a, units_for(size + slack));
     if (b == NULL) {
-        pthread_mutex_unlock(&a->lock);
+        spin_unlock(&a->lock);
         errno = ENOMEM;
         return NULL;
     }
@@ -398,45 +431,69 @@ void *arena_memalign(struct arena *a, size_t alignment, size_t size)
     block_split(a, b, units);
     a->used_bytes -= (before - b->units) << UNIT_SHIFT;
     canary_write(b);
-    pthread_mutex_unlock(&a->lock);
+    spin_unlock(&a->lock);
     return block_payload(b);
 }
 
 void arena_free(struct arena *a, struct block *b)
 {
-    pthread_mutex_lock(&a->lock);
+    spin_lock(&a->lock);
     drain_locked(a);
     free_locked(a, b);
-    pthread_mutex_unlock(&a->lock);
+    spin_unlock(&a->lock);
 }
 
-/* A block of a's freed by a thread not bound to a, found in state from.
- * Claim it first, so that of two threads freeing it only one gets through.
- * Past REMOTE_BOUND pending blocks the freer drains the stack itself if the
- * lock is free, and an orphan's stack is always drained at once. */
-static void remote_push(struct arena *a, struct block *b, uint16_t from)
+/* count blocks were pushed on a's remote stack.  Past REMOTE_BOUND pending
+ * blocks the freer drains the stack itself if the lock is free, and an
+ * orphan's stack is always drained at once. */
+static void remote_pushed(struct arena *a, unsigned count)
 {
-    if (!ck_pr_cas_16(&b->state, from, BLOCK_REMOTE))
-        fatal("free(): double free of %p (block of %zu bytes)", block_payload(b), block_usable(b));
-    ck_pr_inc_64(&a->remote_frees);
-    ck_stack_push_upmc(&a->remote, (ck_stack_entry_t *)block_payload(b));
     bool orphan = __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE) == 0;
-    if (ck_pr_faa_uint(&a->remote_pending, 1) + 1 < REMOTE_BOUND && !orphan)
+    if (ck_pr_faa_uint(&a->remote_pending, count) + count < REMOTE_BOUND && !orphan)
         return;
     if (orphan)
-        pthread_mutex_lock(&a->lock);
-    else if (pthread_mutex_trylock(&a->lock) != 0)
+        spin_lock(&a->lock);
+    else if (!spin_trylock(&a->lock))
         return;
     drain_locked(a);
     bool empty = a->used_bytes == 0;
-    pthread_mutex_unlock(&a->lock);
+    spin_unlock(&a->lock);
     if (empty && orphan)
         registry_reclaim(a);
 }
 
+/* A block of a's freed by a thread not bound to a.  Claim it first, so
+ * that of two threads freeing it only one gets through. */
 void arena_free_remote(struct arena *a, struct block *b)
 {
-    remote_push(a, b, BLOCK_INUSE);
+    if (!ck_pr_cas_16(&b->state, BLOCK_INUSE, BLOCK_REMOTE))
+        fatal("free(): double free of %p (block of %zu bytes)", block_payload(b), block_usable(b));
+    ck_stack_push_upmc(&a->remote, (ck_stack_entry_t *)block_payload(b));
+    remote_pushed(a, 1);
+}
+
+/* Cached blocks of other arenas go to their owners: the cache owns them, so
+ * a store marks them, and each run of one arena's blocks is counted once. */
+static void push_foreign(struct cache_entry *list)
+{
+    struct arena *run = NULL;
+    unsigned count = 0;
+    while (list != NULL) {
+        struct cache_entry *next = list->next;
+        struct block *b = block_of(list);
+        struct arena *a = block_chunk(b)->arena;
+        if (a != run && count) {
+            remote_pushed(run, count);
+            count = 0;
+        }
+        run = a;
+        block_set_state(b, BLOCK_REMOTE);
+        ck_stack_push_upmc(&a->remote, (ck_stack_entry_t *)list);
+        count++;
+        list = next;
+    }
+    if (count)
+        remote_pushed(run, count);
 }
 
 /* A thread cache's overflow or flush: blocks of the thread's own arena are
@@ -444,7 +501,7 @@ void arena_free_remote(struct arena *a, struct block *b)
 void arena_free_cached(struct arena *mine, struct cache_entry *list)
 {
     struct cache_entry *foreign = NULL;
-    pthread_mutex_lock(&mine->lock);
+    spin_lock(&mine->lock);
     while (list != NULL) {
         struct cache_entry *next = list->next;
         struct block *b = block_of(list);
@@ -457,20 +514,15 @@ void arena_free_cached(struct arena *mine, struct cache_entry *list)
         list = next;
     }
     drain_locked(mine);
-    pthread_mutex_unlock(&mine->lock);
-    while (foreign != NULL) {
-        struct cache_entry *next = foreign->next;
-        struct block *b = block_of(foreign);
-        remote_push(block_chunk(b)->arena, b, BLOCK_CACHED);
-        foreign = next;
-    }
+    spin_unlock(&mine->lock);
+    push_foreign(foreign);
 }
 
 void arena_drain_remote(struct arena *a)
 {
-    pthread_mutex_lock(&a->lock);
+    spin_lock(&a->lock);
     drain_locked(a);
-    pthread_mutex_unlock(&a->lock);
+    spin_unlock(&a->lock);
 }
 
 /* A block alone in a dedicated chunk grows with its chunk: the region
@@ -494,7 +546,7 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
     if (size > ((size_t)MAX_UNITS << UNIT_SHIFT) / 2)
         return false;
     uint32_t units = units_for(size);
-    pthread_mutex_lock(&a->lock);
+    spin_lock(&a->lock);
     uint32_t before = b->units;
     struct block *above = block_next(b);
     if (units > before && block_state(above) == BLOCK_FREE && before + above->units >= units) {
@@ -512,7 +564,7 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
         canary_write(b);
     }
     a->used_bytes = a->used_bytes - ((size_t)before << UNIT_SHIFT) + ((size_t)b->units << UNIT_SHIFT);
-    pthread_mutex_unlock(&a->lock);
+    spin_unlock(&a->lock);
     return done;
 }
 
@@ -520,7 +572,7 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
 size_t arena_release(struct arena *a, bool keep_spare)
 {
     size_t released = 0;
-    pthread_mutex_lock(&a->lock);
+    spin_lock(&a->lock);
     drain_locked(a);
     struct chunk *c = a->chunks;
     while (c != NULL) {
@@ -532,16 +584,16 @@ size_t arena_release(struct arena *a, bool keep_spare)
         }
         c = next;
     }
-    pthread_mutex_unlock(&a->lock);
+    spin_unlock(&a->lock);
     return released;
 }
 
 bool arena_empty(struct arena *a)
 {
-    pthread_mutex_lock(&a->lock);
+    spin_lock(&a->lock);
     drain_locked(a);
     bool empty = a->used_bytes == 0;
-    pthread_mutex_unlock(&a->lock);
+    spin_unlock(&a->lock);
     return empty;
 }
 
@@ -551,7 +603,7 @@ bool arena_empty(struct arena *a)
 size_t arena_purge(struct arena *a)
 {
     size_t purged = 0;
-    pthread_mutex_lock(&a->lock);
+    spin_lock(&a->lock);
     drain_locked(a);
     for (unsigned i = 0; i < BIN_COUNT; i++)
         for (struct block *b = a->bins[i]; b != NULL; b = block_links(b)->next) {
@@ -566,7 +618,7 @@ size_t arena_purge(struct arena *a)
         }
     a->purged_bytes += purged;
     a->purged_total += purged;
-    pthread_mutex_unlock(&a->lock);
+    spin_unlock(&a->lock);
     return purged;
 }
 
@@ -629,7 +681,7 @@ int arena_check(struct arena *a)
 {
     size_t used = 0, free_blocks = 0, binned = 0;
     int broken = 0;
-    pthread_mutex_lock(&a->lock);
+    spin_lock(&a->lock);
     for (struct chunk *c = a->chunks; c != NULL && !broken; c = c->next)
         broken = chunk_check(a, c, &used, &free_blocks);
     if (!broken)
@@ -643,6 +695,6 @@ int arena_check(struct arena *a)
              used, a->used_bytes);
         broken = -1;
     }
-    pthread_mutex_unlock(&a->lock);
+    spin_unlock(&a->lock);
     return broken;
 }

@@ -28,9 +28,28 @@ void cache_bind(struct thread_cache *cache, struct arena *a)
     cache->state = a ? CACHE_BOUND : CACHE_EXITED;
 }
 
+/* Spread a list of cached blocks over their bins; what finds no room goes
+ * back to the arenas. */
+static void cache_take(struct thread_cache *cache, struct cache_entry *list)
+{
+    struct cache_entry *overflow = NULL;
+    while (list != NULL) {
+        struct cache_entry *next = list->next;
+        struct cache_bin *bin = cache_bin_at(cache, block_of(list)->bin_offset);
+        struct cache_entry **into = bin->room > 0 ? &bin->head : &overflow;
+        bin->room -= bin->room > 0;
+        list->next = *into;
+        *into = list;
+        list = next;
+    }
+    if (overflow != NULL)
+        arena_free_cached(cache->arena, overflow);
+}
+
 /* A malloc that missed the fast path (or did not try it): refill the
- * class's bin with a quarter of its limit when it is empty and hand out one
- * block, or go to the arena for an uncached size. */
+ * class's bin when it is empty, from blocks other threads gave back or a
+ * quarter of its limit of new ones, and hand out one block; or go to the
+ * arena for an uncached size. */
 void *cache_fill(struct thread_cache *cache, size_t size)
 {
     unsigned cls = size_class(size);
@@ -39,15 +58,17 @@ void *cache_fill(struct thread_cache *cache, size_t size)
         return arena_malloc(cache->arena, size);
     struct cache_bin *bin = &cache->bins[cls];
     if (bin->head == NULL) {
-        size_t got = arena_fill(cache->arena, cls, &bin->head, limit / 4u + 1u);
-        if (got == 0) {
+        struct cache_entry *list;
+        arena_fill(cache->arena, cls, &list, limit / 4u + 1u);
+        cache_take(cache, list);
+        if (bin->head == NULL) {
             errno = ENOMEM;
             return NULL;
         }
-        bin->room = (intptr_t)(limit - got + 1u);
     }
     struct cache_entry *entry = bin->head;
     bin->head = entry->next;
+    bin->room++;
     block_set_state(block_of(entry), BLOCK_INUSE);
     return entry;
 }
@@ -77,9 +98,8 @@ static struct cache_entry *bin_cut(struct cache_bin *bin, uint32_t keep, struct 
     return tail;
 }
 
-/* A free that found its bin without room: count the bin (mallocs do not
- * give room back), and if it is really full send half of it back.  False
- * when the block's class is not cached at all. */
+/* A free that found its bin full: send half of it back to the arena(s).
+ * False when the block's class is not cached at all. */
 bool cache_make_room(struct thread_cache *cache, struct block *b)
 {
     unsigned cls = block_class(b);
@@ -87,13 +107,9 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
     if (limit == 0 || cache->state != CACHE_BOUND)
         return false;
     struct cache_bin *bin = &cache->bins[cls];
-    uint32_t length = bin_length(bin);
-    if (length >= limit) {
-        struct cache_entry *list = bin_cut(bin, limit / 2u, NULL);
-        arena_free_cached(cache->arena, list);
-        length = limit / 2u;
-    }
-    bin->room = (intptr_t)(limit - length);
+    struct cache_entry *list = bin_cut(bin, limit / 2u, NULL);
+    arena_free_cached(cache->arena, list);
+    bin->room = (intptr_t)(limit - limit / 2u);
     return true;
 }
 

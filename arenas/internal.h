@@ -232,10 +232,11 @@ static inline size_t class_size(unsigned cls)
  * class_size(class) usable bytes (or a unit more, where a split left too
  * little to cut), in state BLOCK_CACHED, from any arena: they go back to
  * their own arenas, in batches, when the bin overflows or the thread exits.
- * room bounds the frees the bin may still take before the slow path counts
- * it again (malloc leaves it alone, so it only ever undercounts); 0 for
- * class 0 and when the cache is off.  A free takes room first and goes to
- * the slow path when that leaves it negative: one instruction and a branch.
+ * room is how many more blocks the bin may take (0 for class 0 and when the
+ * cache is off): a malloc gives one back, a free takes one first and goes
+ * to the slow path when that leaves it negative, one instruction and a
+ * branch.  So a bound bin holds cache_limit(class) - room blocks, give or
+ * take the one a slow-path free is placing.
  * bins comes first so that a block's bin_offset is its bin's address. */
 struct cache_entry {
     struct cache_entry *next;
@@ -308,6 +309,7 @@ static inline void *cache_pop(size_t size)
     if (HMM_UNLIKELY(entry == NULL))
         return NULL;
     bin->head = entry->next;
+    bin->room++;
     block_set_state(block_of(entry), BLOCK_INUSE);
     return entry;
 }
@@ -341,6 +343,35 @@ static inline bool cache_push(void *ptr)
     return true;
 }
 
+/* ---- the arena lock ------------------------------------------------------
+ * Held briefly by the owner's slow path, and by remote drainers, walkers
+ * and fork.  Test-and-test-and-set: one atomic exchange to take it and a
+ * plain release store to drop it (a pthread mutex pays a second atomic),
+ * spinning with pause and then yielding, since its holder may be in a
+ * system call through the region.  __atomic builtins, so that
+ * ThreadSanitizer sees the acquire and release. */
+struct spin {
+    int held;
+};
+
+void spin_wait(struct spin *lock);
+
+static inline bool spin_trylock(struct spin *lock)
+{
+    return !__atomic_exchange_n(&lock->held, 1, __ATOMIC_ACQUIRE);
+}
+
+static inline void spin_lock(struct spin *lock)
+{
+    if (HMM_UNLIKELY(!spin_trylock(lock)))
+        spin_wait(lock);
+}
+
+static inline void spin_unlock(struct spin *lock)
+{
+    __atomic_store_n(&lock->held, 0, __ATOMIC_RELEASE);
+}
+
 /* ---- arenas ------------------------------------------------------------ */
 
 #define BIN_EXACT 64u            /* bins 2..64 hold blocks of exactly that many units; above, four bins per doubling */
@@ -356,7 +387,7 @@ enum arena_state { ARENA_LIVE = 1, ARENA_ORPHANED = 2, ARENA_RETIRED = 3 };
  * is guarded by lock except `remote` (lock-free, any thread pushes, a lock
  * holder pops all) and the registry fields (registry lock). */
 struct arena {
-    pthread_mutex_t lock;
+    struct spin lock;
     struct chunk *chunks;
     struct chunk *spare;          /* one wholly free chunk kept back */
     size_t chunk_count;
@@ -370,7 +401,7 @@ struct arena {
     struct block *bins[BIN_COUNT];
     uint64_t mallocs;
     uint64_t frees;
-    uint64_t remote_frees;
+    uint64_t remote_frees;        /* blocks drained from the remote stack */
     /* registry: guarded by the registry lock */
     unsigned id;
     unsigned threads;
@@ -400,6 +431,7 @@ uint64_t os_now_ms(void);
 size_t os_page_size(void);
 unsigned os_cpu_count(void);
 void os_write(int fd, const char *buf, size_t len);
+void os_yield(void);
 __attribute__((noreturn)) void os_abort(void);
 #ifdef HMM_TEST_BUILD
 enum os_call { OS_SBRK, OS_MMAP, OS_MREMAP, OS_CALL_COUNT };

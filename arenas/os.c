@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -136,6 +137,11 @@ void os_write(int fd, const char *buf, size_t len)
         buf += done;
         len -= (size_t)done;
     }
+}
+
+void os_yield(void)
+{
+    sched_yield();
 }
 
 void os_abort(void)

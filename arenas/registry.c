@@ -179,7 +179,7 @@ void registry_lock_all(void)
     pthread_mutex_lock(&registry_mutex);
     struct arena *a;
     cds_list_for_each_entry(a, &arena_list, node)
-        pthread_mutex_lock(&a->lock);
+        spin_lock(&a->lock);
     region_lock();
 }
 
@@ -188,7 +188,7 @@ void registry_unlock_all(void)
     region_unlock();
     struct arena *a;
     cds_list_for_each_entry(a, &arena_list, node)
-        pthread_mutex_unlock(&a->lock);
+        spin_unlock(&a->lock);
     pthread_mutex_unlock(&registry_mutex);
     pthread_rwlock_unlock(&walk_lock);
 }
@@ -202,7 +202,7 @@ void registry_child_reset(struct arena *keep)
     pthread_mutex_init(&registry_mutex, NULL);
     struct arena *a;
     cds_list_for_each_entry(a, &arena_list, node) {
-        pthread_mutex_init(&a->lock, NULL);
+        spin_unlock(&a->lock);
         a->threads = a == keep ? 1 : 0;
         a->state = a == keep ? ARENA_LIVE : ARENA_ORPHANED;
     }

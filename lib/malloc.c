@@ -31,10 +31,14 @@ HMM_EXPORT void *hmm_malloc(size_t size)
     return malloc_slow(size);
 }
 
+/* A thread that only frees (a consumer) is bound too, so that it gets a
+ * cache: the blocks it frees then go back to their owners in batches. */
 static HMM_NOINLINE void free_slow(void *ptr)
 {
     if (HMM_UNLIKELY(hmm_options.check_every))
         check_tick();
+    if (ptr != NULL && hmm_thread_cache.state == CACHE_UNBOUND)
+        thread_bind();
     heap_free(ptr, "free");
 }
 

@@ -24,7 +24,7 @@ static void visit_arena(struct arena *a, void *ctx)
 {
     struct hmm_stats *s = ctx;
     struct hmm_arena_stats row = { .id = a->id };
-    pthread_mutex_lock(&a->lock);
+    spin_lock(&a->lock);
     size_t used = a->used_bytes, blocks = a->used_blocks;
     size_t cached, cached_blocks;
     own_cache(a, &cached, &cached_blocks);
@@ -39,8 +39,8 @@ static void visit_arena(struct arena *a, void *ctx)
     s->returned_bytes += a->purged_total;
     row.mallocs = a->mallocs;
     row.frees = a->frees;
-    pthread_mutex_unlock(&a->lock);
-    row.remote_frees = __atomic_load_n(&a->remote_frees, __ATOMIC_ACQUIRE);
+    row.remote_frees = a->remote_frees;
+    spin_unlock(&a->lock);
     row.threads = __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE);
     row.orphaned = row.threads == 0;
     s->in_use_bytes += row.in_use_bytes;

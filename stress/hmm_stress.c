@@ -484,6 +484,7 @@ struct group {
 };
 
 static _Atomic int g_stop;
+static double g_deadline; /* set before the workers start; 0: none */
 static _Atomic int g_finished;
 static _Atomic uint64_t g_tags;
 
@@ -811,6 +812,9 @@ static bool worker_done(const struct worker *w)
 {
     if (w->ops_limit && w->ops >= w->ops_limit)
         return true;
+    /* The workers watch the clock too, in case the monitor is starved. */
+    if (g_deadline > 0 && (w->ops & 1023) == 0 && now_s() >= g_deadline)
+        return true;
     return atomic_load_explicit(&g_stop, memory_order_relaxed) != 0;
 }
 
@@ -1028,8 +1032,8 @@ static size_t default_budget(void)
 {
     if (opt.live_set)
         return opt.live_bytes;
-    if (opt.scenario == SC_MANY)
-        return opt.sizes == SZ_HUGE ? 64 * MiB : 2 * MiB;
+    if (opt.scenario == SC_MANY) /* 1000 threads: 256 MiB live at most */
+        return opt.sizes == SZ_HUGE ? 32 * MiB : MiB / 4;
     switch (opt.sizes) {
     case SZ_TINY:
     case SZ_SMALL:
@@ -1039,7 +1043,7 @@ static size_t default_budget(void)
     case SZ_HUGE:
         return 160 * MiB;
     default:
-        return 64 * MiB;
+        return 32 * MiB;
     }
 }
 
@@ -1119,15 +1123,20 @@ static double run_private(unsigned n, size_t stack, uint64_t ops_limit, size_t n
     pthread_attr_destroy(&attr);
     info("hmm-stress: %u threads started\n", n);
     double t0 = now_s();
+    g_deadline = opt.seconds > 0 ? t0 + opt.seconds : 0;
     pthread_barrier_wait(&start_barrier);
-    monitor_run(opt.seconds > 0 ? t0 + opt.seconds : 0, (int)n);
+    monitor_run(g_deadline, (int)n);
     if (opt.scenario == SC_MANY) {
         /* All threads are still alive here, waiting at the end barrier. */
         struct sample s;
         monitor_tick(&s);
         if (s.have_stats)
-            info("hmm-stress: %u threads alive: footprint %.1f MiB, arenas %u, VmRSS %.1f MiB\n", n,
-                 mib(s.footprint), s.arenas, mib(s.rss));
+            info("hmm-stress: %u threads alive: footprint %.1f MiB, in use %.1f MiB, cached %.1f MiB, "
+                 "arenas %u, VmRSS %.1f MiB\n",
+                 n, mib(s.footprint), mib(stats_buf.in_use_bytes), mib(stats_buf.cached_bytes), s.arenas,
+                 mib(s.rss));
+        if (opt.print_stats)
+            hmm_stats_print(STDOUT_FILENO, "text");
     }
     for (unsigned i = 0; i < n; i++) {
         pthread_join(g->w[i].th, NULL);
@@ -1224,12 +1233,13 @@ static double run_pipeline(unsigned pairs, uint64_t ops_limit)
         }
     }
     double t0 = now_s();
+    g_deadline = opt.seconds > 0 ? t0 + opt.seconds : 0;
     for (unsigned i = 0; i < pairs; i++) {
         start_thread(&w[2 * i].th, NULL, producer_main, &w[2 * i]);
         start_thread(&w[2 * i + 1].th, NULL, consumer_main, &w[2 * i + 1]);
     }
     info("hmm-stress: %u producer/consumer pairs started (queue %zu)\n", pairs, q[0].mask + 1);
-    monitor_run(opt.seconds > 0 ? t0 + opt.seconds : 0, (int)(2 * pairs));
+    monitor_run(g_deadline, (int)(2 * pairs));
     for (unsigned i = 0; i < 2 * pairs; i++) {
         pthread_join(w[i].th, NULL);
         add_totals(&w[i]);
@@ -1626,7 +1636,8 @@ static void usage(FILE *f)
             "  --queue N           pipeline queue capacity (default 1024)\n"
             "  --consumer-delay-us N  pipeline consumers sleep N us per block\n"
             "  --slots N           live-block slots per thread\n"
-            "  --live-mb N         bound on a thread's live bytes\n"
+            "  --live-mb N         bound on a thread's live bytes (default tiny/small 4, medium 32,\n"
+            "                      huge 160, mixed 32; many: 0.25, huge 32)\n"
             "  --waves N           churn: waves (default 100)\n"
             "  --wave-threads N    churn: threads per wave (default 200)\n"
             "  --max-arenas N      churn: fail (exit 3) if hmm_stats arena_count exceeds N (default 64)\n"
