@@ -44,7 +44,7 @@ static void bin_insert(struct arena *a, struct block *b)
         block_links(a->bins[i])->prev = b;
     a->bins[i] = b;
     a->bitmap[i / 64] |= 1ull << (i % 64);
-    a->free_bytes += (size_t)b->units << UNIT_SHIFT;
+    counter_add(&a->free_bytes, (size_t)b->units << UNIT_SHIFT);
 }
 
 /* The whole pages of a free block past its bin links. */
@@ -64,7 +64,7 @@ static void bin_remove(struct arena *a, struct block *b)
         char *start;
         size_t len;
         purgeable_pages(b, &start, &len);
-        a->purged_bytes -= len;
+        counter_sub(&a->purged_bytes, len);
         b->bin_offset = 0;
     }
     unsigned i = bin_index(b->units);
@@ -77,7 +77,7 @@ static void bin_remove(struct arena *a, struct block *b)
         block_links(links->next)->prev = links->prev;
     if (a->bins[i] == NULL)
         a->bitmap[i / 64] &= ~(1ull << (i % 64));
-    a->free_bytes -= (size_t)b->units << UNIT_SHIFT;
+    counter_sub(&a->free_bytes, (size_t)b->units << UNIT_SHIFT);
 }
 
 /* The first non-empty bin at or above i, or BIN_COUNT. */
@@ -172,8 +172,8 @@ static void chunk_adopt(struct arena *a, struct chunk *c)
     if (a->chunks)
         a->chunks->prev = c;
     a->chunks = c;
-    a->chunk_count++;
-    a->chunk_bytes += c->size;
+    counter_add(&a->chunk_count, 1);
+    counter_add(&a->chunk_bytes, c->size);
     uint32_t units = (uint32_t)((c->size - CHUNK_HEADER - BLOCK_HEADER) >> UNIT_SHIFT);
     struct block *first = chunk_first_block(c);
     block_format(first, units, 0, CHUNK_HEADER >> UNIT_SHIFT, BLOCK_FREE);
@@ -191,8 +191,8 @@ static void chunk_release(struct arena *a, struct chunk *c)
         a->chunks = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    a->chunk_count--;
-    a->chunk_bytes -= c->size;
+    counter_sub(&a->chunk_count, 1);
+    counter_sub(&a->chunk_bytes, c->size);
     if (a->spare == c)
         a->spare = NULL;
     region_give(c);
@@ -250,9 +250,9 @@ static struct block *alloc_locked(struct arena *a, uint32_t units)
     if (a->spare != NULL && block_chunk(b) == a->spare)
         a->spare = NULL;
     block_set_state(b, BLOCK_INUSE);
-    a->used_bytes += (size_t)b->units << UNIT_SHIFT;
-    a->used_blocks++;
-    a->mallocs++;
+    counter_add(&a->used_bytes, (size_t)b->units << UNIT_SHIFT);
+    counter_add(&a->used_blocks, 1);
+    counter_add(&a->mallocs, 1);
     canary_write(b);
     return b;
 }
@@ -286,9 +286,9 @@ static void coalesce_locked(struct arena *a, struct block *b)
 
 static void free_locked(struct arena *a, struct block *b)
 {
-    a->used_bytes -= (size_t)b->units << UNIT_SHIFT;
-    a->used_blocks--;
-    a->frees++;
+    counter_sub(&a->used_bytes, (size_t)b->units << UNIT_SHIFT);
+    counter_sub(&a->used_blocks, 1);
+    counter_add(&a->frees, 1);
     if (canary_units()) {
         canary_verify(b);
         memset(block_payload(b), JUNK_BYTE, block_usable(b));
@@ -313,7 +313,7 @@ static size_t drain_into(struct arena *a, struct cache_entry **kept, uint16_t of
         struct block *b = block_of(entry);
         if (!block_header_valid(b) || block_state(b) != BLOCK_REMOTE)
             fatal("free(): corrupted remote-free stack of arena %u at %p", a->id, (void *)entry);
-        a->remote_frees++;
+        counter_add(&a->remote_frees, 1);
         if (kept != NULL && b->bin_offset != 0) {
             block_set_state(b, BLOCK_CACHED);
             struct cache_entry *cached = block_payload(b);
@@ -423,13 +423,13 @@ void *arena_memalign(struct arena *a, size_t alignment, size_t size)
         block_format(moved, b->units - front, front, b->chunk_units + front, BLOCK_INUSE);
         block_next(moved)->prev_units = moved->units;
         b->units = front;
-        a->used_bytes -= (size_t)front << UNIT_SHIFT;
+        counter_sub(&a->used_bytes, (size_t)front << UNIT_SHIFT);
         coalesce_locked(a, b);
         b = moved;
     }
     size_t before = b->units;
     block_split(a, b, units);
-    a->used_bytes -= (before - b->units) << UNIT_SHIFT;
+    counter_sub(&a->used_bytes, (before - b->units) << UNIT_SHIFT);
     canary_write(b);
     spin_unlock(&a->lock);
     return block_payload(b);
@@ -534,7 +534,7 @@ static void dedicated_grow(struct arena *a, struct block *b, uint32_t units)
     if (!block_spans_chunk(b) || old <= hmm_tunables.chunk_size ||
         !region_grow_chunk(c, ((size_t)units << UNIT_SHIFT) + CHUNK_HEADER + BLOCK_HEADER))
         return;
-    a->chunk_bytes += c->size - old;
+    counter_add(&a->chunk_bytes, c->size - old);
     b->units = (uint32_t)((c->size - CHUNK_HEADER - BLOCK_HEADER) >> UNIT_SHIFT);
     block_format(chunk_fence(c), 0, b->units, (uint32_t)((c->size - BLOCK_HEADER) >> UNIT_SHIFT),
                  BLOCK_FENCE);
@@ -563,7 +563,7 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
         b->bin_offset = 0;
         canary_write(b);
     }
-    a->used_bytes = a->used_bytes - ((size_t)before << UNIT_SHIFT) + ((size_t)b->units << UNIT_SHIFT);
+    counter_add(&a->used_bytes, ((size_t)b->units - before) << UNIT_SHIFT);
     spin_unlock(&a->lock);
     return done;
 }
@@ -616,8 +616,8 @@ size_t arena_purge(struct arena *a)
             b->bin_offset = BIN_PURGED;
             purged += len;
         }
-    a->purged_bytes += purged;
-    a->purged_total += purged;
+    counter_add(&a->purged_bytes, purged);
+    counter_add(&a->purged_total, purged);
     spin_unlock(&a->lock);
     return purged;
 }
@@ -625,7 +625,7 @@ size_t arena_purge(struct arena *a)
 /* ---- the checker -------------------------------------------------------- */
 
 static int block_check(struct arena *a, struct chunk *c, struct block *b, struct block *below,
-                       size_t *used)
+                       size_t *used, size_t *used_blocks)
 {
     uint16_t state = block_state(b);
     if (!block_header_valid(b) || block_chunk(b) != c)
@@ -639,18 +639,21 @@ static int block_check(struct arena *a, struct chunk *c, struct block *b, struct
     if (state != BLOCK_FREE && state != BLOCK_INUSE && state != BLOCK_CACHED && state != BLOCK_REMOTE)
         return warn("hmm_check: arena %u: block %p has unknown state 0x%x", a->id,
                     block_payload(b), (unsigned)state), -1;
-    if (state != BLOCK_FREE)
+    if (state != BLOCK_FREE) {
         *used += (size_t)b->units << UNIT_SHIFT;
+        (*used_blocks)++;
+    }
     return 0;
 }
 
-static int chunk_check(struct arena *a, struct chunk *c, size_t *used, size_t *free_blocks)
+static int chunk_check(struct arena *a, struct chunk *c, size_t *used, size_t *used_blocks,
+                       size_t *free_blocks)
 {
     if (!chunk_valid(c) || c->arena != a || c->state != CHUNK_ARENA || map_lookup(c) != c)
         return warn("hmm_check: arena %u: chunk %p has a broken header", a->id, (void *)c), -1;
     struct block *below = NULL, *b = chunk_first_block(c), *fence = chunk_fence(c);
     while (b < fence) {
-        if (block_check(a, c, b, below, used) != 0)
+        if (block_check(a, c, b, below, used, used_blocks) != 0)
             return -1;
         *free_blocks += block_state(b) == BLOCK_FREE;
         below = b;
@@ -679,20 +682,20 @@ static int bins_check(struct arena *a, size_t *binned)
  * blocks, and the used bytes adding up. */
 int arena_check(struct arena *a)
 {
-    size_t used = 0, free_blocks = 0, binned = 0;
+    size_t used = 0, used_blocks = 0, free_blocks = 0, binned = 0;
     int broken = 0;
     spin_lock(&a->lock);
     for (struct chunk *c = a->chunks; c != NULL && !broken; c = c->next)
-        broken = chunk_check(a, c, &used, &free_blocks);
+        broken = chunk_check(a, c, &used, &used_blocks, &free_blocks);
     if (!broken)
         broken = bins_check(a, &binned);
     if (!broken && binned != free_blocks) {
         warn("hmm_check: arena %u: %zu free blocks but %zu in bins", a->id, free_blocks, binned);
         broken = -1;
     }
-    if (!broken && used != a->used_bytes) {
-        warn("hmm_check: arena %u: blocks in use add up to %zu bytes, the arena counts %zu", a->id,
-             used, a->used_bytes);
+    if (!broken && (used != a->used_bytes || used_blocks != a->used_blocks)) {
+        warn("hmm_check: arena %u: %zu blocks in use add up to %zu bytes, the arena counts %zu in %zu",
+             a->id, used_blocks, used, a->used_bytes, a->used_blocks);
         broken = -1;
     }
     spin_unlock(&a->lock);

@@ -8,22 +8,34 @@
 
 __thread struct thread_cache hmm_thread_cache __attribute__((tls_model("initial-exec")));
 
-/* Every class gets an equal share of cache_size, so the cache never holds
- * more than cache_size bytes; at most 256 blocks a class. */
-uint32_t cache_limit(unsigned cls)
+/* A cache may hold cache_size bytes, and all of them together
+ * CACHE_TOTAL_SHARES times that: with many threads each gets less.  The
+ * budget is looked at again on every slow path. */
+static void cache_budget(struct thread_cache *cache)
 {
-    if (cls == 0 || hmm_tunables.cache_size == 0)
+    size_t threads = registry_threads();
+    size_t total = hmm_tunables.cache_size * CACHE_TOTAL_SHARES;
+    size_t share = threads > CACHE_TOTAL_SHARES ? total / threads : hmm_tunables.cache_size;
+    cache->budget = share;
+}
+
+/* Every class gets an equal share of the budget, so the cache never holds
+ * more than it; at most CACHE_CLASS_MAX blocks a class. */
+uint32_t cache_limit(const struct thread_cache *cache, unsigned cls)
+{
+    if (cls == 0)
         return 0;
-    size_t blocks = hmm_tunables.cache_size / (CLASS_COUNT - 1) / class_size(cls);
-    return blocks > 256 ? 256u : (uint32_t)blocks;
+    size_t blocks = cache->budget / (CLASS_COUNT - 1) / class_size(cls);
+    return blocks > CACHE_CLASS_MAX ? CACHE_CLASS_MAX : (uint32_t)blocks;
 }
 
 void cache_bind(struct thread_cache *cache, struct arena *a)
 {
     cache->arena = a;
+    cache_budget(cache);
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
         cache->bins[cls].head = NULL;
-        cache->bins[cls].room = a ? cache_limit(cls) : 0;
+        cache->bins[cls].room = a ? cache_limit(cache, cls) : 0;
     }
     cache->state = a ? CACHE_BOUND : CACHE_EXITED;
 }
@@ -53,12 +65,14 @@ static void cache_take(struct thread_cache *cache, struct cache_entry *list)
 void *cache_fill(struct thread_cache *cache, size_t size)
 {
     unsigned cls = size_class(size);
-    uint32_t limit = cache_limit(cls);
+    cache_budget(cache);
+    uint32_t limit = cache_limit(cache, cls);
     if (limit == 0)
         return arena_malloc(cache->arena, size);
     struct cache_bin *bin = &cache->bins[cls];
     if (bin->head == NULL) {
         struct cache_entry *list;
+        bin->room = limit;
         arena_fill(cache->arena, cls, &list, limit / 4u + 1u);
         cache_take(cache, list);
         if (bin->head == NULL) {
@@ -103,7 +117,8 @@ static struct cache_entry *bin_cut(struct cache_bin *bin, uint32_t keep, struct 
 bool cache_make_room(struct thread_cache *cache, struct block *b)
 {
     unsigned cls = block_class(b);
-    uint32_t limit = cache_limit(cls);
+    cache_budget(cache);
+    uint32_t limit = cache_limit(cache, cls);
     if (limit == 0 || cache->state != CACHE_BOUND)
         return false;
     struct cache_bin *bin = &cache->bins[cls];
@@ -118,7 +133,7 @@ void cache_flush(struct thread_cache *cache)
     struct cache_entry *list = NULL;
     for (unsigned cls = 1; cls < CLASS_COUNT; cls++) {
         list = bin_cut(&cache->bins[cls], 0, list);
-        cache->bins[cls].room = cache_limit(cls);
+        cache->bins[cls].room = cache_limit(cache, cls);
     }
     if (list)
         arena_free_cached(cache->arena, list);

@@ -236,7 +236,7 @@ static inline size_t class_size(unsigned cls)
  * cache is off): a malloc gives one back, a free takes one first and goes
  * to the slow path when that leaves it negative, one instruction and a
  * branch.  So a bound bin holds cache_limit(class) - room blocks, give or
- * take the one a slow-path free is placing.
+ * take the one a slow-path free is placing, until the budget changes.
  * bins comes first so that a block's bin_offset is its bin's address. */
 struct cache_entry {
     struct cache_entry *next;
@@ -250,8 +250,12 @@ struct cache_bin {
 struct thread_cache {
     struct cache_bin bins[CLASS_COUNT];
     struct arena *arena;        /* the arena this thread is bound to */
+    size_t budget;              /* bytes it may hold, see cache.c */
     uint32_t state;             /* enum cache_state */
 };
+
+#define CACHE_CLASS_MAX 256u      /* blocks one bin may hold */
+#define CACHE_TOTAL_SHARES 32u    /* all caches together: this many cache_size */
 
 _Static_assert(sizeof(struct cache_bin) == 16, "bin_offset assumes 16-byte bins");
 
@@ -348,8 +352,10 @@ static inline bool cache_push(void *ptr)
  * and fork.  Test-and-test-and-set: one atomic exchange to take it and a
  * plain release store to drop it (a pthread mutex pays a second atomic),
  * spinning with pause and then yielding, since its holder may be in a
- * system call through the region.  __atomic builtins, so that
- * ThreadSanitizer sees the acquire and release. */
+ * system call through the region.  Not fair, and so not a ticket lock: with
+ * hundreds of threads on two cores, handing the lock to one particular
+ * descheduled waiter stalls everyone.  __atomic builtins, so that
+ * ThreadSanitizer sees the acquire and release.  Zero is unlocked. */
 struct spin {
     int held;
 };
@@ -372,6 +378,23 @@ static inline void spin_unlock(struct spin *lock)
     __atomic_store_n(&lock->held, 0, __ATOMIC_RELEASE);
 }
 
+/* A counter the lock holder updates and anyone may read without the lock
+ * (statistics): a plain read by its only writer, an atomic store. */
+static inline void counter_add(size_t *counter, size_t delta)
+{
+    __atomic_store_n(counter, *counter + delta, __ATOMIC_RELAXED);
+}
+
+static inline void counter_sub(size_t *counter, size_t delta)
+{
+    __atomic_store_n(counter, *counter - delta, __ATOMIC_RELAXED);
+}
+
+static inline size_t counter_read(const size_t *counter)
+{
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
 /* ---- arenas ------------------------------------------------------------ */
 
 #define BIN_EXACT 64u            /* bins 2..64 hold blocks of exactly that many units; above, four bins per doubling */
@@ -390,6 +413,7 @@ struct arena {
     struct spin lock;
     struct chunk *chunks;
     struct chunk *spare;          /* one wholly free chunk kept back */
+    /* counters: changed under the lock with counter_add, read by anyone */
     size_t chunk_count;
     size_t chunk_bytes;
     size_t used_bytes;
@@ -397,11 +421,11 @@ struct arena {
     size_t free_bytes;
     size_t purged_bytes;          /* of free_bytes, madvised away */
     size_t purged_total;          /* every byte purged so far */
+    size_t mallocs;
+    size_t frees;
+    size_t remote_frees;          /* blocks drained from the remote stack */
     uint64_t bitmap[BIN_WORDS];
     struct block *bins[BIN_COUNT];
-    uint64_t mallocs;
-    uint64_t frees;
-    uint64_t remote_frees;        /* blocks drained from the remote stack */
     /* registry: guarded by the registry lock */
     unsigned id;
     unsigned threads;
@@ -475,7 +499,7 @@ size_t block_usable(struct block *b);
 int arena_check(struct arena *a);
 
 /* cache.c: the slow side of the thread cache. */
-uint32_t cache_limit(unsigned cls);
+uint32_t cache_limit(const struct thread_cache *cache, unsigned cls);
 void cache_bind(struct thread_cache *cache, struct arena *a);
 void *cache_fill(struct thread_cache *cache, size_t size);
 bool cache_make_room(struct thread_cache *cache, struct block *b);
@@ -506,6 +530,7 @@ void registry_unbind(struct arena *a);
 void registry_reclaim(struct arena *a);
 void registry_foreach(void (*visit)(struct arena *a, void *ctx), void *ctx);
 unsigned registry_count(void);
+unsigned registry_threads(void);
 void registry_lock_all(void);
 void registry_unlock_all(void);
 void registry_child_reset(struct arena *keep);

@@ -23,6 +23,7 @@ static CDS_LIST_HEAD(arena_list);     /* live and orphaned arenas, RCU */
 static struct arena *retired_list;    /* past their grace period, ready to reuse */
 static unsigned arena_total;          /* arenas on arena_list */
 static unsigned next_id;
+static unsigned bound_threads;        /* threads bound to an arena (atomic reads) */
 static __thread bool rcu_registered __attribute__((tls_model("initial-exec")));
 
 /* The RCU list: writers hold the registry lock; walkers follow next. */
@@ -95,6 +96,8 @@ struct arena *registry_bind(void)
     } else {
         __atomic_store_n(&a->threads, a->threads + 1, __ATOMIC_RELEASE);
     }
+    if (a != NULL)
+        __atomic_store_n(&bound_threads, bound_threads + 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&registry_mutex);
     if (adopted)
         arena_drain_remote(a);
@@ -105,6 +108,7 @@ void registry_unbind(struct arena *a)
 {
     pthread_mutex_lock(&registry_mutex);
     __atomic_store_n(&a->threads, a->threads - 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&bound_threads, bound_threads - 1, __ATOMIC_RELAXED);
     bool orphaned = a->threads == 0;
     if (orphaned)
         a->state = ARENA_ORPHANED;
@@ -164,6 +168,11 @@ void registry_foreach(void (*visit)(struct arena *a, void *ctx), void *ctx)
     pthread_rwlock_unlock(&walk_lock);
 }
 
+unsigned registry_threads(void)
+{
+    return __atomic_load_n(&bound_threads, __ATOMIC_RELAXED);
+}
+
 unsigned registry_count(void)
 {
     pthread_mutex_lock(&registry_mutex);
@@ -200,6 +209,7 @@ void registry_child_reset(struct arena *keep)
     region_child_reset();
     pthread_rwlock_init(&walk_lock, NULL);
     pthread_mutex_init(&registry_mutex, NULL);
+    bound_threads = keep != NULL;
     struct arena *a;
     cds_list_for_each_entry(a, &arena_list, node) {
         spin_unlock(&a->lock);

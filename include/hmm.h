@@ -59,6 +59,8 @@ struct hmm_stats {
     size_t cached_bytes;       /* held in thread caches */
     size_t region_bytes;       /* size of the sbrk region hmm owns */
     size_t region_free_bytes;  /* free chunks inside the region */
+    size_t region_dirty_bytes; /* of those, still resident: kept for reuse until
+                                  decay_ms has passed (or far too many of them) */
     size_t region_break;       /* the program break as hmm last left it */
     size_t mapped_chunk_bytes; /* chunks mmap'ed because sbrk failed */
     size_t huge_blocks;        /* live huge (own mapping) blocks */

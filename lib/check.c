@@ -29,9 +29,9 @@ static int check_own_cache(void)
                 return -1;
             }
         }
-        if (count + cache->bins[cls].room > (intptr_t)cache_limit(cls)) {
-            warn("hmm_check: thread cache: class %u holds %u blocks and has room for %zd more, "
-                 "past its limit of %u", cls, count, cache->bins[cls].room, cache_limit(cls));
+        if (count > CACHE_CLASS_MAX || cache->bins[cls].room > (intptr_t)CACHE_CLASS_MAX) {
+            warn("hmm_check: thread cache: class %u holds %u blocks with room for %zd more, "
+                 "past the bound of %u", cls, count, cache->bins[cls].room, CACHE_CLASS_MAX);
             return -1;
         }
     }

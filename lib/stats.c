@@ -20,29 +20,29 @@ static void own_cache(struct arena *a, size_t *bytes, size_t *blocks)
         }
 }
 
+/* Counters are read without the arena's lock, so that a walker is never
+ * held up by the threads sharing an arena: each is exact, the set is a
+ * near-instant snapshot. */
 static void visit_arena(struct arena *a, void *ctx)
 {
     struct hmm_stats *s = ctx;
     struct hmm_arena_stats row = { .id = a->id };
-    spin_lock(&a->lock);
-    size_t used = a->used_bytes, blocks = a->used_blocks;
+    size_t used = counter_read(&a->used_bytes), blocks = counter_read(&a->used_blocks);
     size_t cached, cached_blocks;
     own_cache(a, &cached, &cached_blocks);
-    used -= cached;
-    blocks -= cached_blocks;
+    size_t overhead = cached + (blocks - cached_blocks) * BLOCK_HEADER;
     row.cached_bytes = cached - cached_blocks * BLOCK_HEADER;
-    row.chunks = a->chunk_count;
-    row.chunk_bytes = a->chunk_bytes;
-    row.in_use_bytes = used - blocks * BLOCK_HEADER;
-    row.free_bytes = a->free_bytes;
-    s->purged_in_arenas += a->purged_bytes;
-    s->returned_bytes += a->purged_total;
-    row.mallocs = a->mallocs;
-    row.frees = a->frees;
-    row.remote_frees = a->remote_frees;
-    spin_unlock(&a->lock);
+    row.in_use_bytes = used > overhead ? used - overhead : 0;
+    row.chunks = counter_read(&a->chunk_count);
+    row.chunk_bytes = counter_read(&a->chunk_bytes);
+    row.free_bytes = counter_read(&a->free_bytes);
+    row.mallocs = counter_read(&a->mallocs);
+    row.frees = counter_read(&a->frees);
+    row.remote_frees = counter_read(&a->remote_frees);
     row.threads = __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE);
     row.orphaned = row.threads == 0;
+    s->purged_in_arenas += counter_read(&a->purged_bytes);
+    s->returned_bytes += counter_read(&a->purged_total);
     s->in_use_bytes += row.in_use_bytes;
     s->free_bytes += row.free_bytes;
     s->cached_bytes += row.cached_bytes;
@@ -65,6 +65,7 @@ HMM_EXPORT int hmm_stats(struct hmm_stats *s)
     s->in_use_bytes += huge_usable;
     s->region_bytes = region.region_bytes;
     s->region_free_bytes = region.free_bytes;
+    s->region_dirty_bytes = region.free_bytes - region.purged_bytes;
     s->region_break = region.brk;
     s->mapped_chunk_bytes = region.mapped_bytes;
     s->returned_bytes += region.returned_bytes;
@@ -79,11 +80,12 @@ static void print_text(int fd, const struct hmm_stats *s)
 {
     fmt_fd(fd, "hmm statistics\n"
                "  in use        %zu bytes\n  free in arenas %zu bytes\n  cached        %zu bytes\n"
-               "  region        %zu bytes (%zu free), break at %p\n  mapped chunks %zu bytes\n"
+               "  region        %zu bytes (%zu free, %zu of them resident), break at %p\n"
+               "  mapped chunks %zu bytes\n"
                "  huge blocks   %zu (%zu bytes)\n  returned      %zu bytes\n  footprint     %zu bytes\n"
                "  slow mallocs  %llu\n  slow frees    %llu\n  arenas        %u\n",
            s->in_use_bytes, s->free_bytes, s->cached_bytes, s->region_bytes, s->region_free_bytes,
-           (void *)s->region_break, s->mapped_chunk_bytes, s->huge_blocks, s->huge_bytes,
+           s->region_dirty_bytes, (void *)s->region_break, s->mapped_chunk_bytes, s->huge_blocks, s->huge_bytes,
            s->returned_bytes, s->footprint_bytes, (unsigned long long)s->slow_mallocs,
            (unsigned long long)s->slow_frees, s->arena_count);
     for (unsigned i = 0; i < s->arenas_listed; i++) {
@@ -99,11 +101,12 @@ static void print_text(int fd, const struct hmm_stats *s)
 static void print_json(int fd, const struct hmm_stats *s)
 {
     fmt_fd(fd, "{\"in_use_bytes\":%zu,\"free_bytes\":%zu,\"cached_bytes\":%zu,\"region_bytes\":%zu,"
-               "\"region_free_bytes\":%zu,\"region_break\":%zu,\"mapped_chunk_bytes\":%zu,"
+               "\"region_free_bytes\":%zu,\"region_dirty_bytes\":%zu,\"region_break\":%zu,"
+               "\"mapped_chunk_bytes\":%zu,"
                "\"huge_blocks\":%zu,\"huge_bytes\":%zu,\"returned_bytes\":%zu,\"footprint_bytes\":%zu,"
                "\"slow_mallocs\":%llu,\"slow_frees\":%llu,\"arena_count\":%u,\"arenas\":[",
            s->in_use_bytes, s->free_bytes, s->cached_bytes, s->region_bytes, s->region_free_bytes,
-           s->region_break, s->mapped_chunk_bytes, s->huge_blocks, s->huge_bytes, s->returned_bytes,
+           s->region_dirty_bytes, s->region_break, s->mapped_chunk_bytes, s->huge_blocks, s->huge_bytes, s->returned_bytes,
            s->footprint_bytes, (unsigned long long)s->slow_mallocs,
            (unsigned long long)s->slow_frees, s->arena_count);
     for (unsigned i = 0; i < s->arenas_listed; i++) {
