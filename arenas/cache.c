@@ -19,13 +19,14 @@ static void cache_budget(struct thread_cache *cache)
     cache->budget = share;
 }
 
-/* Every class gets an equal share of the budget, so the cache never holds
- * more than it; at most CACHE_CLASS_MAX blocks a class. */
+/* Each class may hold a sixteenth of the budget, and at most
+ * CACHE_CLASS_MAX blocks: with the default 1 MiB, one 64 KiB block or 256
+ * small ones, about 3.4 MiB if every class were full at once. */
 uint32_t cache_limit(const struct thread_cache *cache, unsigned cls)
 {
     if (cls == 0)
         return 0;
-    size_t blocks = cache->budget / (CLASS_COUNT - 1) / class_size(cls);
+    size_t blocks = cache->budget / 16 / class_size(cls);
     return blocks > CACHE_CLASS_MAX ? CACHE_CLASS_MAX : (uint32_t)blocks;
 }
 

@@ -206,8 +206,8 @@ static inline struct chunk *block_chunk(struct block *b)
 /* ---- thread cache: classes -------------------------------------------- */
 
 #define CLASS_SMALL_MAX 512u      /* 16-byte steps up to here */
-#define CLASS_MAX 32768u          /* then four classes per doubling */
-#define CLASS_COUNT 57u           /* class 0 means "not cacheable" */
+#define CLASS_MAX 65536u          /* then four classes per doubling */
+#define CLASS_COUNT 61u           /* class 0 means "not cacheable" */
 
 static inline unsigned size_class(size_t size)
 {
