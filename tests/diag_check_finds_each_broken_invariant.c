@@ -36,7 +36,7 @@
 #include "internal.h"
 #include "diag_child.h"
 
-#define MEDIUM 40000   /* above the cached classes: straight to the arena */
+#define MEDIUM 100000  /* above the cached classes (64 KiB): straight to the arena */
 
 static void expect(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void expect(const char *fmt, ...)

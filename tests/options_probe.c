@@ -10,7 +10,7 @@
  *   cache                 frees blocks of many classes: "cached_bytes"
  *   chunk                 a new thread allocates 100 bytes: "chunk_bytes"
  *                         and "chunks" of its (new) arena
- *   burst [MS]            64 MiB of 64 KiB blocks allocated, then freed;
+ *   burst [MS]            64 MiB of 96 KiB blocks (above the largest cached class) allocated, then freed;
  *                         after MS milliseconds of idling (default 0):
  *                         "footprint_bytes", "region_bytes" and
  *                         "region_free_bytes"
@@ -156,15 +156,15 @@ static void chunk(void)
     hmm_free(mine);
 }
 
-#define BURST_BLOCKS 1024
+#define BURST_BLOCKS 683
 
 static void burst(unsigned idle_ms)
 {
     static void *blocks[BURST_BLOCKS];
     for (int i = 0; i < BURST_BLOCKS; i++) {
-        blocks[i] = hmm_malloc(64 << 10);
+        blocks[i] = hmm_malloc(96 << 10);
         CHECK(blocks[i] != NULL, "malloc");
-        memset(blocks[i], 0x77, 64 << 10);
+        memset(blocks[i], 0x77, 96 << 10);
     }
     for (int i = 0; i < BURST_BLOCKS; i++)
         hmm_free(blocks[i]);
