@@ -88,14 +88,6 @@ void *cache_fill(struct thread_cache *cache, size_t size)
     return entry;
 }
 
-static uint32_t bin_length(const struct cache_bin *bin)
-{
-    uint32_t length = 0;
-    for (const struct cache_entry *e = bin->head; e != NULL; e = e->next)
-        length++;
-    return length;
-}
-
 /* Detach every block of the bin past the first keep onto tail. */
 static struct cache_entry *bin_cut(struct cache_bin *bin, uint32_t keep, struct cache_entry *tail)
 {
@@ -138,12 +130,4 @@ void cache_flush(struct thread_cache *cache)
     }
     if (list)
         arena_free_cached(cache->arena, list);
-}
-
-size_t cache_bytes(const struct thread_cache *cache)
-{
-    size_t bytes = 0;
-    for (unsigned cls = 1; cls < CLASS_COUNT; cls++)
-        bytes += (size_t)bin_length(&cache->bins[cls]) * class_size(cls);
-    return bytes;
 }

@@ -436,11 +436,6 @@ struct arena {
     unsigned remote_pending;      /* pushes since the last drain (ck_pr) */
 };
 
-static inline bool arena_valid(const struct arena *a)
-{
-    return a != NULL && (a->state == ARENA_LIVE || a->state == ARENA_ORPHANED);
-}
-
 /* ---- cross-file API, by defining file --------------------------------- */
 
 /* os.c: the only file that makes system calls. */
@@ -504,7 +499,6 @@ void cache_bind(struct thread_cache *cache, struct arena *a);
 void *cache_fill(struct thread_cache *cache, size_t size);
 bool cache_make_room(struct thread_cache *cache, struct block *b);
 void cache_flush(struct thread_cache *cache);
-size_t cache_bytes(const struct thread_cache *cache);
 
 /* heap.c: the engine's front door for lib/: pointers checked, then handed
  * to the cache, the arena, a remote arena or the huge blocks.  The caller
@@ -529,7 +523,6 @@ struct arena *registry_bind(void);
 void registry_unbind(struct arena *a);
 void registry_reclaim(struct arena *a);
 void registry_foreach(void (*visit)(struct arena *a, void *ctx), void *ctx);
-unsigned registry_count(void);
 unsigned registry_threads(void);
 void registry_lock_all(void);
 void registry_unlock_all(void);

@@ -173,14 +173,6 @@ unsigned registry_threads(void)
     return __atomic_load_n(&bound_threads, __ATOMIC_RELAXED);
 }
 
-unsigned registry_count(void)
-{
-    pthread_mutex_lock(&registry_mutex);
-    unsigned count = arena_total;
-    pthread_mutex_unlock(&registry_mutex);
-    return count;
-}
-
 /* fork: every allocator lock, in lock order. */
 void registry_lock_all(void)
 {
