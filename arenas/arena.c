@@ -350,7 +350,6 @@ void spin_wait(struct spin *lock)
 void arena_init(struct arena *a, unsigned id)
 {
     memset(a, 0, sizeof(*a));
-    spin_unlock(&a->lock);
     ck_stack_init(&a->remote);
     a->id = id;
 }
