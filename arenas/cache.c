@@ -39,6 +39,8 @@ void cache_bind(struct thread_cache *cache, struct arena *a)
         cache->bins[cls].room = a ? cache_limit(cache, cls) : 0;
     }
     cache->state = a ? CACHE_BOUND : CACHE_EXITED;
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
+        cache->batch[cls] = 1;
 }
 
 /* Spread a list of cached blocks over their bins; what finds no room goes
@@ -60,9 +62,10 @@ static void cache_take(struct thread_cache *cache, struct cache_entry *list)
 }
 
 /* A malloc that missed the fast path (or did not try it): refill the
- * class's bin when it is empty, from blocks other threads gave back or a
- * quarter of its limit of new ones, and hand out one block; or go to the
- * arena for an uncached size. */
+ * class's bin when it is empty, from blocks other threads gave back or new
+ * ones, and hand out one block; or go to the arena for an uncached size.
+ * Refills start at one block and double up to a quarter of the limit, so
+ * a class used once costs one block, not a batch. */
 void *cache_fill(struct thread_cache *cache, size_t size)
 {
     unsigned cls = size_class(size);
@@ -74,7 +77,10 @@ void *cache_fill(struct thread_cache *cache, size_t size)
     if (bin->head == NULL) {
         struct cache_entry *list;
         bin->room = limit;
-        arena_fill(cache->arena, cls, &list, limit / 4u + 1u);
+        uint32_t want = cache->batch[cls] < limit / 4u + 1u ? cache->batch[cls] : limit / 4u + 1u;
+        arena_fill(cache->arena, cls, &list, want);
+        if (want < 128u && want <= limit / 8u)
+            cache->batch[cls] = (uint8_t)(want * 2u);
         cache_take(cache, list);
         if (bin->head == NULL) {
             errno = ENOMEM;

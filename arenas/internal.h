@@ -252,6 +252,7 @@ struct thread_cache {
     struct arena *arena;        /* the arena this thread is bound to */
     size_t budget;              /* bytes it may hold, see cache.c */
     uint32_t state;             /* enum cache_state */
+    uint8_t batch[CLASS_COUNT]; /* blocks the next refill of a class takes */
 };
 
 #define CACHE_CLASS_MAX 256u      /* blocks one bin may hold */
