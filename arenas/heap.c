@@ -97,14 +97,27 @@ void heap_free(void *ptr, const char *call)
         arena_free_remote(a, b);
 }
 
-static void *realloc_move(void *ptr, size_t old_usable, size_t size)
+static void *realloc_move(void *ptr, size_t old_usable, size_t size, size_t capacity)
 {
-    void *fresh = heap_malloc(size);
+    void *fresh = heap_malloc(capacity);
+    if (fresh == NULL && capacity > size)
+        fresh = heap_malloc(size);
     if (fresh == NULL)
         return NULL;
     memcpy(fresh, ptr, old_usable < size ? old_usable : size);
     heap_free(ptr, "realloc");
     return fresh;
+}
+
+/* A block that has to move to grow gets more room than it asked for, as a
+ * growing string or buffer soon asks again: half as much again, twice as
+ * much for a large one.  Pages it does not touch cost nothing, and the next
+ * growth stays in place instead of copying. */
+static size_t growth_capacity(size_t usable, size_t size)
+{
+    if (size <= usable || size > hmm_tunables.mmap_threshold / 2)
+        return size;
+    return size < hmm_tunables.chunk_size / 4 ? size + size / 2 : 2 * size;
 }
 
 void *heap_realloc(void *ptr, size_t size)
@@ -115,14 +128,14 @@ void *heap_realloc(void *ptr, size_t size)
     if (c->state == CHUNK_HUGE) {
         if (huge_size)
             return huge_realloc(c, b, size);
-        return realloc_move(ptr, huge_usable(c, b), size);
+        return realloc_move(ptr, huge_usable(c, b), size, size);
     }
     size_t usable = block_usable(b);
     if (size <= usable && size >= usable / 2)
         return ptr;
     if (!huge_size && c->arena == hmm_thread_cache.arena && arena_resize(c->arena, b, size))
         return ptr;
-    return realloc_move(ptr, usable, size);
+    return realloc_move(ptr, usable, size, growth_capacity(usable, size));
 }
 
 size_t heap_usable(void *ptr, const char *call)
