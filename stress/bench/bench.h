@@ -73,6 +73,19 @@ static inline size_t rng_logsize(uint64_t *s, size_t lo, size_t hi)
 /* Runs fn on n threads, thread i getting (char *)args + i * argsize, and
  * joins them; exits on failure. */
 void bench_run_threads(int n, void *(*fn)(void *), void *args, size_t argsize);
+
+/* The argument of the workloads whose threads each do ops steps from their
+ * own seed and leave a checksum. */
+struct seeded_arg {
+    uint64_t ops;
+    uint64_t seed;
+    uint64_t sum;
+    char pad[64];
+};
+
+/* Runs fn on bp->threads threads, seeds from stream; returns the ops done. */
+uint64_t bench_run_seeded(const struct bench_params *bp, uint64_t ops, uint64_t stream,
+                          void *(*fn)(void *));
 void bench_die(const char *what);
 
 #endif

@@ -10,16 +10,9 @@
 
 #define CHURN_SLOTS 1000
 
-struct churn_arg {
-    uint64_t ops;
-    uint64_t seed;
-    uint64_t sum;
-    char pad[64];
-};
-
 static void *churn_thread(void *arg)
 {
-    struct churn_arg *a = arg;
+    struct seeded_arg *a = arg;
     uint64_t rng = a->seed, sum = 0;
     unsigned char **slot = calloc(CHURN_SLOTS, sizeof *slot);
     size_t *len = calloc(CHURN_SLOTS, sizeof *len);
@@ -50,21 +43,7 @@ static void *churn_thread(void *arg)
 
 static uint64_t churn_run(const struct bench_params *bp, uint64_t ops)
 {
-    int n = bp->threads;
-    struct churn_arg *args = calloc((size_t)n, sizeof *args);
-    if (!args)
-        bench_die("calloc");
-    for (int i = 0; i < n; i++) {
-        args[i].ops = ops;
-        args[i].seed = rng_seed(4, (uint64_t)i);
-    }
-    bench_run_threads(n, churn_thread, args, sizeof *args);
-    uint64_t sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += args[i].sum;
-    BENCH_SINK(sum);
-    free(args);
-    return ops * (uint64_t)n;
+    return bench_run_seeded(bp, ops, 4, churn_thread);
 }
 
 const struct workload wl_churn = {

@@ -11,16 +11,9 @@
 #define LARGE_SLOTS 4
 #define PAGE 4096
 
-struct large_arg {
-    uint64_t ops;
-    uint64_t seed;
-    uint64_t sum;
-    char pad[64];
-};
-
 static void *large_thread(void *arg)
 {
-    struct large_arg *a = arg;
+    struct seeded_arg *a = arg;
     uint64_t rng = a->seed, sum = 0;
     unsigned char *slot[LARGE_SLOTS] = { 0 };
     size_t len[LARGE_SLOTS] = { 0 };
@@ -48,21 +41,7 @@ static void *large_thread(void *arg)
 
 static uint64_t large_run(const struct bench_params *bp, uint64_t ops)
 {
-    int n = bp->threads;
-    struct large_arg *args = calloc((size_t)n, sizeof *args);
-    if (!args)
-        bench_die("calloc");
-    for (int i = 0; i < n; i++) {
-        args[i].ops = ops;
-        args[i].seed = rng_seed(5, (uint64_t)i);
-    }
-    bench_run_threads(n, large_thread, args, sizeof *args);
-    uint64_t sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += args[i].sum;
-    BENCH_SINK(sum);
-    free(args);
-    return ops * (uint64_t)n;
+    return bench_run_seeded(bp, ops, 5, large_thread);
 }
 
 const struct workload wl_large = {

@@ -49,6 +49,26 @@ void bench_run_threads(int n, void *(*fn)(void *), void *args, size_t argsize)
     free(tid);
 }
 
+uint64_t bench_run_seeded(const struct bench_params *bp, uint64_t ops, uint64_t stream,
+                          void *(*fn)(void *))
+{
+    int n = bp->threads;
+    struct seeded_arg *args = calloc((size_t)n, sizeof *args);
+    if (!args)
+        bench_die("calloc");
+    for (int i = 0; i < n; i++) {
+        args[i].ops = ops;
+        args[i].seed = rng_seed(stream, (uint64_t)i);
+    }
+    bench_run_threads(n, fn, args, sizeof *args);
+    uint64_t sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += args[i].sum;
+    BENCH_SINK(sum);
+    free(args);
+    return ops * (uint64_t)n;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,

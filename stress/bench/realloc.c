@@ -11,16 +11,9 @@
 
 #define STRINGS 16
 
-struct realloc_arg {
-    uint64_t ops;
-    uint64_t seed;
-    uint64_t sum;
-    char pad[64];
-};
-
 static void *realloc_thread(void *arg)
 {
-    struct realloc_arg *a = arg;
+    struct seeded_arg *a = arg;
     uint64_t rng = a->seed, sum = 0;
     char *s[STRINGS] = { 0 };
     size_t len[STRINGS] = { 0 }, target[STRINGS];
@@ -70,21 +63,7 @@ static void *realloc_thread(void *arg)
 
 static uint64_t realloc_run(const struct bench_params *bp, uint64_t ops)
 {
-    int n = bp->threads;
-    struct realloc_arg *args = calloc((size_t)n, sizeof *args);
-    if (!args)
-        bench_die("calloc");
-    for (int i = 0; i < n; i++) {
-        args[i].ops = ops;
-        args[i].seed = rng_seed(6, (uint64_t)i);
-    }
-    bench_run_threads(n, realloc_thread, args, sizeof *args);
-    uint64_t sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += args[i].sum;
-    BENCH_SINK(sum);
-    free(args);
-    return ops * (uint64_t)n;
+    return bench_run_seeded(bp, ops, 6, realloc_thread);
 }
 
 const struct workload wl_realloc = {
