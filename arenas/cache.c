@@ -20,8 +20,8 @@ static void cache_budget(struct thread_cache *cache)
 }
 
 /* Each class may hold a sixteenth of the budget, and at most
- * CACHE_CLASS_MAX blocks: with the default 1 MiB, one 64 KiB block or 256
- * small ones, about 3.4 MiB if every class were full at once. */
+ * CACHE_CLASS_MAX blocks: with the default 1 MiB, one 64 KiB block or 128
+ * small ones, about 2.9 MiB if every class were full at once. */
 uint32_t cache_limit(const struct thread_cache *cache, unsigned cls)
 {
     if (cls == 0)

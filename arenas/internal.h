@@ -255,7 +255,7 @@ struct thread_cache {
     uint8_t batch[CLASS_COUNT]; /* blocks the next refill of a class takes */
 };
 
-#define CACHE_CLASS_MAX 256u      /* blocks one bin may hold */
+#define CACHE_CLASS_MAX 128u      /* blocks one bin may hold */
 #define CACHE_TOTAL_SHARES 32u    /* all caches together: this many cache_size */
 
 _Static_assert(sizeof(struct cache_bin) == 16, "bin_offset assumes 16-byte bins");
