@@ -47,16 +47,17 @@ struct hmm_arena_stats {
     size_t chunk_bytes;        /* bytes of those chunks */
     size_t in_use_bytes;       /* bytes of blocks handed out (usable size) */
     size_t free_bytes;         /* bytes of free blocks in the arena's bins */
-    size_t cached_bytes;       /* bytes of blocks parked in thread caches */
+    size_t cached_bytes;       /* of its blocks, parked in the calling thread's cache */
     uint64_t mallocs;          /* allocations served by the arena's slow path */
     uint64_t frees;            /* frees handled by the arena's slow path */
-    uint64_t remote_frees;     /* blocks other threads pushed on its stack */
+    uint64_t remote_frees;     /* blocks drained from its remote-free stack */
 };
 
 struct hmm_stats {
     size_t in_use_bytes;       /* bytes the program holds (arenas + huge) */
     size_t free_bytes;         /* free in arenas' bins */
-    size_t cached_bytes;       /* held in thread caches */
+    size_t cached_bytes;       /* held in the calling thread's cache (other
+                                  threads' caches count as in use) */
     size_t region_bytes;       /* size of the sbrk region hmm owns */
     size_t region_free_bytes;  /* free chunks inside the region */
     size_t region_dirty_bytes; /* of those, still resident: kept for reuse until
@@ -68,8 +69,9 @@ struct hmm_stats {
     size_t purged_in_arenas;   /* free blocks inside arenas' chunks, madvised away */
     size_t returned_bytes;     /* bytes given back to the kernel so far */
     size_t footprint_bytes;    /* region less what was purged, + mapped chunks + huge */
-    uint64_t mallocs;          /* every allocation call */
-    uint64_t frees;            /* every free call */
+    uint64_t mallocs;          /* equal to slow_mallocs: cache hits are not
+                                  counted, to keep the fast path free of counters */
+    uint64_t frees;            /* equal to slow_frees, likewise */
     uint64_t slow_mallocs;     /* allocations that missed the thread cache */
     uint64_t slow_frees;       /* frees that missed the thread cache */
     unsigned arena_count;      /* arenas in the registry */
