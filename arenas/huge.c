@@ -4,7 +4,8 @@
  * most a granule) in, right after its block header, so that the free fast
  * path, which skips page-aligned pointers, never reads the header of an
  * unmapped block.  For an alignment above the granule the mapping starts a
- * granule below a multiple of it.  The last few freed payloads are
+ * granule below a multiple of it.  Every huge block is a fresh mapping,
+ * already zero, which calloc counts on.  The last few freed payloads are
  * remembered to name a double free.  realloc moves the pages with mremap
  * instead of copying them (a moved block keeps only granule alignment). */
 #include "internal.h"
