@@ -149,6 +149,19 @@ void *huge_realloc(struct chunk *c, struct block *b, size_t size)
     return (char *)c + offset;
 }
 
+/* For diagnostics: the payload of the huge block mapped at c, found by
+ * trying each offset payload_offset gives, lowest first (the bytes below
+ * the real header are zero), or NULL. */
+void *huge_payload(struct chunk *c)
+{
+    for (size_t offset = os_page_size(); offset <= GRANULE; offset *= 2) {
+        struct block *b = (struct block *)((char *)c + offset - BLOCK_HEADER);
+        if (block_state(b) == BLOCK_HUGE && block_chunk(b) == c)
+            return block_payload(b);
+    }
+    return NULL;
+}
+
 size_t huge_usable(struct chunk *c, struct block *b)
 {
     return c->size - block_offset(b);

@@ -519,6 +519,7 @@ void *huge_realloc(struct chunk *chunk, struct block *b, size_t size);
 size_t huge_usable(struct chunk *chunk, struct block *b);
 void huge_stats(size_t *count, size_t *bytes, size_t *usable);
 size_t huge_recently_freed(const void *payload);
+void *huge_payload(struct chunk *chunk);
 
 /* registry.c: every arena, live, orphaned or retired. */
 struct arena *registry_bind(void);
