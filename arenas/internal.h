@@ -443,6 +443,7 @@ struct arena {
 void *os_sbrk(intptr_t delta);          /* (void *)-1 on failure */
 void *os_map(size_t size);              /* NULL on failure */
 void *os_map_aligned(size_t size, size_t alignment);
+void *os_map_placed(size_t size, size_t alignment, size_t offset);   /* addr + offset aligned */
 void os_unmap(void *addr, size_t size);
 void *os_remap_aligned(void *addr, size_t old_size, size_t new_size, size_t alignment);
 bool os_remap_in_place(void *addr, size_t old_size, size_t new_size);
@@ -518,6 +519,7 @@ void *huge_realloc(struct chunk *chunk, struct block *b, size_t size);
 size_t huge_usable(struct chunk *chunk, struct block *b);
 void huge_stats(size_t *count, size_t *bytes, size_t *usable);
 size_t huge_recently_freed(const void *payload);
+void *huge_payload(struct chunk *chunk);
 
 /* registry.c: every arena, live, orphaned or retired. */
 struct arena *registry_bind(void);
