@@ -10,10 +10,11 @@
 
 #define REMOTE_BOUND 256u        /* pending remote frees before a freer drains */
 #define FIT_SCAN 8               /* blocks tried in the request's own bin */
-#define BIN_PURGED 1              /* a FREE block's bin_offset: its pages are purged */
-#define PURGE_MIN_BIN 73u         /* free blocks below 4 KiB hold no whole page */
+#define PURGE_UNITS 256u          /* free blocks below 4 KiB hold no whole page */
 #define PURGE_FLOOR ((size_t)2 << 20)   /* free bytes an arena may always keep resident */
 #define PURGE_LIVE_DIVISOR 2u     /* and half its live bytes */
+#define SPARSE_SLACK ((size_t)8 << 20)  /* an arena holding this much more than its */
+#define SPARSE_RATIO 4u                  /* live bytes, and 4 times them, is being emptied */
 #define CANARY_BYTE 0xca
 #define JUNK_BYTE 0xdf
 
@@ -37,6 +38,89 @@ static unsigned bin_index(uint32_t units)
     return BIN_EXACT + 1u + (bit - 6u) * 4u + ((units >> (bit - 2u)) & 3u);
 }
 
+/* What a free block of PURGE_UNITS or more keeps after its bin links: how
+ * many of its bytes are purged (madvised away), and, while that is not all
+ * of its whole pages, its place on the arena's dirty list (newest first).
+ * Smaller free blocks hold no whole page to purge. */
+struct purge_record {
+    size_t purged;
+    struct block *newer;
+    struct block *older;
+};
+
+static struct purge_record *purge_record(struct block *b)
+{
+    return (struct purge_record *)(block_links(b) + 1);
+}
+
+static size_t block_purged(struct block *b)
+{
+    return b->units >= PURGE_UNITS ? purge_record(b)->purged : 0;
+}
+
+static void block_set_purged(struct block *b, size_t bytes)
+{
+    if (b->units >= PURGE_UNITS)
+        purge_record(b)->purged = bytes;
+}
+
+/* The whole pages of a free block past its links and purge record. */
+static void purgeable_pages(struct block *b, char **start, size_t *len)
+{
+    uintptr_t page = os_page_size();
+    uintptr_t from = ((uintptr_t)(purge_record(b) + 1) + page - 1) & ~(page - 1);
+    uintptr_t to = (uintptr_t)block_next(b) & ~(page - 1);
+    *start = (char *)from;
+    *len = to > from ? to - from : 0;
+}
+
+/* The purge count a free block keeps of purged bytes: pages are purged
+ * from the end, and a split takes the front. */
+static size_t purged_within(struct block *b, size_t purged)
+{
+    if (b->units < PURGE_UNITS)
+        return 0;
+    char *start;
+    size_t len;
+    purgeable_pages(b, &start, &len);
+    return purged < len ? purged : len;
+}
+
+static bool block_dirty(struct block *b)
+{
+    char *start;
+    size_t len;
+    if (b->units < PURGE_UNITS)
+        return false;
+    purgeable_pages(b, &start, &len);
+    return purge_record(b)->purged < len;
+}
+
+static void dirty_push(struct arena *a, struct block *b)
+{
+    struct purge_record *r = purge_record(b);
+    r->newer = NULL;
+    r->older = a->dirty_newest;
+    if (a->dirty_newest)
+        purge_record(a->dirty_newest)->newer = b;
+    else
+        a->dirty_oldest = b;
+    a->dirty_newest = b;
+}
+
+static void dirty_unlink(struct arena *a, struct block *b)
+{
+    struct purge_record *r = purge_record(b);
+    if (r->newer)
+        purge_record(r->newer)->older = r->older;
+    else
+        a->dirty_newest = r->older;
+    if (r->older)
+        purge_record(r->older)->newer = r->newer;
+    else
+        a->dirty_oldest = r->newer;
+}
+
 static enum block_kind kind_of_units(uint32_t units)
 {
     return units <= SMALL_UNITS ? BLOCKS_SMALL : BLOCKS_LARGE;
@@ -58,29 +142,17 @@ static void bin_insert(struct arena *a, struct block *b)
         block_links(set->bins[i])->prev = b;
     set->bins[i] = b;
     set->bitmap[i / 64] |= 1ull << (i % 64);
+    counter_add(&a->purged_bytes, block_purged(b));
+    if (block_dirty(b))
+        dirty_push(a, b);
     counter_add(&a->free_bytes, (size_t)b->units << UNIT_SHIFT);
 }
 
-/* The whole pages of a free block past its bin links. */
-static void purgeable_pages(struct block *b, char **start, size_t *len)
-{
-    uintptr_t page = os_page_size();
-    uintptr_t from = ((uintptr_t)block_links(b) + sizeof(struct free_links) + page - 1) & ~(page - 1);
-    uintptr_t to = (uintptr_t)block_next(b) & ~(page - 1);
-    *start = (char *)from;
-    *len = to > from ? to - from : 0;
-}
-
-/* A block leaving its bin will be written again: it counts as resident. */
 static void bin_remove(struct arena *a, struct block *b)
 {
-    if (b->bin_offset == BIN_PURGED) {
-        char *start;
-        size_t len;
-        purgeable_pages(b, &start, &len);
-        counter_sub(&a->purged_bytes, len);
-        b->bin_offset = 0;
-    }
+    counter_sub(&a->purged_bytes, block_purged(b));
+    if (block_dirty(b))
+        dirty_unlink(a, b);
     struct bin_set *set = block_set(a, b);
     unsigned i = bin_index(b->units);
     struct free_links *links = block_links(b);
@@ -140,22 +212,25 @@ static void block_format(struct block *b, uint32_t units, uint32_t prev_units,
 }
 
 /* Cut b down to units; the tail becomes a free block, merged with a free
- * block above it. */
-static void block_split(struct arena *a, struct block *b, uint32_t units)
+ * block above it.  purged: the bytes of b purged (b just left its bin). */
+static void block_split(struct arena *a, struct block *b, uint32_t units, size_t purged)
 {
     uint32_t rest_units = b->units - units;
     if (rest_units < MIN_BLOCK_UNITS || block_chunk(b)->use == CHUNK_DEDICATED)
         return;
     struct block *rest = (struct block *)((char *)b + ((size_t)units << UNIT_SHIFT));
     struct block *above = block_next(b);
+    size_t above_purged = 0;
     if (block_state(above) == BLOCK_FREE) {
         bin_remove(a, above);
+        above_purged = block_purged(above);
         rest_units += above->units;
         block_set_state(above, 0);
         above = block_next(above);
     }
     b->units = units;
     block_format(rest, rest_units, units, b->chunk_units + units, BLOCK_FREE);
+    block_set_purged(rest, purged_within(rest, purged) + above_purged);
     above->prev_units = rest_units;
     bin_insert(a, rest);
 }
@@ -202,6 +277,7 @@ static struct block *chunk_adopt(struct arena *a, struct chunk *c, enum chunk_us
     uint32_t units = (uint32_t)((c->size - CHUNK_HEADER - BLOCK_HEADER) >> UNIT_SHIFT);
     struct block *first = chunk_first_block(c);
     block_format(first, units, 0, CHUNK_HEADER >> UNIT_SHIFT, BLOCK_FREE);
+    block_set_purged(first, 0);
     struct block *fence = chunk_fence(c);
     block_format(fence, 0, units, (uint32_t)((c->size - BLOCK_HEADER) >> UNIT_SHIFT), BLOCK_FENCE);
     return first;
@@ -287,32 +363,28 @@ static size_t free_resident(const struct arena *a)
     return a->free_bytes - a->purged_bytes;
 }
 
-/* Purge the pages of one free block; the bytes purged. */
-static size_t block_purge(struct block *b)
+/* Purge the pages of the oldest dirty free block; the bytes purged. */
+static size_t purge_oldest(struct arena *a)
 {
+    struct block *b = a->dirty_oldest;
     char *start;
     size_t len;
     purgeable_pages(b, &start, &len);
-    if (b->bin_offset == BIN_PURGED || len == 0)
-        return 0;
+    size_t before = block_purged(b);
+    dirty_unlink(a, b);
     os_purge(start, len);
-    b->bin_offset = BIN_PURGED;
-    return len;
+    block_set_purged(b, len);
+    return len - before;
 }
 
-/* Purge free blocks, the largest bins first (the most pages for a system
- * call), until at most target bytes of free memory stay resident. */
+/* Purge free blocks, the oldest first, until at most target bytes of free
+ * memory stay resident. */
 static size_t purge_locked(struct arena *a, size_t target)
 {
     size_t purged = 0;
-    for (unsigned i = BIN_COUNT; i-- > PURGE_MIN_BIN;)
-        for (unsigned kind = 0; kind < BLOCK_KINDS; kind++)
-            for (struct block *b = a->sets[kind].bins[i]; b != NULL; b = block_links(b)->next) {
-                if (free_resident(a) - purged <= target)
-                    goto done;
-                purged += block_purge(b);
-            }
-done:
+    while (a->dirty_oldest != NULL && free_resident(a) - purged > target)
+        purged += purge_oldest(a);
+
     counter_add(&a->purged_bytes, purged);
     counter_add(&a->purged_total, purged);
     a->purge_mark = free_resident(a);
@@ -349,7 +421,7 @@ static struct block *alloc_locked(struct arena *a, uint32_t units)
     struct block *b = bin_take(a, units);
     if (b == NULL && (b = arena_grow(a, units)) == NULL)
         return NULL;
-    block_split(a, b, units);
+    block_split(a, b, units, block_purged(b));
     if (a->spare != NULL && block_chunk(b) == a->spare)
         a->spare = NULL;
     block_set_state(b, BLOCK_INUSE);
@@ -365,8 +437,10 @@ static struct block *alloc_locked(struct arena *a, uint32_t units)
 static void coalesce_locked(struct arena *a, struct block *b)
 {
     struct block *above = block_next(b);
+    size_t purged = 0;
     if (block_state(above) == BLOCK_FREE) {
         bin_remove(a, above);
+        purged += block_purged(above);
         b->units += above->units;
         block_set_state(above, 0);
     }
@@ -374,6 +448,7 @@ static void coalesce_locked(struct arena *a, struct block *b)
         struct block *below = block_prev(b);
         if (block_state(below) == BLOCK_FREE) {
             bin_remove(a, below);
+            purged += block_purged(below);
             below->units += b->units;
             block_set_state(b, 0);
             b = below;
@@ -382,6 +457,7 @@ static void coalesce_locked(struct arena *a, struct block *b)
     block_next(b)->prev_units = b->units;
     block_set_state(b, BLOCK_FREE);
     b->bin_offset = 0;
+    block_set_purged(b, purged_within(b, purged));
     if (block_spans_chunk(b))
         chunk_emptied(a, block_chunk(b));
     else
@@ -531,7 +607,7 @@ void *arena_memalign(struct arena *a, size_t alignment, size_t size)
         b = moved;
     }
     size_t before = b->units;
-    block_split(a, b, units);
+    block_split(a, b, units, 0);
     counter_sub(&a->used_bytes, (before - b->units) << UNIT_SHIFT);
     canary_write(b);
     spin_unlock(&a->lock);
@@ -668,7 +744,7 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
         dedicated_grow(a, b, units);
     bool done = b->units >= units;
     if (done) {
-        block_split(a, b, units);
+        block_split(a, b, units, 0);
         b->bin_offset = 0;
         canary_write(b);
     }
@@ -695,6 +771,14 @@ size_t arena_release(struct arena *a, bool keep_spare)
     }
     spin_unlock(&a->lock);
     return released;
+}
+
+/* An arena whose chunks hold far more than its live blocks (counted
+ * without the lock: a hint) is being emptied. */
+bool arena_sparse(const struct arena *a)
+{
+    size_t used = counter_read(&a->used_bytes), held = counter_read(&a->chunk_bytes);
+    return held > used + SPARSE_SLACK && used < held / SPARSE_RATIO;
 }
 
 bool arena_empty(struct arena *a)

@@ -257,6 +257,7 @@ struct thread_cache {
     struct arena *arena;        /* the arena this thread is bound to */
     size_t budget;              /* bytes it may hold, see cache.c */
     uint32_t state;             /* enum cache_state */
+    bool closed;                /* emptied with no room left since the last refill */
     uint8_t batch[CLASS_COUNT]; /* blocks the next refill of a class takes */
 };
 
@@ -442,6 +443,8 @@ struct arena {
     size_t purged_bytes;          /* of free_bytes, madvised away */
     size_t purged_total;          /* every byte purged so far */
     size_t purge_mark;            /* free bytes left resident by the last purge */
+    struct block *dirty_newest;   /* free blocks with whole pages not purged */
+    struct block *dirty_oldest;
     size_t mallocs;
     size_t frees;
     size_t remote_frees;          /* blocks drained from the remote stack */
@@ -510,6 +513,7 @@ void arena_drain_remote(struct arena *a);
 size_t arena_release(struct arena *a, bool keep_spare);
 size_t arena_purge(struct arena *a);
 bool arena_empty(struct arena *a);
+bool arena_sparse(const struct arena *a);
 size_t block_usable(struct block *b);
 bool arena_needs_dedicated(size_t size);
 int arena_check(struct arena *a);
