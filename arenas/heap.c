@@ -93,7 +93,8 @@ void *heap_memalign(size_t alignment, size_t size)
 {
     if (alignment <= UNIT)
         return heap_malloc(size);
-    if (size > hmm_tunables.mmap_threshold || alignment > hmm_tunables.chunk_size / 4)
+    if (size > hmm_tunables.mmap_threshold || alignment > hmm_tunables.chunk_size / 4 ||
+        arena_needs_dedicated(size + alignment + ((size_t)MIN_BLOCK_UNITS << UNIT_SHIFT)))
         return huge_malloc(size, alignment);
     return arena_memalign(hmm_thread_cache.arena, alignment, size);
 }

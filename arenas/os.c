@@ -127,7 +127,13 @@ uint64_t os_now_ms(void)
 
 size_t os_page_size(void)
 {
-    return (size_t)sysconf(_SC_PAGESIZE);
+    static size_t page;
+    size_t size = __atomic_load_n(&page, __ATOMIC_RELAXED);
+    if (size == 0) {
+        size = (size_t)sysconf(_SC_PAGESIZE);
+        __atomic_store_n(&page, size, __ATOMIC_RELAXED);
+    }
+    return size;
 }
 
 unsigned os_cpu_count(void)
