@@ -18,6 +18,13 @@
 #define CANARY_BYTE 0xca
 #define JUNK_BYTE 0xdf
 
+static uint64_t held_bytes;        /* every arena's chunk_bytes */
+
+size_t arena_held_bytes(void)
+{
+    return (size_t)__atomic_load_n(&held_bytes, __ATOMIC_RELAXED);
+}
+
 static inline uint32_t canary_units(void)
 {
     return hmm_tunables.check_level == CHECK_FULL ? 1u : 0u;
@@ -274,6 +281,7 @@ static struct block *chunk_adopt(struct arena *a, struct chunk *c, enum chunk_us
     a->chunks = c;
     counter_add(&a->chunk_count, 1);
     counter_add(&a->chunk_bytes, c->size);
+    ck_pr_add_64(&held_bytes, c->size);
     uint32_t units = (uint32_t)((c->size - CHUNK_HEADER - BLOCK_HEADER) >> UNIT_SHIFT);
     struct block *first = chunk_first_block(c);
     block_format(first, units, 0, CHUNK_HEADER >> UNIT_SHIFT, BLOCK_FREE);
@@ -297,6 +305,7 @@ static void chunk_release(struct arena *a, struct chunk *c, bool binned)
         c->next->prev = c->prev;
     counter_sub(&a->chunk_count, 1);
     counter_sub(&a->chunk_bytes, c->size);
+    ck_pr_sub_64(&held_bytes, c->size);
     if (a->spare == c)
         a->spare = NULL;
     region_give(c);
@@ -718,6 +727,7 @@ static void dedicated_grow(struct arena *a, struct block *b, uint32_t units)
         !region_grow_chunk(c, ((size_t)units << UNIT_SHIFT) + CHUNK_HEADER + BLOCK_HEADER))
         return;
     counter_add(&a->chunk_bytes, c->size - old);
+    ck_pr_add_64(&held_bytes, c->size - old);
     b->units = (uint32_t)((c->size - CHUNK_HEADER - BLOCK_HEADER) >> UNIT_SHIFT);
     block_format(chunk_fence(c), 0, b->units, (uint32_t)((c->size - BLOCK_HEADER) >> UNIT_SHIFT),
                  BLOCK_FENCE);

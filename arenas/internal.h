@@ -515,6 +515,7 @@ size_t arena_release(struct arena *a, bool keep_spare);
 size_t arena_purge(struct arena *a);
 bool arena_empty(struct arena *a);
 bool arena_sparse(const struct arena *a);
+size_t arena_held_bytes(void);
 size_t block_usable(struct block *b);
 bool arena_needs_dedicated(size_t size);
 int arena_check(struct arena *a);

@@ -8,11 +8,13 @@
 
 #define HMM_EXPORT __attribute__((visibility("default")))
 
+enum background_mode { BACKGROUND_AUTO = 0, BACKGROUND_ON = 1, BACKGROUND_OFF = 2 };
+
 /* options.c: HMM_OPTIONS and mallopt fill hmm_tunables and these. */
 struct lib_options {
     bool stats_at_exit;
     uint64_t check_every;        /* run hmm_check() every N calls; 0 = never */
-    bool background_thread;
+    unsigned background_thread;  /* enum background_mode */
 };
 extern struct lib_options hmm_options;
 void options_init(const char *text);

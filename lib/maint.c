@@ -1,15 +1,19 @@
-/* The maintenance thread (HMM_OPTIONS=background_thread=true): every
- * decay_ms it drains remote-free stacks, gives back wholly free chunks
- * (live arenas keep their spare) and purges the pages of free blocks,
- * retires empty orphaned arenas, lowers the break to top_pad and purges the
- * free chunks below it, so that an idle
- * daemon shrinks without calling into the allocator.  It is started outside
- * every allocator lock (pthread_create allocates) with signals blocked, and
- * started again in a fork child on its first allocation. */
+/* The maintenance thread, "hmm-maint": every decay_ms it drains
+ * remote-free stacks, gives back wholly free chunks (live arenas keep their
+ * spare) and purges the pages of free blocks, retires empty orphaned
+ * arenas, lowers the break to top_pad and purges the free chunks below it,
+ * so that an idle daemon shrinks without calling into the allocator.
+ * background_thread=true starts it with the first thread; the default,
+ * auto, once the process has two threads and its arenas hold
+ * AUTO_HELD_BYTES (a daemon, not a short-lived tool); false never.  It is
+ * started outside every allocator lock (pthread_create allocates) with
+ * signals blocked, and started again in a fork child on a later allocation. */
 #include "lib.h"
 
 #include <signal.h>
 #include <time.h>
+
+#define AUTO_HELD_BYTES ((size_t)64 << 20)
 
 static bool maint_running;
 static pthread_mutex_t maint_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -34,6 +38,7 @@ void maint_pass(void)
 static void *maint_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "hmm-maint");
     for (;;) {
         unsigned ms = hmm_tunables.decay_ms ? hmm_tunables.decay_ms : 1;
         struct timespec pause = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
@@ -44,9 +49,21 @@ static void *maint_main(void *arg)
     return NULL;
 }
 
+static bool maint_wanted(void)
+{
+    switch (hmm_options.background_thread) {
+    case BACKGROUND_ON:
+        return true;
+    case BACKGROUND_AUTO:
+        return registry_threads() >= 2 && arena_held_bytes() >= AUTO_HELD_BYTES;
+    default:
+        return false;
+    }
+}
+
 void maint_start(void)
 {
-    if (!hmm_options.background_thread || __atomic_load_n(&maint_running, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&maint_running, __ATOMIC_ACQUIRE) || !maint_wanted())
         return;
     pthread_mutex_lock(&maint_mutex);
     if (!maint_running) {

@@ -18,9 +18,12 @@ static bool ready_to_allocate(void)
     return false;
 }
 
+/* The maintenance thread may start once the process has grown (auto). */
 static HMM_NOINLINE void *malloc_slow(size_t size)
 {
-    return ready_to_allocate() ? heap_malloc(size) : NULL;
+    void *ptr = ready_to_allocate() ? heap_malloc(size) : NULL;
+    maint_start();
+    return ptr;
 }
 
 HMM_EXPORT void *hmm_malloc(size_t size)

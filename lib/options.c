@@ -23,7 +23,7 @@ struct tunables hmm_tunables = {
 
 struct lib_options hmm_options;
 
-enum kind { KIND_SIZE, KIND_COUNT, KIND_BOOL, KIND_CHECK };
+enum kind { KIND_SIZE, KIND_COUNT, KIND_BOOL, KIND_CHECK, KIND_SWITCH };
 
 struct option_spec {
     const char *key;
@@ -39,7 +39,7 @@ static const struct option_spec specs[] = {
     { "mmap_threshold", KIND_SIZE, 64 * KIB, 4 * GIB, "expected a size from 64K to 4G (K, M, G suffixes)" },
     { "chunk_size", KIND_SIZE, MIB, GIB, "expected a multiple of 1M from 1M to 1G" },
     { "cache_size", KIND_SIZE, 0, 64 * MIB, "expected a size up to 64M (0 turns the cache off)" },
-    { "background_thread", KIND_BOOL, 0, 1, "expected true or false" },
+    { "background_thread", KIND_SWITCH, 0, 2, "expected true, false or auto" },
     { "decay_ms", KIND_COUNT, 0, 3600000, "expected milliseconds from 0 to 3600000" },
     { "check", KIND_CHECK, 1, UINT32_MAX, "expected basic, full, or a number N of calls between heap checks" },
     { "stats_at_exit", KIND_BOOL, 0, 1, "expected true or false" },
@@ -91,6 +91,13 @@ static bool parse_value(const struct option_spec *spec, const char *s, size_t le
     switch (spec->kind) {
     case KIND_BOOL:
         return parse_bool(s, len, out);
+    case KIND_SWITCH:
+        if (equals(s, len, "auto"))
+            return *out = BACKGROUND_AUTO, true;
+        if (!parse_bool(s, len, out))
+            return false;
+        *out = *out ? BACKGROUND_ON : BACKGROUND_OFF;
+        return true;
     case KIND_CHECK:
         if (equals(s, len, "basic"))
             return *out = 0, true;
