@@ -65,7 +65,9 @@ void maint_start(void)
 {
     if (__atomic_load_n(&maint_running, __ATOMIC_ACQUIRE) || !maint_wanted())
         return;
-    pthread_mutex_lock(&maint_mutex);
+    /* pthread_create allocates, and that malloc comes back here. */
+    if (pthread_mutex_trylock(&maint_mutex) != 0)
+        return;
     if (!maint_running) {
         sigset_t all, saved;
         sigfillset(&all);

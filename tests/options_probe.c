@@ -19,6 +19,8 @@
  *   overflow              writes one byte past the usable size and frees
  *   tasks                 after an allocation and 200 ms: "tasks", the
  *                         threads of the process
+ *   grown                 a second thread holds 80 MiB; after 200 ms:
+ *                         "tasks" and "maint" (threads named hmm-maint)
  *   nothing               allocates a block and exits
  *
  * Calls the hmm_* names; links libhmm.la. */
@@ -209,18 +211,64 @@ static void overflow(void)
     printf("went on\n");
 }
 
+/* The threads of the process, and how many of them are named name. */
+static int count_tasks(const char *name, int *named)
+{
+    int count = 0;
+    *named = 0;
+    DIR *d = opendir("/proc/self/task");
+    CHECK(d != NULL, "opendir /proc/self/task");
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        count++;
+        char path[64], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f != NULL && fgets(comm, sizeof comm, f) != NULL)
+            *named += strncmp(comm, name, strlen(name)) == 0;
+        if (f != NULL)
+            fclose(f);
+    }
+    closedir(d);
+    return count;
+}
+
 static void tasks(void)
 {
     void *p = hmm_malloc(100);
     CHECK(p != NULL, "malloc");
     sleep_ms(200);
-    int count = 0;
-    DIR *d = opendir("/proc/self/task");
-    CHECK(d != NULL, "opendir /proc/self/task");
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        count += e->d_name[0] != '.';
-    closedir(d);
-    printf("tasks %d\n", count);
+    int named;
+    printf("tasks %d\n", count_tasks("hmm-maint", &named));
+    hmm_free(p);
+}
+
+#define GROWN_BLOCKS 1280                 /* of 64 KiB: 80 MiB */
+
+static void *hold_80_mib(void *arg)
+{
+    void **blocks = arg;
+    for (int i = 0; i < GROWN_BLOCKS; i++) {
+        blocks[i] = hmm_malloc(64 * 1024);
+        CHECK(blocks[i] != NULL, "malloc(64 KiB)");
+    }
+    return NULL;
+}
+
+static void grown(void)
+{
+    static void *blocks[GROWN_BLOCKS];
+    void *p = hmm_malloc(100);
+    CHECK(p != NULL, "malloc");
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, hold_80_mib, blocks) == 0, "pthread_create");
+    CHECK(pthread_join(t, NULL) == 0, "pthread_join");
+    sleep_ms(200);
+    int named, count = count_tasks("hmm-maint", &named);
+    printf("tasks %d\nmaint %d\n", count, named);
+    for (int i = 0; i < GROWN_BLOCKS; i++)
+        hmm_free(blocks[i]);
     hmm_free(p);
 }
 
@@ -238,6 +286,8 @@ int main(int argc, char **argv)
         arenas(argc > 2 ? atoi(argv[2]) : 4);
     else if (!strcmp(action, "cache"))
         cache();
+    else if (!strcmp(action, "grown"))
+        grown();
     else if (!strcmp(action, "chunk"))
         chunk();
     else if (!strcmp(action, "burst"))
