@@ -609,9 +609,8 @@ size_t arena_purge(struct arena *a)
             char *start;
             size_t len;
             purgeable_pages(b, &start, &len);
-            if (b->bin_offset == BIN_PURGED || len == 0)
+            if (b->bin_offset == BIN_PURGED || len == 0 || !os_purge(start, len))
                 continue;
-            os_purge(start, len);
             b->bin_offset = BIN_PURGED;
             purged += len;
         }

@@ -443,10 +443,11 @@ struct arena {
 void *os_sbrk(intptr_t delta);          /* (void *)-1 on failure */
 void *os_map(size_t size);              /* NULL on failure */
 void *os_map_aligned(size_t size, size_t alignment);
+void *os_map_node(size_t size);         /* the chunk map's nodes; NULL on failure */
 void os_unmap(void *addr, size_t size);
-void *os_remap_aligned(void *addr, size_t old_size, size_t new_size, size_t alignment);
+bool os_remap_onto(void *addr, size_t old_size, size_t new_size, void *target);
 bool os_remap_in_place(void *addr, size_t old_size, size_t new_size);
-void os_purge(void *addr, size_t size);
+bool os_purge(void *addr, size_t size);  /* false: the pages stay resident */
 uint64_t os_now_ms(void);
 size_t os_page_size(void);
 unsigned os_cpu_count(void);
@@ -454,11 +455,15 @@ void os_write(int fd, const char *buf, size_t len);
 void os_yield(void);
 __attribute__((noreturn)) void os_abort(void);
 #ifdef HMM_TEST_BUILD
-enum os_call { OS_SBRK, OS_MMAP, OS_MREMAP, OS_CALL_COUNT };
+/* Tests fail the calls of a kind after `after` more have succeeded, count
+ * of them; and read how many calls of a kind were made (failed or not). */
+enum os_call { OS_SBRK, OS_MMAP, OS_MREMAP, OS_MADVISE, OS_MAP_NODE, OS_CALL_COUNT };
 void hmm_test_os_fail(enum os_call call, int after, int count);
+unsigned hmm_test_os_calls(enum os_call call);
 #endif
 
 /* map.c: which chunk covers an address. */
+bool map_prepare(const void *addr, size_t size);
 bool map_set(struct chunk *chunk);
 void map_clear(struct chunk *chunk);
 struct chunk *map_lookup(const void *addr);

@@ -131,9 +131,8 @@ static void free_list_insert(struct chunk *c)
 
 static size_t chunk_purge(struct chunk *c)
 {
-    if (c->flags & CHUNK_PURGED)
+    if ((c->flags & CHUNK_PURGED) || !os_purge((char *)c + os_page_size(), purgeable(c)))
         return 0;
-    os_purge((char *)c + os_page_size(), purgeable(c));
     c->flags |= CHUNK_PURGED;
     region.purged_bytes += purgeable(c);
     region.returned_bytes += purgeable(c);
