@@ -36,6 +36,7 @@ static unsigned bin_index(uint32_t units)
 
 static void bin_insert(struct arena *a, struct block *b)
 {
+    HMM_ASSERT(block_state(b) == BLOCK_FREE && block_linked(b));
     unsigned i = bin_index(b->units);
     struct free_links *links = block_links(b);
     links->prev = NULL;
@@ -60,6 +61,7 @@ static void purgeable_pages(struct block *b, char **start, size_t *len)
 /* A block leaving its bin will be written again: it counts as resident. */
 static void bin_remove(struct arena *a, struct block *b)
 {
+    HMM_ASSERT(block_binned(a->bins[bin_index(b->units)], b));
     if (b->bin_offset == BIN_PURGED) {
         char *start;
         size_t len;
@@ -126,6 +128,7 @@ static void block_format(struct block *b, uint32_t units, uint32_t prev_units,
  * block above it. */
 static void block_split(struct arena *a, struct block *b, uint32_t units)
 {
+    HMM_ASSERT(block_linked(b) && units <= b->units);
     uint32_t rest_units = b->units - units;
     if (rest_units < MIN_BLOCK_UNITS)
         return;
@@ -141,6 +144,7 @@ static void block_split(struct arena *a, struct block *b, uint32_t units)
     block_format(rest, rest_units, units, b->chunk_units + units, BLOCK_FREE);
     above->prev_units = rest_units;
     bin_insert(a, rest);
+    HMM_ASSERT(block_linked(b) && block_binned(a->bins[bin_index(rest->units)], rest));
 }
 
 static bool block_spans_chunk(struct block *b)
@@ -180,10 +184,12 @@ static void chunk_adopt(struct arena *a, struct chunk *c)
     struct block *fence = chunk_fence(c);
     block_format(fence, 0, units, (uint32_t)((c->size - BLOCK_HEADER) >> UNIT_SHIFT), BLOCK_FENCE);
     bin_insert(a, first);
+    HMM_ASSERT(chunk_owned(a, c));
 }
 
 static void chunk_release(struct arena *a, struct chunk *c)
 {
+    HMM_ASSERT(chunk_owned(a, c));
     bin_remove(a, chunk_first_block(c));
     if (c->prev)
         c->prev->next = c->next;
@@ -261,6 +267,7 @@ static struct block *alloc_locked(struct arena *a, uint32_t units)
  * bin the result. */
 static void coalesce_locked(struct arena *a, struct block *b)
 {
+    HMM_ASSERT(block_linked(b));
     struct block *above = block_next(b);
     if (block_state(above) == BLOCK_FREE) {
         bin_remove(a, above);
@@ -279,6 +286,7 @@ static void coalesce_locked(struct arena *a, struct block *b)
     block_next(b)->prev_units = b->units;
     block_set_state(b, BLOCK_FREE);
     b->bin_offset = 0;
+    HMM_ASSERT(block_coalesced(b));
     bin_insert(a, b);
     if (block_spans_chunk(b))
         chunk_emptied(a, block_chunk(b));
@@ -313,6 +321,7 @@ static size_t drain_into(struct arena *a, struct cache_entry **kept, uint16_t of
         struct block *b = block_of(entry);
         if (!block_header_valid(b) || block_state(b) != BLOCK_REMOTE)
             fatal("free(): corrupted remote-free stack of arena %u at %p", a->id, (void *)entry);
+        HMM_ASSERT(block_linked(b) && block_chunk(b)->arena == a);
         counter_add(&a->remote_frees, 1);
         if (kept != NULL && b->bin_offset != 0) {
             block_set_state(b, BLOCK_CACHED);

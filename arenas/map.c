@@ -32,14 +32,25 @@ static struct map_leaf *leaf_for(uintptr_t index, bool create)
     return fresh;
 }
 
+/* A granule is recorded for one chunk at a time: cleared before another
+ * chunk covers it. */
+static inline bool entry_free_for(struct chunk **entry, const struct chunk *chunk)
+{
+    struct chunk *now = __atomic_load_n(entry, __ATOMIC_RELAXED);
+    return now == NULL || now == chunk;
+}
+
 static void map_store(struct chunk *chunk, struct chunk *value)
 {
     uintptr_t first = (uintptr_t)chunk >> GRANULE_SHIFT;
     uintptr_t end = first + (chunk->size >> GRANULE_SHIFT);
+    HMM_ASSERT(chunk_valid(chunk));
     for (uintptr_t index = first; index < end; index++) {
         struct map_leaf *leaf = leaf_for(index, false);
-        if (leaf != NULL)
-            __atomic_store_n(&leaf->chunk[index & (LEAF_ENTRIES - 1)], value, __ATOMIC_RELEASE);
+        if (leaf == NULL)
+            continue;
+        HMM_ASSERT(entry_free_for(&leaf->chunk[index & (LEAF_ENTRIES - 1)], chunk));
+        __atomic_store_n(&leaf->chunk[index & (LEAF_ENTRIES - 1)], value, __ATOMIC_RELEASE);
     }
 }
 
