@@ -5,8 +5,8 @@
  * runs once to count the calls it makes of each kind -- sbrk growth, mmap,
  * mremap growth, madvise and the chunk map's node allocations -- then
  * again, in a fresh fork child each time, with the Nth call of one kind and
- * the two after it failing, for N = 1, 2, ... (every N up to 12, then a
- * spread up to the last call), and once with every call of the kind
+ * the two after it failing, for N = 1, 2, ... (every N up to 40, then about 30
+ * more spread up to the last call), and once with every call of the kind
  * failing from the first on.  Each run checks:
  *  - every allocation returns a usable block, or NULL with errno ENOMEM (a
  *    failed realloc leaves the old block as it was);
@@ -43,8 +43,8 @@
 #define POOL 16           /* blocks waiting to be taken by another thread */
 #define MARK 256          /* bytes marked at each end of a large block */
 #define FAILING 3         /* calls that fail from the Nth on */
-#define EVERY_N 12        /* every N up to here, then a spread */
-#define SPREAD 12         /* how many N beyond EVERY_N */
+#define EVERY_N 40        /* every N up to here, then a spread */
+#define SPREAD 30         /* how many N beyond EVERY_N */
 #define CHILD_SECONDS 120 /* a run that takes longer hangs */
 #define OPTIONS "mmap_threshold=1M,decay_ms=0,trim_threshold=256K,top_pad=0"
 
@@ -105,11 +105,14 @@ static void verify(const struct live *b, const char *when)
 
 /* ---- the script ------------------------------------------------------------ */
 
-/* NULL is fine only as out of memory. */
+/* NULL is fine only as out of memory; a block must hold what was asked. */
 static bool got(void *ptr, const char *call, size_t size)
 {
-    if (ptr != NULL)
+    if (ptr != NULL) {
+        CHECK(hmm_malloc_usable_size(ptr) >= size, "%s(%zu) gave a block of %zu usable bytes", call, size,
+              hmm_malloc_usable_size(ptr));
         return true;
+    }
     CHECK(errno == ENOMEM, "%s(%zu) returned NULL with errno %d, not ENOMEM", call, size, errno);
     __atomic_add_fetch(&report->null_returns, 1, __ATOMIC_RELAXED);
     return false;
