@@ -10,7 +10,11 @@
 
 #define REMOTE_BOUND 256u        /* pending remote frees before a freer drains */
 #define FIT_SCAN 8               /* blocks tried in the request's own bin */
-#define BIN_PURGED 1              /* a FREE block's bin_offset: its pages are purged */
+#define PURGE_UNITS 256u          /* free blocks below 4 KiB hold no whole page */
+#define PURGE_FLOOR ((size_t)2 << 20)   /* free bytes an arena may always keep resident */
+#define PURGE_LIVE_DIVISOR 2u     /* and half its live bytes */
+#define SPARSE_SLACK ((size_t)8 << 20)  /* an arena holding this much more than its */
+#define SPARSE_RATIO 4u                  /* live bytes, and 4 times them, is being emptied */
 #define CANARY_BYTE 0xca
 #define JUNK_BYTE 0xdf
 
@@ -34,59 +38,142 @@ static unsigned bin_index(uint32_t units)
     return BIN_EXACT + 1u + (bit - 6u) * 4u + ((units >> (bit - 2u)) & 3u);
 }
 
-static void bin_insert(struct arena *a, struct block *b)
+/* What a free block of PURGE_UNITS or more keeps after its bin links: how
+ * many of its bytes are purged (madvised away), and, while that is not all
+ * of its whole pages, its place on the arena's dirty list (newest first).
+ * Smaller free blocks hold no whole page to purge. */
+struct purge_record {
+    size_t purged;
+    struct block *newer;
+    struct block *older;
+};
+
+static struct purge_record *purge_record(struct block *b)
 {
-    HMM_ASSERT(block_state(b) == BLOCK_FREE && block_linked(b));
-    unsigned i = bin_index(b->units);
-    struct free_links *links = block_links(b);
-    links->prev = NULL;
-    links->next = a->bins[i];
-    if (a->bins[i])
-        block_links(a->bins[i])->prev = b;
-    a->bins[i] = b;
-    a->bitmap[i / 64] |= 1ull << (i % 64);
-    counter_add(&a->free_bytes, (size_t)b->units << UNIT_SHIFT);
+    return (struct purge_record *)(block_links(b) + 1);
 }
 
-/* The whole pages of a free block past its bin links. */
+static size_t block_purged(struct block *b)
+{
+    return b->units >= PURGE_UNITS ? purge_record(b)->purged : 0;
+}
+
+static void block_set_purged(struct block *b, size_t bytes)
+{
+    if (b->units >= PURGE_UNITS)
+        purge_record(b)->purged = bytes;
+}
+
+/* The whole pages of a free block past its links and purge record. */
 static void purgeable_pages(struct block *b, char **start, size_t *len)
 {
     uintptr_t page = os_page_size();
-    uintptr_t from = ((uintptr_t)block_links(b) + sizeof(struct free_links) + page - 1) & ~(page - 1);
+    uintptr_t from = ((uintptr_t)(purge_record(b) + 1) + page - 1) & ~(page - 1);
     uintptr_t to = (uintptr_t)block_next(b) & ~(page - 1);
     *start = (char *)from;
     *len = to > from ? to - from : 0;
 }
 
-/* A block leaving its bin will be written again: it counts as resident. */
+/* The purge count a free block keeps of purged bytes: pages are purged
+ * from the end, and a split takes the front. */
+static size_t purged_within(struct block *b, size_t purged)
+{
+    if (b->units < PURGE_UNITS)
+        return 0;
+    char *start;
+    size_t len;
+    purgeable_pages(b, &start, &len);
+    return purged < len ? purged : len;
+}
+
+static bool block_dirty(struct block *b)
+{
+    char *start;
+    size_t len;
+    if (b->units < PURGE_UNITS)
+        return false;
+    purgeable_pages(b, &start, &len);
+    return purge_record(b)->purged < len;
+}
+
+static void dirty_push(struct arena *a, struct block *b)
+{
+    struct purge_record *r = purge_record(b);
+    r->newer = NULL;
+    r->older = a->dirty_newest;
+    if (a->dirty_newest)
+        purge_record(a->dirty_newest)->newer = b;
+    else
+        a->dirty_oldest = b;
+    a->dirty_newest = b;
+}
+
+static void dirty_unlink(struct arena *a, struct block *b)
+{
+    struct purge_record *r = purge_record(b);
+    if (r->newer)
+        purge_record(r->newer)->older = r->older;
+    else
+        a->dirty_newest = r->older;
+    if (r->older)
+        purge_record(r->older)->newer = r->newer;
+    else
+        a->dirty_oldest = r->newer;
+}
+
+static enum block_kind kind_of_units(uint32_t units)
+{
+    return units <= SMALL_UNITS ? BLOCKS_SMALL : BLOCKS_LARGE;
+}
+
+static struct bin_set *block_set(struct arena *a, struct block *b)
+{
+    return &a->sets[block_chunk(b)->use == CHUNK_SMALL_BLOCKS ? BLOCKS_SMALL : BLOCKS_LARGE];
+}
+
+static void bin_insert(struct arena *a, struct block *b)
+{
+    HMM_ASSERT(block_state(b) == BLOCK_FREE && block_linked(b));
+    struct bin_set *set = block_set(a, b);
+    unsigned i = bin_index(b->units);
+    struct free_links *links = block_links(b);
+    links->prev = NULL;
+    links->next = set->bins[i];
+    if (set->bins[i])
+        block_links(set->bins[i])->prev = b;
+    set->bins[i] = b;
+    set->bitmap[i / 64] |= 1ull << (i % 64);
+    counter_add(&a->purged_bytes, block_purged(b));
+    if (block_dirty(b))
+        dirty_push(a, b);
+    counter_add(&a->free_bytes, (size_t)b->units << UNIT_SHIFT);
+}
+
 static void bin_remove(struct arena *a, struct block *b)
 {
-    HMM_ASSERT(block_binned(a->bins[bin_index(b->units)], b));
-    if (b->bin_offset == BIN_PURGED) {
-        char *start;
-        size_t len;
-        purgeable_pages(b, &start, &len);
-        counter_sub(&a->purged_bytes, len);
-        b->bin_offset = 0;
-    }
+    HMM_ASSERT(block_binned(block_set(a, b)->bins[bin_index(b->units)], b));
+    counter_sub(&a->purged_bytes, block_purged(b));
+    if (block_dirty(b))
+        dirty_unlink(a, b);
+    struct bin_set *set = block_set(a, b);
     unsigned i = bin_index(b->units);
     struct free_links *links = block_links(b);
     if (links->prev)
         block_links(links->prev)->next = links->next;
     else
-        a->bins[i] = links->next;
+        set->bins[i] = links->next;
     if (links->next)
         block_links(links->next)->prev = links->prev;
-    if (a->bins[i] == NULL)
-        a->bitmap[i / 64] &= ~(1ull << (i % 64));
+    if (set->bins[i] == NULL)
+        set->bitmap[i / 64] &= ~(1ull << (i % 64));
     counter_sub(&a->free_bytes, (size_t)b->units << UNIT_SHIFT);
 }
 
 /* The first non-empty bin at or above i, or BIN_COUNT. */
-static unsigned bin_search(const struct arena *a, unsigned i)
+static unsigned bin_search(const struct bin_set *set, unsigned i)
 {
     for (unsigned word = i / 64; word < BIN_WORDS; word++) {
-        uint64_t bits = a->bitmap[word];
+        uint64_t bits = set->bitmap[word];
         if (word == i / 64)
             bits &= ~0ull << (i % 64);
         if (bits)
@@ -95,18 +182,20 @@ static unsigned bin_search(const struct arena *a, unsigned i)
     return BIN_COUNT;
 }
 
-/* A free block of at least units, off its bin, or NULL. */
+/* A free block of at least units in a chunk of the request's kind, off
+ * its bin, or NULL. */
 static struct block *bin_take(struct arena *a, uint32_t units)
 {
+    struct bin_set *set = &a->sets[kind_of_units(units)];
     unsigned i = bin_index(units);
-    struct block *b = a->bins[i];
+    struct block *b = set->bins[i];
     for (int tries = 0; b != NULL && tries < FIT_SCAN; tries++, b = block_links(b)->next)
         if (b->units >= units)
             goto found;
-    i = bin_search(a, i + 1);
+    i = bin_search(set, i + 1);
     if (i == BIN_COUNT)
         return NULL;
-    b = a->bins[i];
+    b = set->bins[i];
 found:
     bin_remove(a, b);
     return b;
@@ -125,26 +214,29 @@ static void block_format(struct block *b, uint32_t units, uint32_t prev_units,
 }
 
 /* Cut b down to units; the tail becomes a free block, merged with a free
- * block above it. */
-static void block_split(struct arena *a, struct block *b, uint32_t units)
+ * block above it.  purged: the bytes of b purged (b just left its bin). */
+static void block_split(struct arena *a, struct block *b, uint32_t units, size_t purged)
 {
     HMM_ASSERT(block_linked(b) && units <= b->units);
     uint32_t rest_units = b->units - units;
-    if (rest_units < MIN_BLOCK_UNITS)
+    if (rest_units < MIN_BLOCK_UNITS || block_chunk(b)->use == CHUNK_DEDICATED)
         return;
     struct block *rest = (struct block *)((char *)b + ((size_t)units << UNIT_SHIFT));
     struct block *above = block_next(b);
+    size_t above_purged = 0;
     if (block_state(above) == BLOCK_FREE) {
         bin_remove(a, above);
+        above_purged = block_purged(above);
         rest_units += above->units;
         block_set_state(above, 0);
         above = block_next(above);
     }
     b->units = units;
     block_format(rest, rest_units, units, b->chunk_units + units, BLOCK_FREE);
+    block_set_purged(rest, purged_within(rest, purged) + above_purged);
     above->prev_units = rest_units;
     bin_insert(a, rest);
-    HMM_ASSERT(block_linked(b) && block_binned(a->bins[bin_index(rest->units)], rest));
+    HMM_ASSERT(block_linked(b) && block_binned(block_set(a, rest)->bins[bin_index(rest->units)], rest));
 }
 
 static bool block_spans_chunk(struct block *b)
@@ -169,8 +261,16 @@ static void canary_verify(struct block *b)
 
 /* ---- chunks ------------------------------------------------------------- */
 
-static void chunk_adopt(struct arena *a, struct chunk *c)
+static bool chunk_dedicated(const struct chunk *c)
 {
+    return c->use == CHUNK_DEDICATED;
+}
+
+/* Take c into a's list as one free block, of the given kind or dedicated to
+ * one large block; the block is not binned. */
+static struct block *chunk_adopt(struct arena *a, struct chunk *c, enum chunk_use use)
+{
+    c->use = (uint16_t)use;
     c->prev = NULL;
     c->next = a->chunks;
     if (a->chunks)
@@ -181,16 +281,20 @@ static void chunk_adopt(struct arena *a, struct chunk *c)
     uint32_t units = (uint32_t)((c->size - CHUNK_HEADER - BLOCK_HEADER) >> UNIT_SHIFT);
     struct block *first = chunk_first_block(c);
     block_format(first, units, 0, CHUNK_HEADER >> UNIT_SHIFT, BLOCK_FREE);
+    block_set_purged(first, 0);
     struct block *fence = chunk_fence(c);
     block_format(fence, 0, units, (uint32_t)((c->size - BLOCK_HEADER) >> UNIT_SHIFT), BLOCK_FENCE);
-    bin_insert(a, first);
     HMM_ASSERT(chunk_owned(a, c));
+    return first;
 }
 
-static void chunk_release(struct arena *a, struct chunk *c)
+/* Give a wholly free chunk back to the region; binned says whether its one
+ * free block is in a bin. */
+static void chunk_release(struct arena *a, struct chunk *c, bool binned)
 {
     HMM_ASSERT(chunk_owned(a, c));
-    bin_remove(a, chunk_first_block(c));
+    if (binned)
+        bin_remove(a, chunk_first_block(c));
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -204,35 +308,114 @@ static void chunk_release(struct arena *a, struct chunk *c)
     region_give(c);
 }
 
+/* The spare serves either kind: turn it into one of the request's kind. */
+static void spare_rekind(struct arena *a, enum block_kind kind)
+{
+    struct chunk *c = a->spare;
+    bin_remove(a, chunk_first_block(c));
+    c->use = kind == BLOCKS_SMALL ? CHUNK_SMALL_BLOCKS : CHUNK_LARGE_BLOCKS;
+    bin_insert(a, chunk_first_block(c));
+    a->spare = NULL;
+}
+
+bool arena_needs_dedicated(size_t size)
+{
+    return size + CHUNK_HEADER + 2 * BLOCK_HEADER + UNIT > hmm_tunables.chunk_size;
+}
+
 /* A new chunk for a block of units.  A block larger than a standard chunk
- * gets a chunk of its own, handed out whole (returned, not binned), so that
- * small blocks never pin the big chunk after the big block is freed. */
+ * gets a chunk of its own, handed out whole, never split and never binned,
+ * so that small blocks never pin the big chunk after the big block is freed. */
 static struct block *arena_grow(struct arena *a, uint32_t units)
 {
     size_t need = ((size_t)units << UNIT_SHIFT) + CHUNK_HEADER + BLOCK_HEADER;
     bool dedicated = need > hmm_tunables.chunk_size;
+    enum block_kind kind = kind_of_units(units);
+    if (!dedicated && a->spare != NULL) {
+        spare_rekind(a, kind);
+        return bin_take(a, units);
+    }
     size_t size = dedicated ? need : hmm_tunables.chunk_size;
     if (size - CHUNK_HEADER - BLOCK_HEADER > ((size_t)MAX_UNITS << UNIT_SHIFT))
         return NULL;
     struct chunk *c = region_take(size, a);
     if (c == NULL)
         return NULL;
-    chunk_adopt(a, c);
-    if (!dedicated)
-        return bin_take(a, units);
-    struct block *whole = chunk_first_block(c);
-    bin_remove(a, whole);
-    return whole;
+    enum chunk_use use = dedicated ? CHUNK_DEDICATED
+                         : kind == BLOCKS_SMALL ? CHUNK_SMALL_BLOCKS : CHUNK_LARGE_BLOCKS;
+    struct block *whole = chunk_adopt(a, c, use);
+    if (dedicated)
+        return whole;
+    bin_insert(a, whole);
+    return bin_take(a, units);
 }
 
-/* A wholly free chunk: keep the first as the spare, give the rest back. */
+/* A chunk whose one block just became free (not binned): keep the first
+ * standard one as the spare, give the rest back. */
 static void chunk_emptied(struct arena *a, struct chunk *c)
 {
-    if (a->spare == NULL && c->size == hmm_tunables.chunk_size) {
+    if (a->spare == NULL && !chunk_dedicated(c) && c->size == hmm_tunables.chunk_size) {
+        bin_insert(a, chunk_first_block(c));
         a->spare = c;
         return;
     }
-    chunk_release(a, c);
+    chunk_release(a, c, false);
+}
+
+/* ---- purging ------------------------------------------------------------ */
+
+static size_t free_resident(const struct arena *a)
+{
+    return a->free_bytes - a->purged_bytes;
+}
+
+/* Purge the pages of the oldest dirty free block; the bytes purged. */
+static size_t purge_oldest(struct arena *a)
+{
+    struct block *b = a->dirty_oldest;
+    char *start;
+    size_t len;
+    purgeable_pages(b, &start, &len);
+    size_t before = block_purged(b);
+    if (!os_purge(start, len))
+        return 0;               /* the pages stay resident, the block dirty */
+    dirty_unlink(a, b);
+    block_set_purged(b, len);
+    return len - before;
+}
+
+/* Purge free blocks, the oldest first, until at most target bytes of free
+ * memory stay resident. */
+static size_t purge_locked(struct arena *a, size_t target)
+{
+    size_t purged = 0;
+    while (a->dirty_oldest != NULL && free_resident(a) - purged > target) {
+        size_t done = purge_oldest(a);
+        if (done == 0)
+            break;              /* madvise failed: a later pass tries again */
+        purged += done;
+    }
+
+    counter_add(&a->purged_bytes, purged);
+    counter_add(&a->purged_total, purged);
+    a->purge_mark = free_resident(a);
+    return purged;
+}
+
+/* After frees: when the free memory kept resident is large against the live
+ * bytes, purge it down to half of that, at least a granule at a time.  The
+ * mark (what the last pass could not purge, as small free blocks hold no
+ * whole page) keeps a busy arena from walking its bins on every free. */
+static void purge_if_due(struct arena *a)
+{
+    size_t resident = free_resident(a);
+    size_t live_share = a->used_bytes / PURGE_LIVE_DIVISOR;
+    size_t trigger = live_share > PURGE_FLOOR ? live_share : PURGE_FLOOR;
+    if (resident < a->purge_mark)
+        a->purge_mark = resident;
+    if (resident <= trigger || resident <= a->purge_mark + GRANULE)
+        return;
+    purge_locked(a, trigger / 2);
 }
 
 /* ---- allocation and free under the lock --------------------------------- */
@@ -247,12 +430,9 @@ static uint32_t units_for(size_t size)
 static struct block *alloc_locked(struct arena *a, uint32_t units)
 {
     struct block *b = bin_take(a, units);
-    if (b != NULL)
-        block_split(a, b, units);
-    else if ((b = arena_grow(a, units)) == NULL)
+    if (b == NULL && (b = arena_grow(a, units)) == NULL)
         return NULL;
-    else if (block_chunk(b)->size <= hmm_tunables.chunk_size)
-        block_split(a, b, units);
+    block_split(a, b, units, block_purged(b));
     if (a->spare != NULL && block_chunk(b) == a->spare)
         a->spare = NULL;
     block_set_state(b, BLOCK_INUSE);
@@ -269,8 +449,10 @@ static void coalesce_locked(struct arena *a, struct block *b)
 {
     HMM_ASSERT(block_linked(b));
     struct block *above = block_next(b);
+    size_t purged = 0;
     if (block_state(above) == BLOCK_FREE) {
         bin_remove(a, above);
+        purged += block_purged(above);
         b->units += above->units;
         block_set_state(above, 0);
     }
@@ -278,6 +460,7 @@ static void coalesce_locked(struct arena *a, struct block *b)
         struct block *below = block_prev(b);
         if (block_state(below) == BLOCK_FREE) {
             bin_remove(a, below);
+            purged += block_purged(below);
             below->units += b->units;
             block_set_state(b, 0);
             b = below;
@@ -287,9 +470,11 @@ static void coalesce_locked(struct arena *a, struct block *b)
     block_set_state(b, BLOCK_FREE);
     b->bin_offset = 0;
     HMM_ASSERT(block_coalesced(b));
-    bin_insert(a, b);
+    block_set_purged(b, purged_within(b, purged));
     if (block_spans_chunk(b))
         chunk_emptied(a, block_chunk(b));
+    else
+        bin_insert(a, b);
 }
 
 static void free_locked(struct arena *a, struct block *b)
@@ -436,7 +621,7 @@ void *arena_memalign(struct arena *a, size_t alignment, size_t size)
         b = moved;
     }
     size_t before = b->units;
-    block_split(a, b, units);
+    block_split(a, b, units, 0);
     counter_sub(&a->used_bytes, (before - b->units) << UNIT_SHIFT);
     canary_write(b);
     spin_unlock(&a->lock);
@@ -448,6 +633,7 @@ void arena_free(struct arena *a, struct block *b)
     spin_lock(&a->lock);
     drain_locked(a);
     free_locked(a, b);
+    purge_if_due(a);
     spin_unlock(&a->lock);
 }
 
@@ -464,6 +650,7 @@ static void remote_pushed(struct arena *a, unsigned count)
     else if (!spin_trylock(&a->lock))
         return;
     drain_locked(a);
+    purge_if_due(a);
     bool empty = a->used_bytes == 0;
     spin_unlock(&a->lock);
     if (empty && orphan)
@@ -522,6 +709,7 @@ void arena_free_cached(struct arena *mine, struct cache_entry *list)
         list = next;
     }
     drain_locked(mine);
+    purge_if_due(mine);
     spin_unlock(&mine->lock);
     push_foreign(foreign);
 }
@@ -530,6 +718,7 @@ void arena_drain_remote(struct arena *a)
 {
     spin_lock(&a->lock);
     drain_locked(a);
+    purge_if_due(a);
     spin_unlock(&a->lock);
 }
 
@@ -539,7 +728,7 @@ static void dedicated_grow(struct arena *a, struct block *b, uint32_t units)
 {
     struct chunk *c = block_chunk(b);
     size_t old = c->size;
-    if (!block_spans_chunk(b) || old <= hmm_tunables.chunk_size ||
+    if (!block_spans_chunk(b) || !chunk_dedicated(c) ||
         !region_grow_chunk(c, ((size_t)units << UNIT_SHIFT) + CHUNK_HEADER + BLOCK_HEADER))
         return;
     counter_add(&a->chunk_bytes, c->size - old);
@@ -554,6 +743,8 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
     if (size > ((size_t)MAX_UNITS << UNIT_SHIFT) / 2)
         return false;
     uint32_t units = units_for(size);
+    if (units < b->units && chunk_dedicated(block_chunk(b)))
+        return false;
     spin_lock(&a->lock);
     uint32_t before = b->units;
     struct block *above = block_next(b);
@@ -567,7 +758,7 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
         dedicated_grow(a, b, units);
     bool done = b->units >= units;
     if (done) {
-        block_split(a, b, units);
+        block_split(a, b, units, 0);
         b->bin_offset = 0;
         canary_write(b);
     }
@@ -588,12 +779,20 @@ size_t arena_release(struct arena *a, bool keep_spare)
         if (block_spans_chunk(chunk_first_block(c)) && block_state(chunk_first_block(c)) == BLOCK_FREE &&
             !(keep_spare && c == a->spare)) {
             released += c->size;
-            chunk_release(a, c);
+            chunk_release(a, c, true);
         }
         c = next;
     }
     spin_unlock(&a->lock);
     return released;
+}
+
+/* An arena whose chunks hold far more than its live blocks (counted
+ * without the lock: a hint) is being emptied. */
+bool arena_sparse(const struct arena *a)
+{
+    size_t used = counter_read(&a->used_bytes), held = counter_read(&a->chunk_bytes);
+    return held > used + SPARSE_SLACK && used < held / SPARSE_RATIO;
 }
 
 bool arena_empty(struct arena *a)
@@ -607,24 +806,12 @@ bool arena_empty(struct arena *a)
 
 /* Give the whole pages inside free blocks back to the kernel: the chunks
  * stay, their resident size shrinks.  For malloc_trim and the maintenance
- * thread, not for every free.  Returns the bytes purged. */
+ * thread.  Returns the bytes purged. */
 size_t arena_purge(struct arena *a)
 {
-    size_t purged = 0;
     spin_lock(&a->lock);
     drain_locked(a);
-    for (unsigned i = 0; i < BIN_COUNT; i++)
-        for (struct block *b = a->bins[i]; b != NULL; b = block_links(b)->next) {
-            char *start;
-            size_t len;
-            purgeable_pages(b, &start, &len);
-            if (b->bin_offset == BIN_PURGED || len == 0 || !os_purge(start, len))
-                continue;
-            b->bin_offset = BIN_PURGED;
-            purged += len;
-        }
-    counter_add(&a->purged_bytes, purged);
-    counter_add(&a->purged_total, purged);
+    size_t purged = purge_locked(a, 0);
     spin_unlock(&a->lock);
     return purged;
 }
@@ -671,14 +858,16 @@ static int chunk_check(struct arena *a, struct chunk *c, size_t *used, size_t *u
     return 0;
 }
 
-static int bins_check(struct arena *a, size_t *binned)
+static int bins_check(struct arena *a, unsigned kind, size_t *binned)
 {
+    struct bin_set *set = &a->sets[kind];
     for (unsigned i = 0; i < BIN_COUNT; i++) {
-        bool bit = (a->bitmap[i / 64] >> (i % 64)) & 1;
-        if (bit != (a->bins[i] != NULL))
+        bool bit = (set->bitmap[i / 64] >> (i % 64)) & 1;
+        if (bit != (set->bins[i] != NULL))
             return warn("hmm_check: arena %u: bitmap disagrees with bin %u", a->id, i), -1;
-        for (struct block *b = a->bins[i]; b != NULL; b = block_links(b)->next, (*binned)++)
-            if (block_state(b) != BLOCK_FREE || bin_index(b->units) != i)
+        for (struct block *b = set->bins[i]; b != NULL; b = block_links(b)->next, (*binned)++)
+            if (block_state(b) != BLOCK_FREE || bin_index(b->units) != i || block_set(a, b) != set ||
+                chunk_dedicated(block_chunk(b)))
                 return warn("hmm_check: arena %u: block %p in bin %u is not a free block of its size",
                             a->id, block_payload(b), i), -1;
     }
@@ -694,8 +883,8 @@ int arena_check(struct arena *a)
     spin_lock(&a->lock);
     for (struct chunk *c = a->chunks; c != NULL && !broken; c = c->next)
         broken = chunk_check(a, c, &used, &used_blocks, &free_blocks);
-    if (!broken)
-        broken = bins_check(a, &binned);
+    for (unsigned kind = 0; kind < BLOCK_KINDS && !broken; kind++)
+        broken = bins_check(a, kind, &binned);
     if (!broken && binned != free_blocks) {
         warn("hmm_check: arena %u: %zu free blocks but %zu in bins", a->id, free_blocks, binned);
         broken = -1;

@@ -78,6 +78,7 @@ void *cache_fill(struct thread_cache *cache, size_t size)
     if (bin->head == NULL) {
         struct cache_entry *list;
         bin->room = limit;
+        cache->closed = false;
         uint32_t want = cache->batch[cls] < limit / 4u + 1u ? cache->batch[cls] : limit / 4u + 1u;
         arena_fill(cache->arena, cls, &list, want);
         if (want < 128u && want <= limit / 8u)
@@ -113,8 +114,22 @@ static struct cache_entry *bin_cut(struct cache_bin *bin, uint32_t keep, struct 
     return tail;
 }
 
+/* Give every cached block back and leave no room in any bin, so that each
+ * free goes to the slow path until a malloc refills its class. */
+static void cache_close(struct thread_cache *cache)
+{
+    if (cache->closed)
+        return;
+    cache->closed = true;
+    cache_flush(cache);
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
+        cache->bins[cls].room = 0;
+}
+
 /* A free that found its bin full: send half of it back to the arena(s).
- * False when the block's class is not cached at all. */
+ * False when the block's class is not cached at all, or when the block's
+ * arena is being emptied (the end of a burst): cached blocks would pin its
+ * chunks, so the cache closes and the block goes straight back. */
 bool cache_make_room(struct thread_cache *cache, struct block *b)
 {
     unsigned cls = block_class(b);
@@ -122,6 +137,10 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
     uint32_t limit = cache_limit(cache, cls);
     if (limit == 0 || cache->state != CACHE_BOUND)
         return false;
+    if (arena_sparse(block_chunk(b)->arena)) {
+        cache_close(cache);
+        return false;
+    }
     struct cache_bin *bin = &cache->bins[cls];
     struct cache_entry *list = bin_cut(bin, limit / 2u, NULL);
     arena_free_cached(cache->arena, list);

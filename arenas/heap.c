@@ -15,11 +15,25 @@ static HMM_COLD __attribute__((noreturn)) void not_ours(const char *call, void *
     fatal("%s(): invalid pointer %p (not a block hmm returned)", call, ptr);
 }
 
-/* The header at ptr does not check out: walk the chunk to say why. */
+/* ptr is in a chunk the region holds free, or in a huge block's mapping. */
+static HMM_COLD __attribute__((noreturn)) void outside_arena(const char *call, void *ptr, struct chunk *c)
+{
+    if (c->state == CHUNK_FREE)
+        fatal("%s(): invalid pointer %p (inside free memory at %p)", call, ptr, (void *)c);
+    void *payload = c->state == CHUNK_HUGE ? huge_payload(c) : NULL;
+    if (payload != NULL && (char *)ptr > (char *)payload)
+        fatal("%s(): invalid pointer %p (inside the huge block at %p)", call, ptr, payload);
+    not_ours(call, ptr);
+}
+
+/* The header at ptr does not check out: walk the chunk to say why.  A free
+ * block may have taken in its neighbours, so its size is not the size of
+ * any block the program had, and a pointer inside it may never have been
+ * returned: it is only "inside free memory". */
 static HMM_COLD __attribute__((noreturn)) void diagnose(const char *call, void *ptr, struct chunk *c)
 {
     if (c->state != CHUNK_ARENA)
-        not_ours(call, ptr);
+        outside_arena(call, ptr, c);
     struct block *target = block_of(ptr), *b = chunk_first_block(c), *fence = chunk_fence(c);
     while (b < fence) {
         if (b == target)
@@ -28,14 +42,22 @@ static HMM_COLD __attribute__((noreturn)) void diagnose(const char *call, void *
             fatal("%s(): corrupted block header at %p (found looking for %p)", call, block_payload(b), ptr);
         if (target < block_next(b)) {
             if (block_state(b) == BLOCK_FREE)
-                fatal("%s(): double free of %p (inside a free block of %zu bytes at %p)", call, ptr,
-                      block_usable(b), block_payload(b));
+                fatal("%s(): invalid pointer %p (inside free memory at %p)", call, ptr, block_payload(b));
             fatal("%s(): invalid pointer %p (inside the block of %zu bytes at %p)", call, ptr,
                   block_usable(b), block_payload(b));
         }
         b = block_next(b);
     }
     not_ours(call, ptr);
+}
+
+/* A header tagged free at ptr: a double free, but the block may have been
+ * merged with the free blocks around it, so no size is given. */
+static HMM_COLD __attribute__((noreturn)) void double_free(const char *call, void *ptr, struct block *b)
+{
+    if (block_state(b) == BLOCK_FREE)
+        fatal("%s(): double free of %p (already free)", call, ptr);
+    fatal("%s(): double free of %p (block of %zu bytes)", call, ptr, block_usable(b));
 }
 
 /* The block at ptr, in use by the program, and its chunk; anything else is
@@ -50,7 +72,7 @@ struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out)
         diagnose(call, ptr, c);
     uint16_t state = block_state(b);
     if (state == BLOCK_FREE || state == BLOCK_CACHED || state == BLOCK_REMOTE)
-        fatal("%s(): double free of %p (block of %zu bytes)", call, ptr, block_usable(b));
+        double_free(call, ptr, b);
     bool in_arena = state == BLOCK_INUSE && c->state == CHUNK_ARENA && b->units >= MIN_BLOCK_UNITS &&
                     block_next(b) <= chunk_fence(c);
     bool huge = state == BLOCK_HUGE && c->state == CHUNK_HUGE;
@@ -71,7 +93,8 @@ void *heap_memalign(size_t alignment, size_t size)
 {
     if (alignment <= UNIT)
         return heap_malloc(size);
-    if (size > hmm_tunables.mmap_threshold || alignment > hmm_tunables.chunk_size / 4)
+    if (size > hmm_tunables.mmap_threshold || alignment > hmm_tunables.chunk_size / 4 ||
+        arena_needs_dedicated(size + alignment + ((size_t)MIN_BLOCK_UNITS << UNIT_SHIFT)))
         return huge_malloc(size, alignment);
     return arena_memalign(hmm_thread_cache.arena, alignment, size);
 }

@@ -1,10 +1,13 @@
 /* Huge blocks: above the mmap threshold a block is its own mapping, aligned
  * to a granule so the chunk map knows it.  The mapping starts with a chunk
- * header (state CHUNK_HUGE); the payload starts a page (or the alignment)
- * in, right after its block header, so that the free fast path, which skips
- * page-aligned pointers, never reads the header of an unmapped block; the
- * last few freed payloads are remembered to name a double free.  realloc
- * moves the pages with mremap instead of copying them. */
+ * header (state CHUNK_HUGE); the payload starts a page (or the alignment, at
+ * most a granule) in, right after its block header, so that the free fast
+ * path, which skips page-aligned pointers, never reads the header of an
+ * unmapped block.  For an alignment above the granule the mapping starts a
+ * granule below a multiple of it.  Every huge block is a fresh mapping,
+ * already zero, which calloc counts on.  The last few freed payloads are
+ * remembered to name a double free.  realloc moves the pages with mremap
+ * instead of copying them (a moved block keeps only granule alignment). */
 #include "internal.h"
 
 #include <errno.h>
@@ -18,7 +21,18 @@ static unsigned freed_next;
 
 static size_t payload_offset(size_t alignment)
 {
+    if (alignment > GRANULE)
+        return GRANULE;
     return alignment > os_page_size() ? alignment : os_page_size();
+}
+
+/* Only the slack the placement needs is reserved, and it is cut off: a
+ * 1 GiB alignment does not keep a gigabyte mapped. */
+static struct chunk *map_huge(size_t map_size, size_t alignment)
+{
+    if (alignment <= GRANULE)
+        return os_map_aligned(map_size, GRANULE);
+    return os_map_placed(map_size, alignment, GRANULE);
 }
 
 /* Whole granules holding the headers and at least a unit of payload. */
@@ -59,7 +73,7 @@ void *huge_malloc(size_t size, size_t alignment)
 {
     size_t offset = payload_offset(alignment);
     size_t map_size = mapping_size(offset, size);
-    struct chunk *c = map_size ? os_map_aligned(map_size, GRANULE) : NULL;
+    struct chunk *c = map_size ? map_huge(map_size, alignment) : NULL;
     if (c == NULL) {
         errno = ENOMEM;
         return NULL;
@@ -148,6 +162,19 @@ void *huge_realloc(struct chunk *c, struct block *b, size_t size)
     }
     c->huge_size = size;
     return (char *)c + offset;
+}
+
+/* For diagnostics: the payload of the huge block mapped at c, found by
+ * trying each offset payload_offset gives, lowest first (the bytes below
+ * the real header are zero), or NULL. */
+void *huge_payload(struct chunk *c)
+{
+    for (size_t offset = os_page_size(); offset <= GRANULE; offset *= 2) {
+        struct block *b = (struct block *)((char *)c + offset - BLOCK_HEADER);
+        if (block_state(b) == BLOCK_HUGE && block_chunk(b) == c)
+            return block_payload(b);
+    }
+    return NULL;
 }
 
 size_t huge_usable(struct chunk *c, struct block *b)

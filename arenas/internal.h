@@ -174,6 +174,10 @@ enum chunk_flags {
     CHUNK_PURGED = 4,        /* free and madvised away */
 };
 
+/* What an arena uses its chunk for: set and read under the arena's lock
+ * (the region changes flags of arena chunks under its own lock). */
+enum chunk_use { CHUNK_LARGE_BLOCKS = 0, CHUNK_SMALL_BLOCKS = 1, CHUNK_DEDICATED = 2 };
+
 #define CHUNK_MAGIC 0x68636b6e686d6d00ull
 
 struct arena;
@@ -185,7 +189,8 @@ struct chunk {
     struct arena *arena;      /* owner while CHUNK_ARENA, else NULL */
     struct chunk *next;       /* arena's chunk list, or the region's free list */
     struct chunk *prev;
-    uint32_t state;
+    uint16_t state;
+    uint16_t use;             /* enum chunk_use, while CHUNK_ARENA */
     uint32_t flags;
     union {
         size_t huge_size;     /* CHUNK_HUGE: the bytes the program asked for */
@@ -265,6 +270,7 @@ struct thread_cache {
     struct arena *arena;        /* the arena this thread is bound to */
     size_t budget;              /* bytes it may hold, see cache.c */
     uint32_t state;             /* enum cache_state */
+    bool closed;                /* emptied with no room left since the last refill */
     uint8_t batch[CLASS_COUNT]; /* blocks the next refill of a class takes */
 };
 
@@ -414,12 +420,26 @@ static inline size_t counter_read(const size_t *counter)
 #define BIN_EXACT 64u            /* bins 2..64 hold blocks of exactly that many units; above, four bins per doubling */
 #define BIN_COUNT 169u
 #define BIN_WORDS ((BIN_COUNT + 63u) / 64u)
+#define SMALL_UNITS 66u          /* blocks of at most this many units (1 KiB and a canary) are small */
+
+/* Small blocks and the rest never share a chunk: scattered long-lived small
+ * blocks would otherwise cut every large free block into pieces too short
+ * for the next large request, and the arena would grow without bound under
+ * steady churn.  A chunk's kind is its use; each kind has
+ * its own bins.  bins[i] lists FREE blocks of bin_index(units) == i, and bit
+ * i of bitmap is set iff bins[i] is not empty. */
+enum block_kind { BLOCKS_LARGE = 0, BLOCKS_SMALL = 1, BLOCK_KINDS = 2 };
+
+struct bin_set {
+    uint64_t bitmap[BIN_WORDS];
+    struct block *bins[BIN_COUNT];
+};
 
 enum arena_state { ARENA_LIVE = 1, ARENA_ORPHANED = 2, ARENA_RETIRED = 3 };
 
 /* An arena.  Invariants: every chunk in `chunks` has arena == this arena;
- * bins[i] lists FREE blocks of bin_index(units) == i, and bit i of bitmap is
- * set iff bins[i] is not empty; used_bytes is the sum of the sizes of the
+ * sets[kind] holds the FREE blocks of the chunks of that kind, and no block
+ * of a dedicated chunk; used_bytes is the sum of the sizes of the
  * blocks not FREE (in use, cached or pending on the remote stack).  All of it
  * is guarded by lock except `remote` (lock-free, any thread pushes, a lock
  * holder pops all) and the registry fields (registry lock). */
@@ -435,11 +455,13 @@ struct arena {
     size_t free_bytes;
     size_t purged_bytes;          /* of free_bytes, madvised away */
     size_t purged_total;          /* every byte purged so far */
+    size_t purge_mark;            /* free bytes left resident by the last purge */
+    struct block *dirty_newest;   /* free blocks with whole pages not purged */
+    struct block *dirty_oldest;
     size_t mallocs;
     size_t frees;
     size_t remote_frees;          /* blocks drained from the remote stack */
-    uint64_t bitmap[BIN_WORDS];
-    struct block *bins[BIN_COUNT];
+    struct bin_set sets[BLOCK_KINDS];
     /* registry: guarded by the registry lock */
     unsigned id;
     unsigned threads;
@@ -456,6 +478,7 @@ struct arena {
 void *os_sbrk(intptr_t delta);          /* (void *)-1 on failure */
 void *os_map(size_t size);              /* NULL on failure */
 void *os_map_aligned(size_t size, size_t alignment);
+void *os_map_placed(size_t size, size_t alignment, size_t offset);   /* addr + offset aligned */
 void *os_map_node(size_t size);         /* the chunk map's nodes; NULL on failure */
 void os_unmap(void *addr, size_t size);
 bool os_remap_onto(void *addr, size_t old_size, size_t new_size, void *target);
@@ -509,7 +532,9 @@ void arena_drain_remote(struct arena *a);
 size_t arena_release(struct arena *a, bool keep_spare);
 size_t arena_purge(struct arena *a);
 bool arena_empty(struct arena *a);
+bool arena_sparse(const struct arena *a);
 size_t block_usable(struct block *b);
+bool arena_needs_dedicated(size_t size);
 int arena_check(struct arena *a);
 
 /* cache.c: the slow side of the thread cache. */
@@ -536,6 +561,7 @@ void *huge_realloc(struct chunk *chunk, struct block *b, size_t size);
 size_t huge_usable(struct chunk *chunk, struct block *b);
 void huge_stats(size_t *count, size_t *bytes, size_t *usable);
 size_t huge_recently_freed(const void *payload);
+void *huge_payload(struct chunk *chunk);
 
 /* registry.c: every arena, live, orphaned or retired. */
 struct arena *registry_bind(void);

@@ -77,21 +77,31 @@ void *os_map_node(size_t size)
     return injected_failure(OS_MAP_NODE) ? NULL : map_pages(size);
 }
 
-/* Over-map, then cut the misaligned head and the tail. */
-void *os_map_aligned(size_t size, size_t alignment)
+/* A mapping whose address plus offset is a multiple of alignment (both
+ * multiples of the page): over-map by the slack the kernel's page-aligned
+ * choice may need, then cut the head and the tail. */
+void *os_map_placed(size_t size, size_t alignment, size_t offset)
 {
-    if (size + alignment < size)
+    size_t page = os_page_size();
+    size_t slack = alignment > page ? alignment - page : 0;
+    if (size + slack < size)
         return NULL;
-    char *raw = os_map(size + alignment);
+    char *raw = os_map(size + slack);
     if (raw == NULL)
         return NULL;
-    char *aligned = (char *)(((uintptr_t)raw + alignment - 1) & ~(uintptr_t)(alignment - 1));
-    size_t head = (size_t)(aligned - raw), tail = alignment - head;
+    uintptr_t target = ((uintptr_t)raw + offset + alignment - 1) & ~(uintptr_t)(alignment - 1);
+    char *placed = (char *)(target - offset);
+    size_t head = (size_t)(placed - raw), tail = slack - head;
     if (head)
         munmap(raw, head);
     if (tail)
-        munmap(aligned + size, tail);
-    return aligned;
+        munmap(placed + size, tail);
+    return placed;
+}
+
+void *os_map_aligned(size_t size, size_t alignment)
+{
+    return os_map_placed(size, alignment, 0);
 }
 
 void os_unmap(void *addr, size_t size)
@@ -136,7 +146,13 @@ uint64_t os_now_ms(void)
 
 size_t os_page_size(void)
 {
-    return (size_t)sysconf(_SC_PAGESIZE);
+    static size_t page;
+    size_t size = __atomic_load_n(&page, __ATOMIC_RELAXED);
+    if (size == 0) {
+        size = (size_t)sysconf(_SC_PAGESIZE);
+        __atomic_store_n(&page, size, __ATOMIC_RELAXED);
+    }
+    return size;
 }
 
 unsigned os_cpu_count(void)

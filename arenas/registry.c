@@ -2,31 +2,37 @@
  * allocation: it adopts an orphaned arena first, creates one while fewer
  * than arena_max exist, and otherwise shares the least used live arena.  At
  * exit its arena is orphaned; an empty orphan is retired, its chunks go back
- * to the region, and it is reused only after an RCU grace period, because
- * the walkers (stats, check) read the list under RCU without the lock.
- * liburcu's own locks must not be held by a thread that does not exist in a
- * fork child, and no reader may be inside a walk there: walks and grace
- * periods hold walk_lock for reading, fork takes it for writing.
+ * to the region, and the arena itself is reused only once no walk can still
+ * be on it, because the walkers (stats, check, trim, maintenance) follow the
+ * list without the registry lock.
+ * That grace period is hmm's own, never liburcu's: liburcu's reader
+ * registry and grace periods are process-wide, shared with a program that
+ * uses liburcu itself, and registering, unregistering or waiting there
+ * breaks the program.  A walk holds walk_lock for reading.  A retired arena
+ * waits in limbo until walk_lock can be taken for writing with a try-lock:
+ * then no walk is running, so none holds a pointer to it.  Nothing waits
+ * for that: retiring happens on free paths (an orphan's last block, thread
+ * exit), and a new arena is mapped when limbo has not settled yet.  Whoever
+ * may have ended the last walk or added to limbo (a walker leaving, a
+ * retirement, a binding) tries to settle it.  fork takes walk_lock for
+ * writing, so no walk is in flight in a child.
  * The list's links are published with __atomic stores and read with
  * __atomic loads (liburcu's list macros use volatile accesses, which
- * ThreadSanitizer cannot see), and a retirement takes walk_lock for writing
- * after the grace period, which tells ThreadSanitizer what liburcu's grace
- * period already guarantees: every walk that saw the arena has ended.
+ * ThreadSanitizer cannot see); the write lock that settles limbo tells
+ * ThreadSanitizer that every walk that saw an arena has ended.
  * Lock order: walk_lock, registry, then arenas, then the region. */
 #include "internal.h"
 
-#include <urcu/urcu-memb.h>
-
 static pthread_rwlock_t walk_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
-static CDS_LIST_HEAD(arena_list);     /* live and orphaned arenas, RCU */
-static struct arena *retired_list;    /* past their grace period, ready to reuse */
+static CDS_LIST_HEAD(arena_list);     /* live and orphaned arenas, walked without the lock */
+static struct arena *limbo_list;      /* retired; a walk may still be on them (atomic stores) */
+static struct arena *retired_list;    /* retired, no walk on them: ready to reuse */
 static unsigned arena_total;          /* arenas on arena_list */
 static unsigned next_id;
 static unsigned bound_threads;        /* threads bound to an arena (atomic reads) */
-static __thread bool rcu_registered __attribute__((tls_model("initial-exec")));
 
-/* The RCU list: writers hold the registry lock; walkers follow next. */
+/* The walked list: writers hold the registry lock; walkers follow next. */
 static void list_add_tail(struct cds_list_head *node, struct cds_list_head *head)
 {
     node->next = head;
@@ -44,6 +50,24 @@ static void list_del(struct cds_list_head *node)
 static struct arena *list_arena(struct cds_list_head *node)
 {
     return caa_container_of(node, struct arena, node);
+}
+
+/* Limbo to the reuse list, if no walk is running (never waits). */
+static void limbo_settle(void)
+{
+    if (__atomic_load_n(&limbo_list, __ATOMIC_RELAXED) == NULL)
+        return;
+    if (pthread_rwlock_trywrlock(&walk_lock) != 0)
+        return;
+    pthread_mutex_lock(&registry_mutex);
+    struct arena *a;
+    while ((a = limbo_list) != NULL) {
+        __atomic_store_n(&limbo_list, a->retired_next, __ATOMIC_RELAXED);
+        a->retired_next = retired_list;
+        retired_list = a;
+    }
+    pthread_mutex_unlock(&registry_mutex);
+    pthread_rwlock_unlock(&walk_lock);
 }
 
 static struct arena *arena_new(void)
@@ -85,6 +109,7 @@ static struct arena *least_used(void)
 
 struct arena *registry_bind(void)
 {
+    limbo_settle();
     pthread_mutex_lock(&registry_mutex);
     struct arena *a = find_orphan();
     bool adopted = a != NULL;
@@ -117,8 +142,8 @@ void registry_unbind(struct arena *a)
         registry_reclaim(a);
 }
 
-/* Retire a if it is an empty orphan: its chunks go back to the region and,
- * after a grace period, the arena itself onto the reuse list. */
+/* Retire a if it is an empty orphan: its chunks go back to the region, the
+ * arena to limbo.  On free paths: no lock held, nothing waited for. */
 void registry_reclaim(struct arena *a)
 {
     if (!arena_empty(a))
@@ -134,38 +159,25 @@ void registry_reclaim(struct arena *a)
     if (!retire)
         return;
     arena_release(a, false);
-    pthread_rwlock_rdlock(&walk_lock);
-    urcu_memb_synchronize_rcu();
-    pthread_rwlock_unlock(&walk_lock);
-    pthread_rwlock_wrlock(&walk_lock);
-    pthread_rwlock_unlock(&walk_lock);
     pthread_mutex_lock(&registry_mutex);
-    a->retired_next = retired_list;
-    retired_list = a;
+    a->retired_next = limbo_list;
+    __atomic_store_n(&limbo_list, a, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&registry_mutex);
+    limbo_settle();
 }
 
-/* Visit every live and orphaned arena without blocking allocation. */
+/* Visit every live and orphaned arena without blocking allocation.  visit
+ * may retire arenas (the list stays walkable) but must not allocate. */
 void registry_foreach(void (*visit)(struct arena *a, void *ctx), void *ctx)
 {
-    bool registered_here = !rcu_registered;
     pthread_rwlock_rdlock(&walk_lock);
-    if (registered_here) {
-        urcu_memb_register_thread();
-        rcu_registered = true;
-    }
-    urcu_memb_read_lock();
     struct cds_list_head *node = __atomic_load_n(&arena_list.next, __ATOMIC_ACQUIRE);
     while (node != &arena_list) {
         visit(list_arena(node), ctx);
         node = __atomic_load_n(&node->next, __ATOMIC_ACQUIRE);
     }
-    urcu_memb_read_unlock();
-    if (registered_here) {
-        urcu_memb_unregister_thread();
-        rcu_registered = false;
-    }
     pthread_rwlock_unlock(&walk_lock);
+    limbo_settle();
 }
 
 unsigned registry_threads(void)

@@ -11,33 +11,23 @@
 #include <signal.h>
 #include <time.h>
 
-#define ORPHANS_PER_PASS 64
-
-struct pass {
-    struct arena *orphans[ORPHANS_PER_PASS];
-    unsigned count;
-};
-
 static bool maint_running;
 static pthread_mutex_t maint_mutex = PTHREAD_MUTEX_INITIALIZER;
 
+/* Retiring an orphan waits for nothing, so it is done inside the walk. */
 static void tidy_arena(struct arena *a, void *ctx)
 {
-    struct pass *pass = ctx;
+    (void)ctx;
     bool live = __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE) != 0;
     arena_release(a, live);
     arena_purge(a);
-    if (!live && pass->count < ORPHANS_PER_PASS)
-        pass->orphans[pass->count++] = a;
+    if (!live)
+        registry_reclaim(a);
 }
 
-/* Retiring waits for a grace period, so orphans are retired after the walk. */
 void maint_pass(void)
 {
-    struct pass pass = { .count = 0 };
-    registry_foreach(tidy_arena, &pass);
-    for (unsigned i = 0; i < pass.count; i++)
-        registry_reclaim(pass.orphans[i]);
+    registry_foreach(tidy_arena, NULL);
     region_trim(hmm_tunables.top_pad);
 }
 

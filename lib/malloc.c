@@ -49,6 +49,13 @@ HMM_EXPORT void hmm_free(void *ptr)
     free_slow(ptr);
 }
 
+/* Already zero: a huge block is always a fresh mapping.  Asked of the
+ * block, not of mmap_threshold, which mallopt may change meanwhile. */
+static bool fresh_mapping(void *ptr)
+{
+    return block_state(block_of(ptr)) == BLOCK_HUGE;
+}
+
 HMM_EXPORT void *hmm_calloc(size_t count, size_t size)
 {
     size_t total;
@@ -57,7 +64,7 @@ HMM_EXPORT void *hmm_calloc(size_t count, size_t size)
         return NULL;
     }
     void *ptr = hmm_malloc(total);
-    if (ptr != NULL && total <= hmm_tunables.mmap_threshold)
+    if (ptr != NULL && !fresh_mapping(ptr))
         memset(ptr, 0, total);
     return ptr;
 }

@@ -16,7 +16,13 @@
  *  - a block on its owner's remote-free stack whose header is overwritten
  *    before the owner drains the stack: "corrupted remote-free stack";
  *  - with HMM_OPTIONS=check=full, a write one byte past the usable size,
- *    then free: "canary overwritten".
+ *    then free: "canary overwritten";
+ *  - issue 9, messages that say only what hmm knows, checked word for
+ *    word: a double free of a block that has since been merged with the
+ *    free block above it is "double free of P (already free)", without the
+ *    merged size; a pointer never returned that falls inside a free block
+ *    is "invalid pointer P (inside free memory at F)", not a double free;
+ *    one inside a huge block is "inside the huge block at H".
  *
  * And two that must not abort: with check=full a freed block reads 0xdf
  * (junk) past its first 16 bytes, where no bin link lives; a write to the
@@ -234,6 +240,58 @@ static void canary_overwritten_medium(void)
     hmm_free(p);
 }
 
+/* Where the free memory the message names starts. */
+static void announce_at(const void *p)
+{
+    printf("at %p\n", p);
+    fflush(stdout);
+}
+
+/* Stop with exit 2 when the heap is not laid out as the case needs. */
+static void expect_free(void *p, size_t more_than)
+{
+    struct block *b = block_of(p);
+    if (block_state(b) != BLOCK_FREE || block_usable(b) <= more_than) {
+        printf("setup: the block at %p is in state %#x, %zu bytes\n", p, block_state(b), block_usable(b));
+        exit(2);
+    }
+}
+
+/* Above the cached classes: freed blocks go straight to the arena's bins. */
+#define UNCACHED (256 * 1024)
+
+static void double_free_after_merge(void)
+{
+    void *p = hmm_malloc(UNCACHED), *above = hmm_malloc(UNCACHED), *keep = hmm_malloc(UNCACHED);
+    CHECK(p && above && keep, "malloc");
+    hmm_free(above);
+    hmm_free(p);   /* takes in the free block above */
+    expect_free(p, 2 * UNCACHED);
+    announce(p);
+    hmm_free(p);
+}
+
+static void free_inside_free_block(void)
+{
+    char *p = hmm_malloc(UNCACHED), *keep = hmm_malloc(UNCACHED);
+    CHECK(p && keep, "malloc");
+    memset(p, 0, UNCACHED);
+    hmm_free(p);
+    expect_free(p, UNCACHED - 1);
+    announce(p + 4096);
+    announce_at(p);
+    hmm_free(p + 4096);
+}
+
+static void free_inside_huge_block(void)
+{
+    char *p = hmm_malloc(40 << 20);
+    CHECK(p != NULL, "malloc");
+    announce(p + 65536);
+    announce_at(p);
+    hmm_free(p + 65536);
+}
+
 /* Not aborts: exit 0 when the freed bytes are junk / the last byte is fine. */
 static void junk_after_free(void)
 {
@@ -292,25 +350,56 @@ static const struct misuse cases[] = {
     { "canary_overwritten", canary_overwritten, "check=full", "free", "canary overwritten" },
     { "canary_overwritten_medium", canary_overwritten_medium, "check=full", "free",
       "canary overwritten" },
+    { "double_free_after_merge", double_free_after_merge, NULL, "free", "double free" },
+    { "free_inside_free_block", free_inside_free_block, NULL, "free", "invalid pointer" },
+    { "free_inside_huge_block", free_inside_huge_block, NULL, "free", "invalid pointer" },
 };
 
-/* The pointer the child announced, as printed by %p. */
-static const char *announced(const struct child *c)
+/* Cases whose whole line is checked: after "CALL(): ", a format taking the
+ * pointer and the announced "at". */
+static const struct {
+    const char *name;
+    const char *line;
+} exact_lines[] = {
+    { "double_free_after_merge", "double free of %s (already free)" },
+    { "free_inside_free_block", "invalid pointer %s (inside free memory at %s)" },
+    { "free_inside_huge_block", "invalid pointer %s (inside the huge block at %s)" },
+};
+
+/* The pointer the child announced after key ("ptr " or "at "), as printed
+ * by %p. */
+static const char *announced(const struct child *c, const char *key, char text[64])
 {
-    static char text[64];
-    const char *line = strstr(c->out, "ptr ");
+    const char *line = strstr(c->out, key);
     text[0] = '\0';
     if (line)
-        sscanf(line + 4, "%63s", text);
+        sscanf(line + strlen(key), "%63s", text);
     return text;
+}
+
+/* The line the case expects word for word, or NULL when it names only the
+ * key phrase. */
+static const char *exact_line(const struct misuse *m, const struct child *c, const char *ptr)
+{
+    static char line[256];
+    char at[64], format[192];
+    for (size_t i = 0; i < sizeof(exact_lines) / sizeof(exact_lines[0]); i++)
+        if (!strcmp(exact_lines[i].name, m->name)) {
+            snprintf(format, sizeof(format), "hmm: %s(): %s\n", m->call, exact_lines[i].line);
+            snprintf(line, sizeof(line), format, ptr, announced(c, "\nat ", at));
+            return line;
+        }
+    return NULL;
 }
 
 static int run_misuse(const struct misuse *m)
 {
     struct child c;
     char call[64];
+    char ptr[64];
     child_self(&c, m->options, "case", m->name, NULL);
-    const char *ptr = announced(&c);
+    announced(&c, "ptr ", ptr);
+    const char *exact = exact_line(m, &c, ptr);
     snprintf(call, sizeof(call), "%s(): ", m->call);
     const char *why = NULL;
     if (!child_aborted(&c))
@@ -327,9 +416,12 @@ static int run_misuse(const struct misuse *m)
         why = "the line does not name the pointer";
     else if (!strstr(c.err, m->what))
         why = "the line does not say what is wrong";
+    else if (exact && strcmp(c.err, exact) != 0)
+        why = "the line is not word for word the one expected";
     if (why) {
-        printf("FAIL: %s [%s]: %s (%s, expected %s..%s..%s); stdout [%s] stderr [%s]\n", m->name,
-               m->options ? m->options : "", why, child_how(&c), call, ptr, m->what, c.out, c.err);
+        printf("FAIL: %s [%s]: %s (%s, expected %s..%s..%s%s%s); stdout [%s] stderr [%s]\n", m->name,
+               m->options ? m->options : "", why, child_how(&c), call, ptr, m->what,
+               exact ? ", exactly " : "", exact ? exact : "", c.out, c.err);
         return 1;
     }
     printf("PASS: %s: %s", m->name, c.err);

@@ -156,15 +156,17 @@ static void bitmap_bit_cleared(void)
     hmm_free(p[1]);
     sound_before();
     struct arena *a = my_arena();
-    unsigned i = 0;
-    while (i < BIN_COUNT && a->bins[i] == NULL)
-        i++;
+    struct bin_set *set = NULL;
+    unsigned i = BIN_COUNT;
+    for (unsigned kind = 0; kind < BLOCK_KINDS && i == BIN_COUNT; kind++)
+        for (set = &a->sets[kind], i = 0; i < BIN_COUNT && set->bins[i] == NULL;)
+            i++;
     CHECK(i < BIN_COUNT, "every bin is empty");
-    CHECK((a->bitmap[i / 64] >> (i % 64)) & 1, "bin %u is not in the bitmap", i);
+    CHECK((set->bitmap[i / 64] >> (i % 64)) & 1, "bin %u is not in the bitmap", i);
     expect("bitmap disagrees with bin %u", i);
-    a->bitmap[i / 64] &= ~(1ull << (i % 64));
+    set->bitmap[i / 64] &= ~(1ull << (i % 64));
     must_fail("a bitmap bit cleared");
-    a->bitmap[i / 64] |= 1ull << (i % 64);
+    set->bitmap[i / 64] |= 1ull << (i % 64);
     must_pass("a bitmap bit cleared");
 }
 

@@ -16,8 +16,8 @@
  *  - then, with no failures, the heap serves every kind of block again;
  *  - with sbrk failing throughout, nothing fails at all: chunks are mmap'ed.
  * And: a madvise that fails leaves the pages counted as resident (neither
- * the arenas nor the region report them purged), and a later trim purges
- * them.
+ * the arenas nor the region count more purged than before), and a later
+ * trim purges them.
  *
  * Test build (libhmm_test): hmm_test_os_fail and hmm_test_os_calls. */
 #include "config.h"
@@ -315,7 +315,8 @@ static size_t region_purged(const struct hmm_stats *s)
 /* Free memory below live blocks, in an arena (a large free block between
  * two live ones) and in the region (a chunk freed under a live one: of two
  * emptied chunks the arena keeps one as its spare); trim with madvise
- * failing, then working. */
+ * failing, then working.  The top chunk is in use, so only purging could
+ * give memory back. */
 static void madvise_failure_purges_nothing(void)
 {
     char *low = hmm_malloc(100), *gap = hmm_malloc(400000), *high = hmm_malloc(100);
@@ -331,18 +332,19 @@ static void madvise_failure_purges_nothing(void)
     hmm_malloc_trim(0);
     CHECK(hmm_test_os_calls(OS_MADVISE) > calls, "the trim called no madvise");
     hmm_stats(&failed);
-    CHECK(failed.purged_in_arenas == before.purged_in_arenas,
+    CHECK(failed.purged_in_arenas <= before.purged_in_arenas,
           "madvise failed, yet the arenas count %zu bytes purged (was %zu)", failed.purged_in_arenas,
           before.purged_in_arenas);
-    CHECK(region_purged(&failed) == region_purged(&before),
+    CHECK(region_purged(&failed) <= region_purged(&before),
           "madvise failed, yet the region counts %zu bytes purged (was %zu)", region_purged(&failed),
           region_purged(&before));
+    CHECK(failed.returned_bytes == before.returned_bytes,
+          "madvise failed, yet %zu more bytes count as given back", failed.returned_bytes - before.returned_bytes);
     CHECK(hmm_check() == 0, "hmm_check after the failed purge");
     hmm_test_os_fail(OS_MADVISE, 0, 0);
     hmm_malloc_trim(0);
     hmm_stats(&after);
-    CHECK(after.purged_in_arenas > failed.purged_in_arenas, "the free block was not purged later");
-    CHECK(region_purged(&after) > region_purged(&failed), "the free chunk was not purged later");
+    CHECK(after.returned_bytes > failed.returned_bytes, "what the failed madvise left resident was not purged later");
     CHECK(hmm_check() == 0, "hmm_check after the purge");
     hmm_free(low);
     hmm_free(high);

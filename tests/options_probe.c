@@ -7,7 +7,7 @@
  *                         block: "huge_SIZE 1" (huge_blocks went up) or 0
  *   arenas N              N threads allocate and wait at a barrier:
  *                         "arena_count" while they all hold blocks
- *   cache                 frees blocks of many classes: "cached_bytes"
+ *   cache                 frees blocks of many classes beside a live 30 MiB block: "cached_bytes"
  *   chunk                 a new thread allocates 100 bytes: "chunk_bytes"
  *                         and "chunks" of its (new) arena
  *   burst [MS]            64 MiB of 96 KiB blocks (above the largest cached class) allocated, then freed;
@@ -111,6 +111,11 @@ static void arenas(int n)
 static void cache(void)
 {
     static void *blocks[64][64];
+    /* A live block as large as what is freed below: an arena that is being
+     * emptied (its live bytes a small part of its chunks) closes the caches
+     * that would pin its chunks. */
+    void *live = hmm_malloc(30u << 20);
+    CHECK(live != NULL, "malloc(30 MiB)");
     for (int c = 0; c < 64; c++) {
         size_t size = 16 + (size_t)c * 500;   /* 16 to 31516 bytes: many classes */
         for (int i = 0; i < 64; i++) {
@@ -124,6 +129,7 @@ static void cache(void)
     struct hmm_stats s;
     stats(&s);
     printf("cached_bytes %zu\n", s.cached_bytes);
+    hmm_free(live);
 }
 
 static struct hmm_stats before_thread;
