@@ -140,6 +140,7 @@ static struct bin_set *block_set(struct arena *a, struct block *b)
 
 static void bin_insert(struct arena *a, struct block *b)
 {
+    HMM_ASSERT(block_state(b) == BLOCK_FREE && block_linked(b));
     struct bin_set *set = block_set(a, b);
     unsigned i = bin_index(b->units);
     struct free_links *links = block_links(b);
@@ -157,6 +158,7 @@ static void bin_insert(struct arena *a, struct block *b)
 
 static void bin_remove(struct arena *a, struct block *b)
 {
+    HMM_ASSERT(block_binned(block_set(a, b)->bins[bin_index(b->units)], b));
     counter_sub(&a->purged_bytes, block_purged(b));
     if (block_dirty(b))
         dirty_unlink(a, b);
@@ -222,6 +224,7 @@ static void block_format(struct block *b, uint32_t units, uint32_t prev_units,
  * block above it.  purged: the bytes of b purged (b just left its bin). */
 static void block_split(struct arena *a, struct block *b, uint32_t units, size_t purged)
 {
+    HMM_ASSERT(block_linked(b) && units <= b->units);
     uint32_t rest_units = b->units - units;
     if (rest_units < MIN_BLOCK_UNITS || block_chunk(b)->use == CHUNK_DEDICATED)
         return;
@@ -240,6 +243,7 @@ static void block_split(struct arena *a, struct block *b, uint32_t units, size_t
     block_set_purged(rest, purged_within(rest, purged) + above_purged);
     above->prev_units = rest_units;
     bin_insert(a, rest);
+    HMM_ASSERT(block_linked(b) && block_binned(block_set(a, rest)->bins[bin_index(rest->units)], rest));
 }
 
 static bool block_spans_chunk(struct block *b)
@@ -288,6 +292,7 @@ static struct block *chunk_adopt(struct arena *a, struct chunk *c, enum chunk_us
     block_set_purged(first, 0);
     struct block *fence = chunk_fence(c);
     block_format(fence, 0, units, (uint32_t)((c->size - BLOCK_HEADER) >> UNIT_SHIFT), BLOCK_FENCE);
+    HMM_ASSERT(chunk_owned(a, c));
     return first;
 }
 
@@ -295,6 +300,7 @@ static struct block *chunk_adopt(struct arena *a, struct chunk *c, enum chunk_us
  * free block is in a bin. */
 static void chunk_release(struct arena *a, struct chunk *c, bool binned)
 {
+    HMM_ASSERT(chunk_owned(a, c));
     if (binned)
         bin_remove(a, chunk_first_block(c));
     if (c->prev)
@@ -380,8 +386,9 @@ static size_t purge_oldest(struct arena *a)
     size_t len;
     purgeable_pages(b, &start, &len);
     size_t before = block_purged(b);
+    if (!os_purge(start, len))
+        return 0;               /* the pages stay resident, the block dirty */
     dirty_unlink(a, b);
-    os_purge(start, len);
     block_set_purged(b, len);
     return len - before;
 }
@@ -391,8 +398,12 @@ static size_t purge_oldest(struct arena *a)
 static size_t purge_locked(struct arena *a, size_t target)
 {
     size_t purged = 0;
-    while (a->dirty_oldest != NULL && free_resident(a) - purged > target)
-        purged += purge_oldest(a);
+    while (a->dirty_oldest != NULL && free_resident(a) - purged > target) {
+        size_t done = purge_oldest(a);
+        if (done == 0)
+            break;              /* madvise failed: a later pass tries again */
+        purged += done;
+    }
 
     counter_add(&a->purged_bytes, purged);
     counter_add(&a->purged_total, purged);
@@ -445,6 +456,7 @@ static struct block *alloc_locked(struct arena *a, uint32_t units)
  * bin the result. */
 static void coalesce_locked(struct arena *a, struct block *b)
 {
+    HMM_ASSERT(block_linked(b));
     struct block *above = block_next(b);
     size_t purged = 0;
     if (block_state(above) == BLOCK_FREE) {
@@ -466,6 +478,7 @@ static void coalesce_locked(struct arena *a, struct block *b)
     block_next(b)->prev_units = b->units;
     block_set_state(b, BLOCK_FREE);
     b->bin_offset = 0;
+    HMM_ASSERT(block_coalesced(b));
     block_set_purged(b, purged_within(b, purged));
     if (block_spans_chunk(b))
         chunk_emptied(a, block_chunk(b));
@@ -502,6 +515,7 @@ static size_t drain_into(struct arena *a, struct cache_entry **kept, uint16_t of
         struct block *b = block_of(entry);
         if (!block_header_valid(b) || block_state(b) != BLOCK_REMOTE)
             fatal("free(): corrupted remote-free stack of arena %u at %p", a->id, (void *)entry);
+        HMM_ASSERT(block_linked(b) && block_chunk(b)->arena == a);
         counter_add(&a->remote_frees, 1);
         if (kept != NULL && b->bin_offset != 0) {
             block_set_state(b, BLOCK_CACHED);

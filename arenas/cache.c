@@ -49,6 +49,7 @@ static void cache_take(struct thread_cache *cache, struct cache_entry *list)
 {
     struct cache_entry *overflow = NULL;
     while (list != NULL) {
+        HMM_ASSERT(block_cached(block_of(list)));
         struct cache_entry *next = list->next;
         struct cache_bin *bin = cache_bin_at(cache, block_of(list)->bin_offset);
         struct cache_entry **into = bin->room > 0 ? &bin->head : &overflow;
@@ -89,6 +90,7 @@ void *cache_fill(struct thread_cache *cache, size_t size)
         }
     }
     struct cache_entry *entry = bin->head;
+    HMM_ASSERT(block_cached(block_of(entry)));
     bin->head = entry->next;
     bin->room++;
     block_set_state(block_of(entry), BLOCK_INUSE);

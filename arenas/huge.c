@@ -118,12 +118,27 @@ void huge_free(struct chunk *c, struct block *b)
     os_unmap(c, size);
 }
 
-/* Resize in place when the kernel can, else move the pages. */
+/* Move the pages to a fresh aligned place whose chunk map leaves exist,
+ * both made first, so that a failure leaves the block where it was. */
+static struct chunk *huge_move(struct chunk *c, size_t old_size, size_t map_size)
+{
+    void *target = os_map_aligned(map_size, GRANULE);
+    if (target == NULL)
+        return NULL;
+    if (!map_prepare(target, map_size)) {
+        os_unmap(target, map_size);
+        return NULL;
+    }
+    return os_remap_onto(c, old_size, map_size, target) ? target : NULL;
+}
+
+/* Resize in place when the kernel can, else move the pages.  The map's
+ * leaves for either place exist before the old entries are cleared. */
 void *huge_realloc(struct chunk *c, struct block *b, size_t size)
 {
     size_t offset = block_offset(b), old_size = c->size;
     size_t map_size = mapping_size(offset, size);
-    if (map_size == 0) {
+    if (map_size == 0 || !map_prepare(c, map_size)) {
         errno = ENOMEM;
         return NULL;
     }
@@ -131,7 +146,7 @@ void *huge_realloc(struct chunk *c, struct block *b, size_t size)
         map_clear(c);
         struct chunk *moved = c;
         if (!os_remap_in_place(c, old_size, map_size))
-            moved = os_remap_aligned(c, old_size, map_size, GRANULE);
+            moved = huge_move(c, old_size, map_size);
         if (moved == NULL) {
             map_set(c);
             errno = ENOMEM;

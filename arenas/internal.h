@@ -25,6 +25,19 @@
 #define HMM_NOINLINE __attribute__((noinline))
 #define HMM_COLD __attribute__((cold, noinline))
 
+/* HMM_ASSERT(cond): in a debug build (./configure --enable-debug) a false
+ * cond ends the program with one line, "hmm: assertion `cond' failed at
+ * FILE:LINE (function)"; in other builds cond is never evaluated, only
+ * type-checked.  cond must have no side effects.  The invariants worth
+ * asserting are the validators at the end of this header. */
+HMM_COLD __attribute__((noreturn)) void assert_failed(const char *cond, const char *file, int line,
+                                                      const char *func);
+#ifdef HMM_DEBUG
+#define HMM_ASSERT(cond) (HMM_LIKELY(cond) ? (void)0 : assert_failed(#cond, __FILE__, __LINE__, __func__))
+#else
+#define HMM_ASSERT(cond) ((void)sizeof(!(cond)))
+#endif
+
 /* ---- sizes ------------------------------------------------------------ */
 
 #define UNIT 16u                       /* block sizes count in 16-byte units */
@@ -466,10 +479,11 @@ void *os_sbrk(intptr_t delta);          /* (void *)-1 on failure */
 void *os_map(size_t size);              /* NULL on failure */
 void *os_map_aligned(size_t size, size_t alignment);
 void *os_map_placed(size_t size, size_t alignment, size_t offset);   /* addr + offset aligned */
+void *os_map_node(size_t size);         /* the chunk map's nodes; NULL on failure */
 void os_unmap(void *addr, size_t size);
-void *os_remap_aligned(void *addr, size_t old_size, size_t new_size, size_t alignment);
+bool os_remap_onto(void *addr, size_t old_size, size_t new_size, void *target);
 bool os_remap_in_place(void *addr, size_t old_size, size_t new_size);
-void os_purge(void *addr, size_t size);
+bool os_purge(void *addr, size_t size);  /* false: the pages stay resident */
 uint64_t os_now_ms(void);
 size_t os_page_size(void);
 unsigned os_cpu_count(void);
@@ -477,11 +491,15 @@ void os_write(int fd, const char *buf, size_t len);
 void os_yield(void);
 __attribute__((noreturn)) void os_abort(void);
 #ifdef HMM_TEST_BUILD
-enum os_call { OS_SBRK, OS_MMAP, OS_MREMAP, OS_CALL_COUNT };
+/* Tests fail the calls of a kind after `after` more have succeeded, count
+ * of them; and read how many calls of a kind were made (failed or not). */
+enum os_call { OS_SBRK, OS_MMAP, OS_MREMAP, OS_MADVISE, OS_MAP_NODE, OS_CALL_COUNT };
 void hmm_test_os_fail(enum os_call call, int after, int count);
+unsigned hmm_test_os_calls(enum os_call call);
 #endif
 
 /* map.c: which chunk covers an address. */
+bool map_prepare(const void *addr, size_t size);
 bool map_set(struct chunk *chunk);
 void map_clear(struct chunk *chunk);
 struct chunk *map_lookup(const void *addr);
@@ -562,5 +580,95 @@ size_t fmt_str(char *buf, size_t cap, const char *fmt, ...);
 void fmt_fd(int fd, const char *fmt, ...);
 __attribute__((noreturn)) void fatal(const char *fmt, ...);
 void warn(const char *fmt, ...);
+
+/* ---- validators: the invariants written on the structs, for HMM_ASSERT ----
+ * Each says whether one header or link is as the engine trusts it to be.
+ * Every pointer they follow is looked up in the chunk map first, so that a
+ * wild one fails the assertion instead of faulting.  Called with the lock
+ * that guards what they read. */
+
+/* b lies in the chunk its header names, and that chunk is valid. */
+static inline bool block_in_chunk(struct block *b)
+{
+    struct chunk *c = map_lookup(b);
+    return c != NULL && c == block_chunk(b) && chunk_valid(c) && c->state == CHUNK_ARENA &&
+           b >= chunk_first_block(c) && b < chunk_fence(c);
+}
+
+/* b's header is live and agrees with both neighbours: the block above
+ * knows b's size, the block below (or the chunk's start) is where b says. */
+static inline bool block_linked(struct block *b)
+{
+    if (!block_in_chunk(b) || !block_header_valid(b) || block_next(b) > chunk_fence(block_chunk(b)))
+        return false;
+    if (block_next(b)->prev_units != b->units)
+        return false;
+    return b->prev_units == 0 ? b == chunk_first_block(block_chunk(b))
+                              : block_in_chunk(block_prev(b)) && block_prev(b)->units == b->prev_units;
+}
+
+/* Neither neighbour of b is free: coalescing is done. */
+static inline bool block_coalesced(struct block *b)
+{
+    return block_state(block_next(b)) != BLOCK_FREE &&
+           (b->prev_units == 0 || block_state(block_prev(b)) != BLOCK_FREE);
+}
+
+/* b is a free block of the bin whose first block is head, and its bin
+ * neighbours are free blocks that point back at it. */
+static inline bool block_binned(struct block *head, struct block *b)
+{
+    struct free_links *links = block_links(b);
+    if (block_state(b) != BLOCK_FREE || !block_in_chunk(b))
+        return false;
+    if (links->prev == NULL ? head != b
+                            : !block_in_chunk(links->prev) || block_state(links->prev) != BLOCK_FREE ||
+                                  block_links(links->prev)->next != b)
+        return false;
+    return links->next == NULL || (block_in_chunk(links->next) && block_state(links->next) == BLOCK_FREE &&
+                                   block_links(links->next)->prev == b);
+}
+
+/* b is parked in a thread cache: a cached block of a cached class, big
+ * enough for it. */
+static inline bool block_cached(struct block *b)
+{
+    return block_in_chunk(b) && block_header_valid(b) && block_state(b) == BLOCK_CACHED &&
+           b->bin_offset % sizeof(struct cache_bin) == 0 && block_class(b) != 0 &&
+           block_class(b) < CLASS_COUNT && block_usable(b) >= class_size(block_class(b));
+}
+
+/* c is one of a's chunks: valid, mapped, linked both ways in a's list,
+ * closed by its fence. */
+static inline bool chunk_owned(struct arena *a, struct chunk *c)
+{
+    return chunk_valid(c) && c->state == CHUNK_ARENA && c->arena == a && map_lookup(c) == c &&
+           block_state(chunk_fence(c)) == BLOCK_FENCE &&
+           (c->prev == NULL ? a->chunks == c : c->prev->next == c) && (c->next == NULL || c->next->prev == c);
+}
+
+/* above starts where c ends, in the same sbrk segment, and knows c's size. */
+static inline bool chunk_abuts(const struct chunk *c, const struct chunk *above)
+{
+    return chunk_valid(c) && chunk_valid(above) && !(c->flags & (CHUNK_SEGMENT_END | CHUNK_MAPPED)) &&
+           (const char *)c + c->size == (const char *)above && above->prev_size == c->size;
+}
+
+/* c is on the region's free list (head its first chunk): free, linked
+ * both ways, in address order, with no free chunk right below or above. */
+static inline bool chunk_listed(const struct chunk *head, const struct chunk *c)
+{
+    const struct chunk *prev = c->prev, *next = c->next;
+    if (!chunk_valid(c) || c->state != CHUNK_FREE || c->arena != NULL)
+        return false;
+    if (prev == NULL ? head != c
+                     : prev->next != c || (const char *)prev + prev->size > (const char *)c ||
+                           ((const char *)prev + prev->size == (const char *)c &&
+                            !(prev->flags & CHUNK_SEGMENT_END)))
+        return false;
+    return next == NULL || (next->prev == c && ((const char *)c + c->size < (const char *)next ||
+                                                ((const char *)c + c->size == (const char *)next &&
+                                                 (c->flags & CHUNK_SEGMENT_END))));
+}
 
 #endif

@@ -22,7 +22,7 @@ static struct map_leaf *leaf_for(uintptr_t index, bool create)
     struct map_leaf *leaf = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     if (leaf != NULL || !create)
         return leaf;
-    struct map_leaf *fresh = os_map(sizeof(struct map_leaf));
+    struct map_leaf *fresh = os_map_node(sizeof(struct map_leaf));
     if (fresh == NULL)
         return NULL;
     if (!ck_pr_cas_ptr(slot, NULL, fresh)) {
@@ -32,27 +32,47 @@ static struct map_leaf *leaf_for(uintptr_t index, bool create)
     return fresh;
 }
 
+/* A granule is recorded for one chunk at a time: cleared before another
+ * chunk covers it. */
+static inline bool entry_free_for(struct chunk **entry, const struct chunk *chunk)
+{
+    struct chunk *now = __atomic_load_n(entry, __ATOMIC_RELAXED);
+    return now == NULL || now == chunk;
+}
+
 static void map_store(struct chunk *chunk, struct chunk *value)
 {
     uintptr_t first = (uintptr_t)chunk >> GRANULE_SHIFT;
     uintptr_t end = first + (chunk->size >> GRANULE_SHIFT);
+    HMM_ASSERT(chunk_valid(chunk));
     for (uintptr_t index = first; index < end; index++) {
         struct map_leaf *leaf = leaf_for(index, false);
-        if (leaf != NULL)
-            __atomic_store_n(&leaf->chunk[index & (LEAF_ENTRIES - 1)], value, __ATOMIC_RELEASE);
+        if (leaf == NULL)
+            continue;
+        HMM_ASSERT(entry_free_for(&leaf->chunk[index & (LEAF_ENTRIES - 1)], chunk));
+        __atomic_store_n(&leaf->chunk[index & (LEAF_ENTRIES - 1)], value, __ATOMIC_RELEASE);
     }
 }
 
-/* Make sure every leaf exists first, so a failure leaves nothing half set. */
-bool map_set(struct chunk *chunk)
+/* Make sure every leaf over [addr, addr + size) exists, so that a map_set
+ * there cannot fail. */
+bool map_prepare(const void *addr, size_t size)
 {
-    uintptr_t first = (uintptr_t)chunk >> GRANULE_SHIFT;
-    uintptr_t end = first + (chunk->size >> GRANULE_SHIFT);
-    if ((uintptr_t)chunk + chunk->size > ((uintptr_t)1 << ADDRESS_BITS))
+    uintptr_t first = (uintptr_t)addr >> GRANULE_SHIFT;
+    uintptr_t end = first + ((size + GRANULE - 1) >> GRANULE_SHIFT);
+    if ((uintptr_t)addr + size > ((uintptr_t)1 << ADDRESS_BITS))
         return false;
     for (uintptr_t index = first; index < end; index = (index | (LEAF_ENTRIES - 1)) + 1)
         if (leaf_for(index, true) == NULL)
             return false;
+    return true;
+}
+
+/* Every leaf first, so a failure leaves nothing half set. */
+bool map_set(struct chunk *chunk)
+{
+    if (!map_prepare(chunk, chunk->size))
+        return false;
     map_store(chunk, chunk);
     return true;
 }

@@ -14,6 +14,7 @@
 #ifdef HMM_TEST_BUILD
 static int fail_after[OS_CALL_COUNT];
 static int fail_count[OS_CALL_COUNT];
+static unsigned calls_made[OS_CALL_COUNT];
 
 void hmm_test_os_fail(enum os_call call, int after, int count)
 {
@@ -21,8 +22,15 @@ void hmm_test_os_fail(enum os_call call, int after, int count)
     __atomic_store_n(&fail_count[call], count, __ATOMIC_RELEASE);
 }
 
+unsigned hmm_test_os_calls(enum os_call call)
+{
+    return __atomic_load_n(&calls_made[call], __ATOMIC_ACQUIRE);
+}
+
+/* Every call that may fail counts; after `after` of them, `count` fail. */
 static bool injected_failure(enum os_call call)
 {
+    ck_pr_inc_uint(&calls_made[call]);
     if (__atomic_load_n(&fail_count[call], __ATOMIC_ACQUIRE) <= 0)
         return false;
     if (ck_pr_faa_int(&fail_after[call], -1) > 0)
@@ -38,6 +46,8 @@ static inline bool injected_failure(int call)
 #define OS_SBRK 0
 #define OS_MMAP 1
 #define OS_MREMAP 2
+#define OS_MADVISE 3
+#define OS_MAP_NODE 4
 #endif
 
 void *os_sbrk(intptr_t delta)
@@ -49,12 +59,22 @@ void *os_sbrk(intptr_t delta)
     return sbrk(delta);
 }
 
-void *os_map(size_t size)
+static void *map_pages(size_t size)
 {
-    if (injected_failure(OS_MMAP))
-        return NULL;
     void *addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return addr == MAP_FAILED ? NULL : addr;
+}
+
+void *os_map(size_t size)
+{
+    return injected_failure(OS_MMAP) ? NULL : map_pages(size);
+}
+
+/* The chunk map's own nodes: a mapping of their own kind, so that tests
+ * can fail them apart from the chunks they describe. */
+void *os_map_node(size_t size)
+{
+    return injected_failure(OS_MAP_NODE) ? NULL : map_pages(size);
 }
 
 /* A mapping whose address plus offset is a multiple of alignment (both
@@ -96,26 +116,25 @@ bool os_remap_in_place(void *addr, size_t old_size, size_t new_size)
     return mremap(addr, old_size, new_size, 0) != MAP_FAILED;
 }
 
-/* Move a mapping to a fresh aligned place: reserve it, then let mremap
- * replace the reservation, so the pages move without a copy. */
-void *os_remap_aligned(void *addr, size_t old_size, size_t new_size, size_t alignment)
+/* Move a mapping onto target, a reservation of new_size bytes (from
+ * os_map_aligned), so the pages move without a copy.  On failure the
+ * reservation is unmapped and the mapping stays where it was. */
+bool os_remap_onto(void *addr, size_t old_size, size_t new_size, void *target)
 {
-    if (injected_failure(OS_MREMAP))
-        return NULL;
-    void *target = os_map_aligned(new_size, alignment);
-    if (target == NULL)
-        return NULL;
-    void *moved = mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
-    if (moved == MAP_FAILED) {
+    if (injected_failure(OS_MREMAP) ||
+        mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target) == MAP_FAILED) {
         munmap(target, new_size);
-        return NULL;
+        return false;
     }
-    return moved;
+    return true;
 }
 
-void os_purge(void *addr, size_t size)
+/* False when the kernel refused: the pages stay resident. */
+bool os_purge(void *addr, size_t size)
 {
-    madvise(addr, size, MADV_DONTNEED);
+    if (injected_failure(OS_MADVISE))
+        return false;
+    return madvise(addr, size, MADV_DONTNEED) == 0;
 }
 
 uint64_t os_now_ms(void)

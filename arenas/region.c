@@ -93,6 +93,7 @@ static size_t purgeable(const struct chunk *c)
 /* A chunk leaving the list will be written again: it counts as resident. */
 static void free_list_remove(struct chunk *c)
 {
+    HMM_ASSERT(chunk_listed(region.free_list, c));
     if (c->flags & CHUNK_PURGED) {
         region.purged_bytes -= purgeable(c);
         c->flags &= ~CHUNK_PURGED;
@@ -127,13 +128,13 @@ static void free_list_insert(struct chunk *c)
     c->flags &= ~CHUNK_PURGED;
     c->freed_ms = os_now_ms();
     region.free_bytes += c->size;
+    HMM_ASSERT(chunk_listed(region.free_list, c));
 }
 
 static size_t chunk_purge(struct chunk *c)
 {
-    if (c->flags & CHUNK_PURGED)
+    if ((c->flags & CHUNK_PURGED) || !os_purge((char *)c + os_page_size(), purgeable(c)))
         return 0;
-    os_purge((char *)c + os_page_size(), purgeable(c));
     c->flags |= CHUNK_PURGED;
     region.purged_bytes += purgeable(c);
     region.returned_bytes += purgeable(c);
@@ -160,6 +161,7 @@ static void purge_excess(size_t limit)
 /* Absorb the free chunk above c into c; both are off the free list. */
 static void chunk_absorb_above(struct chunk *c, struct chunk *above)
 {
+    HMM_ASSERT(chunk_abuts(c, above) && above->state == CHUNK_FREE);
     c->size += above->size;
     c->flags = (c->flags & ~CHUNK_SEGMENT_END) | (above->flags & CHUNK_SEGMENT_END);
     c->flags &= ~CHUNK_PURGED;

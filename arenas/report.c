@@ -152,3 +152,14 @@ void fatal(const char *fmt, ...)
     va_end(ap);
     os_abort();
 }
+
+/* HMM_ASSERT's one line: the condition, the file (without its directory),
+ * the line and the function. */
+void assert_failed(const char *cond, const char *file, int line, const char *func)
+{
+    const char *base = file;
+    for (const char *p = file; *p; p++)
+        if (*p == '/')
+            base = p + 1;
+    fatal("assertion `%s' failed at %s:%d (%s)", cond, base, line, func);
+}
