@@ -159,6 +159,7 @@ enum chunk_flags {
     CHUNK_MAPPED = 1,        /* mmap'ed, not part of the sbrk region */
     CHUNK_SEGMENT_END = 2,   /* last chunk of its region segment */
     CHUNK_PURGED = 4,        /* free and madvised away */
+    CHUNK_PURGING = 8,       /* free, off the region's index while madvise runs */
 };
 
 #define CHUNK_MAGIC 0x68636b6e686d6d00ull
@@ -170,7 +171,7 @@ struct chunk {
     size_t size;              /* bytes, a multiple of GRANULE */
     size_t prev_size;
     struct arena *arena;      /* owner while CHUNK_ARENA, else NULL */
-    struct chunk *next;       /* arena's chunk list, or the region's free list */
+    struct chunk *next;       /* arena's chunk list, or the region's purging list */
     struct chunk *prev;
     uint32_t state;
     uint32_t flags;
@@ -440,7 +441,7 @@ struct arena {
 /* ---- cross-file API, by defining file --------------------------------- */
 
 /* os.c: the only file that makes system calls. */
-void *os_sbrk(intptr_t delta);          /* (void *)-1 on failure */
+void *os_brk(void *addr);               /* the break after; addr on success; NULL reads */
 void *os_map(size_t size);              /* NULL on failure */
 void *os_map_aligned(size_t size, size_t alignment);
 void os_unmap(void *addr, size_t size);
@@ -463,7 +464,7 @@ bool map_set(struct chunk *chunk);
 void map_clear(struct chunk *chunk);
 struct chunk *map_lookup(const void *addr);
 
-/* region.c: the central sbrk region. */
+/* region.c: the central sbrk region, and every movement of the break. */
 struct region_stats {
     size_t region_bytes, free_bytes, purged_bytes, mapped_bytes, returned_bytes;
     uintptr_t brk;
@@ -477,6 +478,8 @@ int region_check(void);
 void region_lock(void);
 void region_unlock(void);
 void region_child_reset(void);
+void *region_sbrk(intptr_t delta);      /* sbrk and brk for the whole program */
+int region_brk(void *addr);
 
 /* arena.c: blocks in chunks, bins, split and coalesce, remote frees. */
 void arena_init(struct arena *a, unsigned id);
