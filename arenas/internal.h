@@ -149,7 +149,8 @@ static inline bool block_header_valid(const struct block *b)
 /* ---- chunks ------------------------------------------------------------
  * A chunk is a GRANULE-aligned run of whole granules.  It belongs to exactly
  * one owner: an arena (state CHUNK_ARENA, arena set, in the arena's list), the
- * region's free list (CHUNK_FREE), or it is the mapping of a huge block
+ * region (CHUNK_FREE: in its index of free chunks, or off it while being
+ * purged, CHUNK_PURGING), or it is the mapping of a huge block
  * (CHUNK_HUGE).  Region chunks tile their segment of the sbrk heap:
  * prev_size is the size of the chunk below (0 for the segment's first), and
  * CHUNK_SEGMENT_END marks the chunk whose end is the segment's end.
