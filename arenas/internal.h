@@ -162,7 +162,8 @@ static inline bool block_header_valid(const struct block *b)
 /* ---- chunks ------------------------------------------------------------
  * A chunk is a GRANULE-aligned run of whole granules.  It belongs to exactly
  * one owner: an arena (state CHUNK_ARENA, arena set, in the arena's list), the
- * region's free list (CHUNK_FREE), or it is the mapping of a huge block
+ * region (CHUNK_FREE: in its index of free chunks, or off it while being
+ * purged, CHUNK_PURGING), or it is the mapping of a huge block
  * (CHUNK_HUGE).  Region chunks tile their segment of the sbrk heap:
  * prev_size is the size of the chunk below (0 for the segment's first), and
  * CHUNK_SEGMENT_END marks the chunk whose end is the segment's end.
@@ -172,6 +173,7 @@ enum chunk_flags {
     CHUNK_MAPPED = 1,        /* mmap'ed, not part of the sbrk region */
     CHUNK_SEGMENT_END = 2,   /* last chunk of its region segment */
     CHUNK_PURGED = 4,        /* free and madvised away */
+    CHUNK_PURGING = 8,       /* free, off the region's index while madvise runs */
 };
 
 /* What an arena uses its chunk for: set and read under the arena's lock
@@ -187,7 +189,7 @@ struct chunk {
     size_t size;              /* bytes, a multiple of GRANULE */
     size_t prev_size;
     struct arena *arena;      /* owner while CHUNK_ARENA, else NULL */
-    struct chunk *next;       /* arena's chunk list, or the region's free list */
+    struct chunk *next;       /* arena's chunk list, or the region's purging list */
     struct chunk *prev;
     uint16_t state;
     uint16_t use;             /* enum chunk_use, while CHUNK_ARENA */
@@ -475,7 +477,7 @@ struct arena {
 /* ---- cross-file API, by defining file --------------------------------- */
 
 /* os.c: the only file that makes system calls. */
-void *os_sbrk(intptr_t delta);          /* (void *)-1 on failure */
+void *os_brk(void *addr);               /* the break after; addr on success; NULL reads */
 void *os_map(size_t size);              /* NULL on failure */
 void *os_map_aligned(size_t size, size_t alignment);
 void *os_map_placed(size_t size, size_t alignment, size_t offset);   /* addr + offset aligned */
@@ -504,7 +506,7 @@ bool map_set(struct chunk *chunk);
 void map_clear(struct chunk *chunk);
 struct chunk *map_lookup(const void *addr);
 
-/* region.c: the central sbrk region. */
+/* region.c: the central sbrk region, and every movement of the break. */
 struct region_stats {
     size_t region_bytes, free_bytes, purged_bytes, mapped_bytes, returned_bytes;
     uintptr_t brk;
@@ -518,6 +520,8 @@ int region_check(void);
 void region_lock(void);
 void region_unlock(void);
 void region_child_reset(void);
+void *region_sbrk(intptr_t delta);      /* sbrk and brk for the whole program */
+int region_brk(void *addr);
 
 /* arena.c: blocks in chunks, bins, split and coalesce, remote frees. */
 void arena_init(struct arena *a, unsigned id);
@@ -647,6 +651,12 @@ static inline bool chunk_owned(struct arena *a, struct chunk *c)
            (c->prev == NULL ? a->chunks == c : c->prev->next == c) && (c->next == NULL || c->next->prev == c);
 }
 
+/* c is a free chunk of the region's index: valid, free, owned by no arena. */
+static inline bool chunk_free_valid(const struct chunk *c)
+{
+    return chunk_valid(c) && c->state == CHUNK_FREE && c->arena == NULL && !(c->flags & CHUNK_MAPPED);
+}
+
 /* above starts where c ends, in the same sbrk segment, and knows c's size. */
 static inline bool chunk_abuts(const struct chunk *c, const struct chunk *above)
 {
@@ -654,21 +664,5 @@ static inline bool chunk_abuts(const struct chunk *c, const struct chunk *above)
            (const char *)c + c->size == (const char *)above && above->prev_size == c->size;
 }
 
-/* c is on the region's free list (head its first chunk): free, linked
- * both ways, in address order, with no free chunk right below or above. */
-static inline bool chunk_listed(const struct chunk *head, const struct chunk *c)
-{
-    const struct chunk *prev = c->prev, *next = c->next;
-    if (!chunk_valid(c) || c->state != CHUNK_FREE || c->arena != NULL)
-        return false;
-    if (prev == NULL ? head != c
-                     : prev->next != c || (const char *)prev + prev->size > (const char *)c ||
-                           ((const char *)prev + prev->size == (const char *)c &&
-                            !(prev->flags & CHUNK_SEGMENT_END)))
-        return false;
-    return next == NULL || (next->prev == c && ((const char *)c + c->size < (const char *)next ||
-                                                ((const char *)c + c->size == (const char *)next &&
-                                                 (c->flags & CHUNK_SEGMENT_END))));
-}
 
 #endif

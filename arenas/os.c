@@ -50,13 +50,30 @@ static inline bool injected_failure(int call)
 #define OS_MAP_NODE 4
 #endif
 
-void *os_sbrk(intptr_t delta)
+/* Set the break (NULL: only read it); returns the break afterwards, which
+ * is addr on success.  Only the region moves the break, under its lock.  The
+ * override build exports sbrk and brk itself, so it makes the system call;
+ * otherwise glibc's sbrk (still the program's, and glibc malloc's) caches
+ * the break, and only glibc's brk keeps that cache true. */
+static char *brk_call(void *addr)
 {
-    if (delta > 0 && injected_failure(OS_SBRK)) {
-        errno = ENOMEM;
-        return (void *)-1;
-    }
-    return sbrk(delta);
+#if defined(HMM_OVERRIDE) && !defined(HMM_NO_OVERRIDE)
+    return (char *)syscall(SYS_brk, addr);
+#else
+    if (addr != NULL && brk(addr) == 0)
+        return addr;
+    return (char *)syscall(SYS_brk, 0);
+#endif
+}
+
+/* OS_SBRK failures refuse growth only. */
+void *os_brk(void *addr)
+{
+#ifdef HMM_TEST_BUILD
+    if (addr != NULL && (char *)addr > brk_call(NULL) && injected_failure(OS_SBRK))
+        return brk_call(NULL);
+#endif
+    return brk_call(addr);
 }
 
 static void *map_pages(size_t size)

@@ -1,29 +1,50 @@
 /* The central region: one sbrk heap for the whole process, cut into chunks
- * that arenas borrow.  One lock guards every movement of the break and the
- * free list.  Free chunks are merged with their neighbours and kept in
- * address order, so the lowest fit is reused first and the top of the heap
- * tends to stay free.  Free memory beyond the dirty limit goes back to the
- * kernel: the free top chunk with a negative sbrk, the free chunks below it
- * with madvise, a chunk at a time, once they have been free for decay_ms or
- * at once past four times the limit.  A trim keeps top_pad, plus what the
- * limit has grown by beyond the trim threshold.  The dirty limit is the trim threshold,
- * or twice the largest chunk given back in the last decay_ms if that is
- * more, so that a program cycling large buffers reuses resident memory
- * instead of faulting it in again, as glibc's sliding mmap threshold does,
- * and an idle one settles back to the trim threshold.  When sbrk fails, chunks are mmap'ed.
+ * that arenas borrow.  One lock guards every movement of the break (hmm's
+ * own and, in the override build, which exports sbrk and brk, everybody
+ * else's) and the index of free chunks.  Free chunks are merged with their
+ * neighbours and indexed by address, so the lowest fit is reused first and
+ * the top of the heap tends to stay free.  Free memory beyond the dirty
+ * limit goes back to the kernel: the free top chunk by lowering the break,
+ * the free chunks below it with madvise, highest first, once they have been
+ * free for decay_ms or at once past four times the limit.  A trim keeps
+ * top_pad, plus what the limit has grown by beyond the trim threshold.  The
+ * dirty limit is the trim threshold, or twice the largest chunk given back
+ * in the last decay_ms if that is more, so that a program cycling large
+ * buffers reuses resident memory instead of faulting it in again, as
+ * glibc's sliding mmap threshold does, and an idle one settles back to the
+ * trim threshold.  When the break cannot move, chunks are mmap'ed.
  *
- * The heap is a sequence of segments: a segment ends where somebody else
- * moved the break.  Only the top segment grows or shrinks, and only while the
- * break is still where hmm left it; memory above a foreign break is never
- * trimmed. */
+ * The heap is a stack of segments: a segment ends where somebody else moved
+ * the break, and what lies between two segments is foreign.  Only the top
+ * segment grows or shrinks, and only while the break is where hmm left it.
+ * A segment trimmed away whole gives the break back to where hmm found it,
+ * so that foreign code below can lower its own piece again. */
 #include "internal.h"
 
 #include <errno.h>
 
+#define SEGMENT_MAX 256u   /* past this many segments, chunks are mmap'ed */
+
+/* Where a segment began: the break hmm found (the segment starts at the next
+ * granule) and the end of the segment below it (NULL for the first). */
+struct segment_floor {
+    char *found;
+    char *below_end;
+};
+
+/* Invariants: top is the end of the top segment and top_chunk the chunk
+ * ending there, both NULL iff segments == 0; every chunk of the index is
+ * CHUNK_FREE without CHUNK_PURGING and counts in free_bytes; a chunk being
+ * purged without the lock is CHUNK_FREE | CHUNK_PURGING, off the index and
+ * on the purging list (header links), counted nowhere. */
 struct region {
-    struct chunk *free_list;   /* sbrk chunks in state CHUNK_FREE, address order */
-    struct chunk *top_chunk;   /* the chunk ending at top, NULL when none */
-    char *top;                 /* where hmm left the break, NULL before the first growth */
+    struct chunk *free_root;   /* the index of free sbrk chunks, see below */
+    struct chunk *purging;     /* chunks madvised right now without the lock */
+    struct chunk *top_chunk;
+    char *top;
+    char *brk_seen;            /* the break after the last look or move; sbrk(0) */
+    unsigned segments;
+    struct segment_floor floors[SEGMENT_MAX];
     size_t region_bytes;       /* every segment, gaps excluded */
     size_t free_bytes;
     size_t purged_bytes;       /* of free_bytes, madvised away (CHUNK_PURGED) */
@@ -44,11 +65,6 @@ void region_lock(void)
 void region_unlock(void)
 {
     pthread_mutex_unlock(&region_mutex);
-}
-
-void region_child_reset(void)
-{
-    pthread_mutex_init(&region_mutex, NULL);
 }
 
 static size_t round_granule(size_t size)
@@ -82,7 +98,16 @@ static struct chunk *chunk_below(struct chunk *c)
     return (struct chunk *)((char *)c - c->prev_size);
 }
 
-/* ---- the free list ------------------------------------------------------ */
+static char *chunk_end(const struct chunk *c)
+{
+    return (char *)c + c->size;
+}
+
+/* Free and not being purged: may be taken or merged. */
+static bool chunk_is_free(const struct chunk *c)
+{
+    return c->state == CHUNK_FREE && !(c->flags & CHUNK_PURGING);
+}
 
 /* A free chunk keeps its header page; the rest can be purged. */
 static size_t purgeable(const struct chunk *c)
@@ -90,75 +115,187 @@ static size_t purgeable(const struct chunk *c)
     return c->size - os_page_size();
 }
 
-/* A chunk leaving the list will be written again: it counts as resident. */
-static void free_list_remove(struct chunk *c)
+static size_t dirty_bytes(void)
 {
-    HMM_ASSERT(chunk_listed(region.free_list, c));
-    if (c->flags & CHUNK_PURGED) {
-        region.purged_bytes -= purgeable(c);
-        c->flags &= ~CHUNK_PURGED;
-    }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        region.free_list = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->next = c->prev = NULL;
-    region.free_bytes -= c->size;
+    return region.free_bytes - region.purged_bytes;
 }
 
-static void free_list_insert(struct chunk *c)
+/* ---- the index of free chunks ------------------------------------------
+ * A treap keyed by address: in order it is address order, and a node's
+ * priority is a hash of its address, so the tree stays balanced (in
+ * expectation) whatever order chunks come and go in.  Each node also holds
+ * the largest size and the oldest resident chunk's freed_ms below it, so
+ * that the lowest fit and the next chunk to purge are each one descent.
+ * The node sits right after the chunk's header, in the page a purge keeps. */
+struct free_node {
+    struct chunk *left, *right;
+    size_t max_size;       /* the largest chunk in this subtree */
+    uint64_t oldest_ms;    /* the least freed_ms of a resident chunk in it, or UINT64_MAX */
+};
+
+static struct free_node *node(const struct chunk *c)
 {
-    struct chunk *before = NULL, *after = region.free_list;
-    while (after != NULL && after < c) {
-        before = after;
-        after = after->next;
+    return (struct free_node *)((char *)c + CHUNK_HEADER);
+}
+
+static uint64_t priority(const struct chunk *c)
+{
+    uint64_t z = (uintptr_t)c >> GRANULE_SHIFT;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t resident_since(const struct chunk *c)
+{
+    return c->flags & CHUNK_PURGED ? UINT64_MAX : c->freed_ms;
+}
+
+/* What a node's summaries should be, from its chunk and its children. */
+static void node_summarize(const struct chunk *c, size_t *max_size, uint64_t *oldest_ms)
+{
+    *max_size = c->size;
+    *oldest_ms = resident_since(c);
+    const struct chunk *children[2] = { node(c)->left, node(c)->right };
+    for (int i = 0; i < 2; i++) {
+        if (children[i] == NULL)
+            continue;
+        const struct free_node *child = node(children[i]);
+        *max_size = child->max_size > *max_size ? child->max_size : *max_size;
+        *oldest_ms = child->oldest_ms < *oldest_ms ? child->oldest_ms : *oldest_ms;
     }
-    c->prev = before;
-    c->next = after;
-    if (before)
-        before->next = c;
+}
+
+static void node_update(struct chunk *c)
+{
+    node_summarize(c, &node(c)->max_size, &node(c)->oldest_ms);
+}
+
+/* Split t into the chunks below key and those at or above it. */
+static void treap_split(struct chunk *t, const struct chunk *key, struct chunk **lo, struct chunk **hi)
+{
+    if (t == NULL) {
+        *lo = *hi = NULL;
+    } else if (t < key) {
+        treap_split(node(t)->right, key, &node(t)->right, hi);
+        node_update(t);
+        *lo = t;
+    } else {
+        treap_split(node(t)->left, key, lo, &node(t)->left);
+        node_update(t);
+        *hi = t;
+    }
+}
+
+/* Join two treaps, every chunk of lo below every chunk of hi. */
+static struct chunk *treap_join(struct chunk *lo, struct chunk *hi)
+{
+    if (lo == NULL || hi == NULL)
+        return lo != NULL ? lo : hi;
+    if (priority(lo) > priority(hi)) {
+        node(lo)->right = treap_join(node(lo)->right, hi);
+        node_update(lo);
+        return lo;
+    }
+    node(hi)->left = treap_join(lo, node(hi)->left);
+    node_update(hi);
+    return hi;
+}
+
+static struct chunk *treap_insert(struct chunk *t, struct chunk *c)
+{
+    if (t == NULL || priority(c) > priority(t)) {
+        treap_split(t, c, &node(c)->left, &node(c)->right);
+        node_update(c);
+        return c;
+    }
+    if (c < t)
+        node(t)->left = treap_insert(node(t)->left, c);
     else
-        region.free_list = c;
-    if (after)
-        after->prev = c;
+        node(t)->right = treap_insert(node(t)->right, c);
+    node_update(t);
+    return t;
+}
+
+static struct chunk *treap_remove(struct chunk *t, struct chunk *c)
+{
+    if (t == NULL)
+        fatal("hmm: region: free chunk %p is not in the index", (void *)c);
+    if (t == c)
+        return treap_join(node(c)->left, node(c)->right);
+    if (c < t)
+        node(t)->left = treap_remove(node(t)->left, c);
+    else
+        node(t)->right = treap_remove(node(t)->right, c);
+    node_update(t);
+    return t;
+}
+
+static void free_insert(struct chunk *c)
+{
     c->state = CHUNK_FREE;
     c->arena = NULL;
-    c->flags &= ~CHUNK_PURGED;
-    c->freed_ms = os_now_ms();
+    region.free_root = treap_insert(region.free_root, c);
     region.free_bytes += c->size;
-    HMM_ASSERT(chunk_listed(region.free_list, c));
+    region.purged_bytes += c->flags & CHUNK_PURGED ? purgeable(c) : 0;
 }
 
-static size_t chunk_purge(struct chunk *c)
+static void free_remove(struct chunk *c)
 {
-    if ((c->flags & CHUNK_PURGED) || !os_purge((char *)c + os_page_size(), purgeable(c)))
-        return 0;
-    c->flags |= CHUNK_PURGED;
-    region.purged_bytes += purgeable(c);
-    region.returned_bytes += purgeable(c);
-    return purgeable(c);
+    HMM_ASSERT(chunk_free_valid(c));
+    region.free_root = treap_remove(region.free_root, c);
+    region.free_bytes -= c->size;
+    region.purged_bytes -= c->flags & CHUNK_PURGED ? purgeable(c) : 0;
 }
 
-/* Purge free chunks below the top while more than limit bytes of them are
- * resident, the highest first (the lowest are the next to be reused), and
- * only those free for decay_ms unless four times the limit is resident. */
-static void purge_excess(size_t limit)
+/* The lowest free chunk of at least size bytes. */
+static struct chunk *lowest_fit(size_t size)
 {
-    if (region.free_bytes - region.purged_bytes <= limit)
-        return;
-    bool urgent = region.free_bytes - region.purged_bytes > 4 * limit;
-    uint64_t now = os_now_ms();
-    struct chunk *c = region.free_list;
-    while (c != NULL && c->next != NULL)
-        c = c->next;
-    for (; c != NULL && region.free_bytes - region.purged_bytes > limit; c = c->prev)
-        if (c != region.top_chunk && (urgent || now - c->freed_ms >= hmm_tunables.decay_ms))
-            chunk_purge(c);
+    struct chunk *t = region.free_root;
+    if (t == NULL || node(t)->max_size < size)
+        return NULL;
+    for (;;) {
+        struct chunk *left = node(t)->left, *right = node(t)->right;
+        if (left != NULL && node(left)->max_size >= size)
+            t = left;
+        else if (t->size >= size)
+            return t;
+        else
+            t = right;   /* the subtree's max is here */
+    }
 }
 
-/* Absorb the free chunk above c into c; both are off the free list. */
+/* The highest resident free chunk freed at or before cutoff, but spare. */
+static struct chunk *highest_stale(struct chunk *t, uint64_t cutoff, const struct chunk *spare)
+{
+    if (t == NULL || node(t)->oldest_ms > cutoff)
+        return NULL;
+    struct chunk *found = highest_stale(node(t)->right, cutoff, spare);
+    if (found != NULL)
+        return found;
+    if (t != spare && resident_since(t) <= cutoff)
+        return t;
+    return highest_stale(node(t)->left, cutoff, spare);
+}
+
+/* The highest free chunk below addr. */
+static struct chunk *free_below(const char *addr)
+{
+    struct chunk *best = NULL;
+    for (struct chunk *t = region.free_root; t != NULL;) {
+        if ((char *)t < addr) {
+            best = t;
+            t = node(t)->right;
+        } else {
+            t = node(t)->left;
+        }
+    }
+    return best;
+}
+
+/* ---- merging ------------------------------------------------------------ */
+
+/* Absorb the free chunk above c into c; both are off the index. */
 static void chunk_absorb_above(struct chunk *c, struct chunk *above)
 {
     HMM_ASSERT(chunk_abuts(c, above) && above->state == CHUNK_FREE);
@@ -173,7 +310,27 @@ static void chunk_absorb_above(struct chunk *c, struct chunk *above)
     above->magic = 0;
 }
 
-/* Cut c to size; the rest becomes a free chunk on the list. */
+/* Put c (off the index) on it, merged with its free neighbours, counted as
+ * freed at freed_ms.  Returns the merged chunk. */
+static struct chunk *free_merge_insert(struct chunk *c, uint64_t freed_ms)
+{
+    struct chunk *above = chunk_above(c);
+    if (above && chunk_is_free(above)) {
+        free_remove(above);
+        chunk_absorb_above(c, above);
+    }
+    struct chunk *below = chunk_below(c);
+    if (below && chunk_is_free(below)) {
+        free_remove(below);
+        chunk_absorb_above(below, c);
+        c = below;
+    }
+    c->freed_ms = freed_ms;
+    free_insert(c);
+    return c;
+}
+
+/* Cut c (off the index) to size; the rest becomes a free chunk. */
 static void chunk_split(struct chunk *c, size_t size)
 {
     struct chunk *rest = (struct chunk *)((char *)c + size);
@@ -185,54 +342,174 @@ static void chunk_split(struct chunk *c, size_t size)
     c->flags &= ~CHUNK_SEGMENT_END;
     if (region.top_chunk == c)
         region.top_chunk = rest;
-    free_list_insert(rest);
+    rest->freed_ms = os_now_ms();
+    free_insert(rest);
 }
 
-/* ---- growing and shrinking the break ------------------------------------ */
+/* ---- purging without the lock -------------------------------------------
+ * madvise is slow: the chunks to purge are taken off the index (nobody takes
+ * or merges them meanwhile), purged with the lock dropped, and put back. */
 
-/* Extend the heap by size bytes: right at the top when the break is still
- * where hmm left it (contiguous), else at the next granule above the
- * foreign break.  Returns the new memory, or NULL. */
-static char *break_grow(size_t size, bool contiguous)
+static void purging_link(struct chunk *c)
 {
-    char *current = os_sbrk(0);
-    if (current == (char *)-1 || contiguous != (current == region.top))
-        return NULL;
-    size_t gap = contiguous ? 0 : (GRANULE - ((uintptr_t)current & (GRANULE - 1))) & (GRANULE - 1);
-    if (size > (size_t)INTPTR_MAX - gap)
-        return NULL;
-    char *got = os_sbrk((intptr_t)(size + gap));
-    if (got == (char *)-1)
-        return NULL;
-    if (got != current) {           /* the break moved under us: give it back */
-        os_sbrk(-(intptr_t)(size + gap));
-        return NULL;
+    c->flags |= CHUNK_PURGING;
+    c->prev = NULL;
+    c->next = region.purging;
+    if (region.purging)
+        region.purging->prev = c;
+    region.purging = c;
+}
+
+static void purging_unlink(struct chunk *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        region.purging = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+    c->flags &= ~CHUNK_PURGING;
+}
+
+/* Purge resident free chunks freed at or before cutoff, highest first and
+ * never spare, while more than limit bytes are resident.  Drops the lock
+ * while it purges.  Returns the bytes purged. */
+static size_t purge_chunks(size_t limit, uint64_t cutoff, const struct chunk *spare)
+{
+    struct chunk *batch = NULL, *c;
+    while (dirty_bytes() > limit && (c = highest_stale(region.free_root, cutoff, spare)) != NULL) {
+        free_remove(c);
+        purging_link(c);
+        node(c)->left = batch;
+        batch = c;
     }
-    region.top = got + gap + size;
+    if (batch == NULL)
+        return 0;
+    /* Off the index, a batch chunk's node links the batch (left) and keeps
+     * what its madvise released (max_size: 0 when it failed). */
+    region_unlock();
+    size_t purged = 0;
+    for (c = batch; c != NULL; c = node(c)->left) {
+        bool done = os_purge((char *)c + os_page_size(), purgeable(c));
+        node(c)->max_size = done ? purgeable(c) : 0;
+        purged += node(c)->max_size;
+    }
+    region_lock();
+    while ((c = batch) != NULL) {
+        batch = node(c)->left;
+        purging_unlink(c);
+        if (node(c)->max_size != 0)
+            c->flags |= CHUNK_PURGED;
+        free_merge_insert(c, c->freed_ms);
+    }
+    region.returned_bytes += purged;
+    return purged;
+}
+
+/* Purge free chunks below the top while more than limit bytes of them are
+ * resident: only those free for decay_ms, unless four times the limit is
+ * resident. */
+static void purge_excess(size_t limit)
+{
+    if (dirty_bytes() <= limit)
+        return;
+    uint64_t now = os_now_ms(), decay = hmm_tunables.decay_ms;
+    uint64_t cutoff = dirty_bytes() / 4 > limit ? UINT64_MAX - 1 : now >= decay ? now - decay : 0;
+    purge_chunks(limit, cutoff, region.top_chunk);
+}
+
+/* The child of a fork: chunks a vanished thread was purging go back. */
+void region_child_reset(void)
+{
+    pthread_mutex_init(&region_mutex, NULL);
+    while (region.purging != NULL) {
+        struct chunk *c = region.purging;
+        purging_unlink(c);
+        free_merge_insert(c, c->freed_ms);
+    }
+}
+
+/* ---- the break ---------------------------------------------------------- */
+
+static char *break_read(void)
+{
+    char *now = os_brk(NULL);
+    __atomic_store_n(&region.brk_seen, now, __ATOMIC_RELEASE);
+    return now;
+}
+
+static bool break_set(char *target)
+{
+    char *now = os_brk(target);
+    __atomic_store_n(&region.brk_seen, now, __ATOMIC_RELEASE);
+    return now == target;
+}
+
+/* Extend the heap by size bytes from the break now: right at the top when
+ * it is where hmm left it (contiguous), else as a new segment at the next
+ * granule.  Returns the new memory, or NULL. */
+static char *break_grow(char *now, size_t size, bool contiguous)
+{
+    if (!contiguous && region.segments == SEGMENT_MAX)
+        return NULL;
+    size_t gap = contiguous ? 0 : (GRANULE - ((uintptr_t)now & (GRANULE - 1))) & (GRANULE - 1);
+    if (size > (size_t)INTPTR_MAX - gap || (uintptr_t)now + gap + size < (uintptr_t)now)
+        return NULL;
+    char *end = now + gap + size;
+    if (!break_set(end))
+        return NULL;
+    if (!contiguous)
+        region.floors[region.segments++] = (struct segment_floor){ now, region.top };
+    region.top = end;
     region.region_bytes += size;
-    return got + gap;
+    return end - size;
+}
+
+/* The chunk ending at end, the last of its segment: free, being purged or
+ * an arena's (in the chunk map). */
+static struct chunk *chunk_ending_at(char *end)
+{
+    struct chunk *c = free_below(end);
+    if (c != NULL && chunk_end(c) == end)
+        return c;
+    for (c = region.purging; c != NULL; c = c->next)
+        if (chunk_end(c) == end)
+            return c;
+    c = map_lookup(end - 1);
+    if (c == NULL || chunk_end(c) != end)
+        fatal("hmm: region: no chunk ends segment end %p", (void *)end);
+    return c;
+}
+
+/* The top segment is gone: the one below is the top again. */
+static void segment_pop(void)
+{
+    char *below_end = region.floors[--region.segments].below_end;
+    region.top = below_end;
+    region.top_chunk = below_end != NULL ? chunk_ending_at(below_end) : NULL;
 }
 
 /* Make room for size bytes at the top and return them as a free chunk off
- * the list, or NULL when sbrk cannot. */
+ * the index, or NULL when the break cannot move. */
 static struct chunk *region_grow(size_t size)
 {
     size_t pad = round_granule(hmm_tunables.top_pad);
-    bool contiguous = region.top != NULL && os_sbrk(0) == region.top;
+    char *now = break_read();
+    bool contiguous = region.top != NULL && now == region.top;
     struct chunk *top = contiguous ? region.top_chunk : NULL;
-    bool top_free = top != NULL && top->state == CHUNK_FREE;
+    bool top_free = top != NULL && chunk_is_free(top);
     size_t want = top_free ? size - top->size : size;
     if (want > SIZE_MAX - pad)
         return NULL;
-    char *mem = break_grow(want + pad, contiguous);
+    char *mem = break_grow(now, want + pad, contiguous);
     if (mem == NULL && pad != 0)
-        mem = break_grow(want, contiguous), pad = 0;
+        mem = break_grow(now, want, contiguous), pad = 0;
     if (mem == NULL)
         return NULL;
     if (top_free) {
-        free_list_remove(top);
+        free_remove(top);
         top->size += want + pad;
-        top->flags &= ~CHUNK_PURGED;
         return top;
     }
     struct chunk *c = (struct chunk *)mem;
@@ -243,52 +520,85 @@ static struct chunk *region_grow(size_t size)
     return c;
 }
 
-/* Lower the break while the free top chunk is larger than keep + pad.  Never
- * below a break somebody else moved.  A top chunk released whole is taken
- * off the list first: its header goes with the memory. */
+/* Lower the break while the free top chunk is larger than keep + pad, and
+ * only while the break is where hmm left it.  A segment released whole
+ * gives the break back to where hmm found it. */
 static size_t break_trim(size_t keep)
 {
     struct chunk *top = region.top_chunk;
-    if (top == NULL || top->state != CHUNK_FREE || (char *)top + top->size != region.top)
-        return 0;
     size_t pad = round_granule(keep);
-    if (top->size < pad + GRANULE || os_sbrk(0) != region.top)
+    if (top == NULL || !chunk_is_free(top) || top->size < pad + GRANULE || break_read() != region.top)
         return 0;
     size_t release = (top->size - pad) & ~(GRANULE - 1);
     bool whole = release == top->size;
     struct chunk *below = chunk_below(top);
-    if (whole)
-        free_list_remove(top);
-    if (os_sbrk(-(intptr_t)release) == (void *)-1) {
-        if (whole)
-            free_list_insert(top);
+    bool segment_gone = whole && below == NULL;
+    char *target = segment_gone ? region.floors[region.segments - 1].found : region.top - release;
+    free_remove(top);   /* before the break drops: the header goes with the memory */
+    if (!break_set(target)) {
+        free_insert(top);
         return 0;
     }
-    region.top -= release;
     region.region_bytes -= release;
     region.returned_bytes += release;
     if (!whole) {
-        if (top->flags & CHUNK_PURGED)
-            region.purged_bytes -= release;
         top->size -= release;
-        region.free_bytes -= release;
-        return release;
-    }
-    if (below)
+        region.top -= release;
+        free_insert(top);
+    } else if (segment_gone) {
+        segment_pop();
+    } else {
         below->flags |= CHUNK_SEGMENT_END;
-    region.top_chunk = below;
+        region.top_chunk = below;
+        region.top -= release;
+    }
     return release;
 }
 
-/* ---- granting and taking back ------------------------------------------- */
-
-static struct chunk *lowest_fit(size_t size)
+/* Move the break for the rest of the program, never below hmm's top. */
+static bool foreign_move(char *target)
 {
-    for (struct chunk *c = region.free_list; c != NULL; c = c->next)
-        if (c->size >= size)
-            return c;
-    return NULL;
+    if ((uintptr_t)target < (uintptr_t)region.top)
+        return false;
+    return break_set(target);
 }
+
+/* sbrk(2) for the program: the break moves under the region lock only, so
+ * two callers never get the same memory.  A lowering that would cut into
+ * hmm's heap fails with ENOMEM; sbrk(0) is one atomic load. */
+void *region_sbrk(intptr_t delta)
+{
+    char *seen = __atomic_load_n(&region.brk_seen, __ATOMIC_ACQUIRE);
+    if (delta == 0 && seen != NULL)
+        return seen;
+    region_lock();
+    char *old = break_read();
+    uintptr_t target = (uintptr_t)old + (uintptr_t)delta;
+    bool wraps = delta > 0 ? target < (uintptr_t)old : target > (uintptr_t)old;
+    bool moved = delta == 0 || (!wraps && foreign_move((char *)target));
+    region_unlock();
+    if (!moved) {
+        errno = ENOMEM;
+        return (void *)-1;
+    }
+    return old;
+}
+
+/* brk(2) for the program, with the same rule. */
+int region_brk(void *addr)
+{
+    region_lock();
+    break_read();
+    bool moved = foreign_move(addr);
+    region_unlock();
+    if (!moved) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- granting and taking back ------------------------------------------- */
 
 static struct chunk *mapped_chunk(size_t size)
 {
@@ -313,7 +623,7 @@ struct chunk *region_take(size_t size, struct arena *owner)
     region_lock();
     struct chunk *c = lowest_fit(size);
     if (c != NULL)
-        free_list_remove(c);
+        free_remove(c);
     else
         c = region_grow(size);
     if (c != NULL && c->size > size)
@@ -321,6 +631,7 @@ struct chunk *region_take(size_t size, struct arena *owner)
     if (c == NULL)
         c = mapped_chunk(size);
     if (c != NULL) {
+        c->flags &= ~CHUNK_PURGED;   /* it will be written again */
         c->state = CHUNK_ARENA;
         c->arena = owner;
     }
@@ -359,14 +670,14 @@ bool region_grow_chunk(struct chunk *c, size_t size)
     size_t old = c->size;
     struct chunk *above = chunk_above(c);
     bool done = false;
-    if (above && above->state == CHUNK_FREE && old + above->size >= size) {
-        free_list_remove(above);
+    if (above && chunk_is_free(above) && old + above->size >= size) {
+        free_remove(above);
         chunk_absorb_above(c, above);
         if (c->size > size)
             chunk_split(c, size);
         done = true;
-    } else if (c == region.top_chunk && (char *)c + old == region.top &&
-               break_grow(size - old, true) != NULL) {
+    } else if (c == region.top_chunk && break_read() == region.top &&
+               break_grow(region.top, size - old, true) != NULL) {
         c->size = size;
         done = true;
     }
@@ -378,11 +689,11 @@ bool region_grow_chunk(struct chunk *c, size_t size)
     return done;
 }
 
-/* Take a chunk back: merge it with free neighbours and trim the top. */
+/* Take a chunk back: merge it with free neighbours, trim the top, purge. */
 void region_give(struct chunk *c)
 {
-    map_clear(c);
     region_lock();
+    map_clear(c);
     c->arena = NULL;
     if (c->flags & CHUNK_MAPPED) {
         region.mapped_bytes -= c->size;
@@ -394,18 +705,7 @@ void region_give(struct chunk *c)
     }
     c->state = CHUNK_FREE;
     size_t limit = dirty_limit(c->size);
-    struct chunk *above = chunk_above(c);
-    if (above && above->state == CHUNK_FREE) {
-        free_list_remove(above);
-        chunk_absorb_above(c, above);
-    }
-    struct chunk *below = chunk_below(c);
-    if (below && below->state == CHUNK_FREE) {
-        free_list_remove(below);
-        chunk_absorb_above(below, c);
-        c = below;
-    }
-    free_list_insert(c);
+    c = free_merge_insert(c, os_now_ms());
     if (c == region.top_chunk && c->size > limit)
         break_trim(hmm_tunables.top_pad + (limit - hmm_tunables.trim_threshold));
     purge_excess(limit);
@@ -413,13 +713,12 @@ void region_give(struct chunk *c)
 }
 
 /* malloc_trim: lower the break to keep pad bytes, purge every free chunk
- * below it.  Returns the bytes given back. */
+ * left.  Returns the bytes given back. */
 size_t region_trim(size_t pad)
 {
     region_lock();
     size_t released = break_trim(pad);
-    for (struct chunk *c = region.free_list; c != NULL; c = c->next)
-        released += chunk_purge(c);
+    released += purge_chunks(0, UINT64_MAX - 1, NULL);
     region_unlock();
     return released;
 }
@@ -436,30 +735,67 @@ void region_stats(struct region_stats *out)
     region_unlock();
 }
 
-/* The free list is in address order, holds valid free chunks only, no two of
- * them adjacent, and adds up to free_bytes. */
+/* ---- checking ----------------------------------------------------------- */
+
+struct index_walk {
+    struct chunk *last;     /* the chunk visited before, in address order */
+    size_t sum, purged;
+    bool broken, unbalanced;
+};
+
+/* In order: valid free chunks, ascending, no two adjacent; and each node's
+ * summaries and priority agree with its children. */
+static void index_visit(struct chunk *t, struct index_walk *w)
+{
+    if (t == NULL || w->broken)
+        return;
+    struct free_node *n = node(t);
+    index_visit(n->left, w);
+    if (w->broken)
+        return;
+    if (!chunk_valid(t) || !chunk_is_free(t)) {
+        warn("hmm_check: region: free chunk %p has a broken header", (void *)t);
+        w->broken = true;
+        return;
+    }
+    if (w->last != NULL && (t <= w->last || chunk_above(w->last) == t)) {
+        warn("hmm_check: region: free chunks %p and %p are out of order or adjacent",
+             (void *)w->last, (void *)t);
+        w->broken = true;
+        return;
+    }
+    w->last = t;
+    w->sum += t->size;
+    w->purged += t->flags & CHUNK_PURGED ? purgeable(t) : 0;
+    size_t max_size;
+    uint64_t oldest_ms;
+    node_summarize(t, &max_size, &oldest_ms);
+    w->unbalanced |= max_size != n->max_size || oldest_ms != n->oldest_ms;
+    w->unbalanced |= n->left != NULL && priority(n->left) > priority(t);
+    w->unbalanced |= n->right != NULL && priority(n->right) > priority(t);
+    index_visit(n->right, w);
+}
+
+/* The index holds valid free chunks only, in address order, no two of them
+ * adjacent, adding up to free_bytes, with true summaries; the top is the
+ * end of the top chunk. */
 int region_check(void)
 {
-    int broken = 0;
-    size_t sum = 0, purged = 0;
+    struct index_walk w = { 0 };
     region_lock();
-    for (struct chunk *c = region.free_list; c != NULL && !broken; c = c->next) {
-        if (!chunk_valid(c) || c->state != CHUNK_FREE) {
-            warn("hmm_check: region: free chunk %p has a broken header", (void *)c);
-            broken = -1;
-        } else if (c->next && (c->next <= c || chunk_above(c) == c->next)) {
-            warn("hmm_check: region: free chunks %p and %p are out of order or adjacent",
-                 (void *)c, (void *)c->next);
-            broken = -1;
-        }
-        sum += c->size;
-        purged += c->flags & CHUNK_PURGED ? purgeable(c) : 0;
-    }
-    if (!broken && (sum != region.free_bytes || purged != region.purged_bytes)) {
-        warn("hmm_check: region: free chunks add up to %zu bytes (%zu purged), not %zu (%zu)", sum,
-             purged, region.free_bytes, region.purged_bytes);
-        broken = -1;
+    index_visit(region.free_root, &w);
+    if (!w.broken && (w.sum != region.free_bytes || w.purged != region.purged_bytes)) {
+        warn("hmm_check: region: free chunks add up to %zu bytes (%zu purged), not %zu (%zu)", w.sum,
+             w.purged, region.free_bytes, region.purged_bytes);
+        w.broken = true;
+    } else if (!w.broken && w.unbalanced) {
+        warn("hmm_check: region: the free chunk index has a wrong summary or priority");
+        w.broken = true;
+    } else if (!w.broken && (region.top_chunk ? chunk_end(region.top_chunk) != region.top : region.top != NULL)) {
+        warn("hmm_check: region: the top chunk %p does not end at the top %p",
+             (void *)region.top_chunk, (void *)region.top);
+        w.broken = true;
     }
     region_unlock();
-    return broken;
+    return w.broken ? -1 : 0;
 }

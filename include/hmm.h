@@ -62,7 +62,7 @@ struct hmm_stats {
     size_t region_free_bytes;  /* free chunks inside the region */
     size_t region_dirty_bytes; /* of those, still resident: kept for reuse until
                                   decay_ms has passed (or far too many of them) */
-    size_t region_break;       /* the program break as hmm last left it */
+    size_t region_break;       /* the end of hmm's heap on the break (0: none) */
     size_t mapped_chunk_bytes; /* chunks mmap'ed because sbrk failed */
     size_t huge_blocks;        /* live huge (own mapping) blocks */
     size_t huge_bytes;         /* bytes mapped for them */

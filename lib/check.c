@@ -1,4 +1,4 @@
-/* hmm_check: walk the region's free list, every arena (each under its own
+/* hmm_check: walk the region's free chunks, every arena (each under its own
  * lock, the list under RCU, so other threads keep allocating), and this
  * thread's cache, and report the first broken invariant. */
 #include "lib.h"

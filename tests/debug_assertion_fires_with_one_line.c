@@ -8,9 +8,9 @@
  *                        freeing the block coalesces it (coalesce_locked)
  *   bin_link_broken      a binned free block's next link points nowhere;
  *                        a malloc takes it off its bin (bin_remove)
- *   region_chunk_broken  a chunk on the region's free list says it belongs
- *                        to an arena; a new chunk takes it off the list
- *                        (free_list_remove)
+ *   region_chunk_broken  a chunk in the region's free index says it belongs
+ *                        to an arena; a new chunk takes it out of the index
+ *                        (free_remove)
  *
  * Other builds skip (77): their assertions compile to nothing.
  * Test build (libhmm_test): reaches into the engine through internal.h. */
@@ -59,7 +59,7 @@ static void bin_link_broken(void)
 }
 
 /* Of two emptied chunks the arena keeps one as its spare and gives the
- * other back to the region's free list. */
+ * other back to the region's index of free chunks. */
 static void region_chunk_broken(void)
 {
     char *spare = hmm_malloc(CHUNK_FILLER), *freed = hmm_malloc(CHUNK_FILLER);
@@ -81,7 +81,7 @@ static const struct {
 } cases[] = {
     { "prev_units_broken", prev_units_broken, "(coalesce_locked)" },
     { "bin_link_broken", bin_link_broken, "(bin_remove)" },
-    { "region_chunk_broken", region_chunk_broken, "(free_list_remove)" },
+    { "region_chunk_broken", region_chunk_broken, "(free_remove)" },
 };
 
 #define CASES (sizeof(cases) / sizeof(cases[0]))

@@ -3,8 +3,9 @@
 # the malloc family, C23 free_sized/free_aligned_sized, glibc's __libc_*
 # aliases and __posix_memalign -- plus malloc_stats, mallinfo2 and mallopt,
 # and the hmm_* variant of each together with hmm_check, hmm_stats and
-# hmm_stats_print.  A --disable-override build must export the hmm_* names
-# and none of the standard ones.
+# hmm_stats_print; and sbrk, brk, __sbrk and __brk, so that every movement
+# of the break goes through hmm's lock.  A --disable-override build must
+# export the hmm_* names and none of the standard ones.
 . "${srcdir:-.}/tests/smoke_lib.sh"
 command -v nm > /dev/null 2>&1 || skip "nm not found"
 [ -f "$HMM_LIB" ] || fail "$HMM_LIB not found (set HMM_LIB)"
@@ -13,7 +14,7 @@ standard="malloc free calloc realloc reallocarray posix_memalign aligned_alloc
 memalign valloc pvalloc malloc_usable_size malloc_trim free_sized
 free_aligned_sized malloc_stats mallinfo2 mallopt"
 aliases="__libc_malloc __libc_free __libc_calloc __libc_realloc __libc_memalign
-__libc_valloc __libc_pvalloc __posix_memalign"
+__libc_valloc __libc_pvalloc __posix_memalign sbrk brk __sbrk __brk"
 extra="hmm_check hmm_stats hmm_stats_print"
 
 # Defined dynamic symbols, one name a line, version suffix (@...) removed.
