@@ -36,6 +36,16 @@ struct region {
 static pthread_mutex_t region_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct region region;
 
+uintptr_t hmm_heap_start = HEAP_START_UNSET;
+uintptr_t hmm_heap_span;
+
+/* Tell the free fast path where the heap ends (internal.h). */
+static void publish_top(const char *top)
+{
+    uintptr_t start = hmm_heap_start, end = (uintptr_t)top;
+    __atomic_store_n(&hmm_heap_span, end > start ? end - start : 0, __ATOMIC_RELAXED);
+}
+
 void region_lock(void)
 {
     pthread_mutex_lock(&region_mutex);
@@ -206,7 +216,10 @@ static char *break_grow(size_t size, bool contiguous)
         os_sbrk(-(intptr_t)(size + gap));
         return NULL;
     }
+    if (region.top == NULL)
+        __atomic_store_n(&hmm_heap_start, (uintptr_t)(got + gap) + BLOCK_HEADER, __ATOMIC_RELAXED);
     region.top = got + gap + size;
+    publish_top(region.top);
     region.region_bytes += size;
     return got + gap;
 }
@@ -257,7 +270,9 @@ static size_t break_trim(size_t keep)
     struct chunk *below = chunk_below(top);
     if (whole)
         free_list_remove(top);
+    publish_top(region.top - release);
     if (os_sbrk(-(intptr_t)release) == (void *)-1) {
+        publish_top(region.top);
         if (whole)
             free_list_insert(top);
         return 0;
