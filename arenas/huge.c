@@ -1,9 +1,9 @@
 /* Huge blocks: above the mmap threshold a block is its own mapping, aligned
  * to a granule so the chunk map knows it.  The mapping starts with a chunk
  * header (state CHUNK_HUGE); the payload starts a page (or the alignment)
- * in, right after its block header, so that the free fast path, which skips
- * page-aligned pointers, never reads the header of an unmapped block; the
- * last few freed payloads are remembered to name a double free.  realloc
+ * in, right after its block header.  The free fast path never reads that
+ * header: it lies outside the sbrk heap.  The last few freed payloads are
+ * remembered to name a double free.  realloc
  * moves the pages with mremap instead of copying them. */
 #include "internal.h"
 

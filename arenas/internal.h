@@ -268,10 +268,11 @@ extern uintptr_t hmm_heap_span __attribute__((visibility("hidden")));
 
 #define HEAP_START_UNSET ((uintptr_t)1 << 63)
 
-/* Plain loads outside ThreadSanitizer: two aligned words, each read once,
- * which the compiler folds into the subtract and the compare; an atomic
- * load would cost two instructions more on every free.  Read in either
- * order they are safe: the start changes once, from 2^63. */
+/* Outside ThreadSanitizer a plain load of an aligned word, read once (the
+ * region stores it atomically), because the compiler folds it into the
+ * subtract and the compare and folds no atomic load: two instructions
+ * fewer on every free.  The two may be read in either order: the start
+ * changes once, from 2^63, and no pointer of a process lies above it. */
 static inline uintptr_t heap_bound(const uintptr_t *bound)
 {
 #ifdef __SANITIZE_THREAD__
@@ -298,9 +299,10 @@ static inline bool heap_holds_header(const void *ptr)
  * take the one a slow-path free is placing, until the budget changes.
  * key is the header key (struct block) of an in-use block of the class cut
  * exactly, key_long of one a unit longer; 0, which no header has, for
- * class 0, the padding bins and an unbound cache.  bins comes first so that a block's bin_offset is its
- * bin's address; CACHE_BINS, a power of two, so that masking any 16-bit
- * offset lands in a bin, whose key then vouches for the offset. */
+ * class 0, the padding bins and an unbound cache.  bins comes first so
+ * that a block's bin_offset is its bin's address; there are CACHE_BINS, a
+ * power of two, so that any 16-bit offset masked lands in a bin, whose
+ * keys then vouch for the offset. */
 struct cache_entry {
     struct cache_entry *next;
 };
