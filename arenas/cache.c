@@ -30,13 +30,25 @@ uint32_t cache_limit(const struct thread_cache *cache, unsigned cls)
     return blocks > CACHE_CLASS_MAX ? CACHE_CLASS_MAX : (uint32_t)blocks;
 }
 
+/* What the free fast path finds in the header of an in-use block of class
+ * cls with extra units more than cut exactly; 0 where no block may enter
+ * the bin that way. */
+static uint64_t class_key(unsigned cls, bool bound, uint32_t extra)
+{
+    if (!bound || cls == 0 || cls >= CLASS_COUNT)
+        return 0;
+    return block_key(BLOCK_INUSE, (uint16_t)(cls * sizeof(struct cache_bin)), class_units(cls) + extra);
+}
+
 void cache_bind(struct thread_cache *cache, struct arena *a)
 {
     cache->arena = a;
     cache_budget(cache);
-    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+    for (unsigned cls = 0; cls < CACHE_BINS; cls++) {
         cache->bins[cls].head = NULL;
-        cache->bins[cls].room = a ? cache_limit(cache, cls) : 0;
+        cache->bins[cls].room = a && cls < CLASS_COUNT ? cache_limit(cache, cls) : 0;
+        cache->bins[cls].key = class_key(cls, a != NULL, 0);
+        cache->bins[cls].key_long = class_key(cls, a != NULL, 1);
     }
     cache->state = a ? CACHE_BOUND : CACHE_EXITED;
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++)

@@ -1,13 +1,13 @@
 /* Huge blocks: above the mmap threshold a block is its own mapping, aligned
  * to a granule so the chunk map knows it.  The mapping starts with a chunk
  * header (state CHUNK_HUGE); the payload starts a page (or the alignment, at
- * most a granule) in, right after its block header, so that the free fast
- * path, which skips page-aligned pointers, never reads the header of an
- * unmapped block.  For an alignment above the granule the mapping starts a
- * granule below a multiple of it.  Every huge block is a fresh mapping,
- * already zero, which calloc counts on.  The last few freed payloads are
- * remembered to name a double free.  realloc moves the pages with mremap
- * instead of copying them (a moved block keeps only granule alignment). */
+ * most a granule) in, right after its block header.  The free fast path
+ * never reads that header: it lies outside the sbrk heap.  For an alignment
+ * above the granule the mapping starts a granule below a multiple of it.
+ * Every huge block is a fresh mapping, already zero, which calloc counts
+ * on.  The last few freed payloads are remembered to name a double free.
+ * realloc moves the pages with mremap instead of copying them (a moved
+ * block keeps only granule alignment). */
 #include "internal.h"
 
 #include <errno.h>

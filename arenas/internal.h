@@ -48,7 +48,6 @@ HMM_COLD __attribute__((noreturn)) void assert_failed(const char *cond, const ch
 #define GRANULE ((size_t)1 << GRANULE_SHIFT)
 #define CHUNK_HEADER 64u               /* struct chunk, rounded to a unit */
 #define MAX_UNITS ((uint32_t)0xffffffffu)
-#define PAGE_GUESS 4096u               /* pointers at a page start skip the fast path */
 
 /* ---- tunables: filled by lib/ from HMM_OPTIONS and mallopt ------------ */
 
@@ -69,6 +68,12 @@ extern struct tunables hmm_tunables;
 
 /* ---- blocks ------------------------------------------------------------
  * Every block is preceded by this 16-byte header.  Invariants:
+ *  - state comes first: an overflow from the block below that reaches the
+ *    header changes the tag before anything else, so the free fast path
+ *    (which trusts nothing but an exact key) sends that free to the slow
+ *    path, which reports the corrupted header;
+ *  - key is state, bin_offset and units as one word: the free fast path
+ *    compares it with its bin's key in one load;
  *  - units counts the header; the blocks of a chunk tile it exactly, from
  *    the first block at CHUNK_HEADER to the fence header at its end;
  *  - prev_units is the units of the block below (0 for the first block);
@@ -79,10 +84,13 @@ extern struct tunables hmm_tunables;
  *  - no two FREE blocks are adjacent, and a block is in a bin iff FREE;
  *  - bin_offset is the byte offset of the block's size class in a thread
  *    cache's bins (class x sizeof(struct cache_bin)), 0 when not cacheable;
- *    a FREE block uses it to say whether its pages were purged (BIN_PURGED);
- *  - state is changed with ck_pr (the owner, remote freers and the checker
- *    may look at it concurrently); the other fields belong to the arena's
- *    lock holder, or to the thread that holds the block.
+ *    a block with a class has class_units(class) units, or one more
+ *    (block_class_valid); a FREE block uses it to say whether its pages
+ *    were purged (BIN_PURGED);
+ *  - state is changed atomically (the owner, remote freers and the checker
+ *    may look at it concurrently), except by the fast paths' flip between
+ *    in use and cached (block_flip_state); the other fields belong to the
+ *    arena's lock holder, or to the thread that holds the block.
  */
 enum block_state {
     BLOCK_FREE = 0x46d1,     /* in one of the arena's bins */
@@ -94,12 +102,51 @@ enum block_state {
 };
 
 struct block {
+    union {
+        struct {
+            uint16_t state;
+            uint16_t bin_offset;
+            uint32_t units;
+        };
+        uint64_t key;
+    };
     uint32_t prev_units;
     uint32_t chunk_units;
-    uint32_t units;
-    uint16_t bin_offset;
-    uint16_t state;
 };
+
+_Static_assert(sizeof(struct block) == BLOCK_HEADER, "the header is 16 bytes");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "key_bin_offset reads the key's bytes 2-3");
+
+static inline uint64_t block_key(uint16_t state, uint16_t bin_offset, uint32_t units)
+{
+    struct block header = { .state = state, .bin_offset = bin_offset, .units = units };
+    return header.key;
+}
+
+/* The bin offset in a key, without a second load: a 2-byte load inside the
+ * 8 bytes the last fast path stored does not forward on every CPU (AMD
+ * Zen), and stalled the malloc-free pair by half. */
+static inline unsigned key_bin_offset(uint64_t key)
+{
+    return (unsigned)(key >> 16) & 0xffffu;
+}
+
+/* The fast paths' state change, from one state to another, the rest of the
+ * key intact: a read-modify-write as wide as the key the free fast path
+ * loads, so that a malloc's store forwards to its free's load (a 2-byte
+ * store does not, and the pair stalls for a dozen cycles).  A header that
+ * was not in state from gets a tag that is no state.  Outside
+ * ThreadSanitizer a plain xor, one instruction: only a double free races
+ * with it, and that free's claim is what a race may lose. */
+static inline void block_flip_state(struct block *b, uint16_t from, uint16_t to)
+{
+    uint64_t flip = block_key(from ^ to, 0, 0);
+#ifdef __SANITIZE_THREAD__
+    __atomic_store_n(&b->key, __atomic_load_n(&b->key, __ATOMIC_RELAXED) ^ flip, __ATOMIC_RELAXED);
+#else
+    b->key ^= flip;
+#endif
+}
 
 /* Free blocks keep their bin links in the payload. */
 struct free_links {
@@ -133,8 +180,8 @@ static inline struct free_links *block_links(struct block *b)
 }
 
 /* Relaxed atomics, as the compiler's builtins rather than ck_pr's inline
- * assembly, so that the fast paths store an immediate in one instruction
- * and ThreadSanitizer still sees an atomic access. */
+ * assembly, so that a store of an immediate is one instruction and
+ * ThreadSanitizer still sees an atomic access. */
 static inline uint16_t block_state(const struct block *b)
 {
     return __atomic_load_n(&b->state, __ATOMIC_RELAXED);
@@ -247,6 +294,46 @@ static inline size_t class_size(unsigned cls)
     return ((size_t)1 << bit) + ((size_t)(step % 4u + 1u) << (bit - 2u));
 }
 
+/* The units of a block of class cls cut exactly: the header, the class's
+ * bytes and, with check=full, the canary (arena.c's units_for). */
+static inline uint32_t class_units(unsigned cls)
+{
+    return (uint32_t)(class_size(cls) >> UNIT_SHIFT) + 1u + (hmm_tunables.check_level == CHECK_FULL);
+}
+
+/* ---- the sbrk heap's extent -------------------------------------------
+ * Defined and kept by region.c, under its lock: a pointer p has its header
+ * inside the region's sbrk heap, so readable, iff p - hmm_heap_start <
+ * hmm_heap_span.  hmm_heap_start is the lowest address of the heap plus a
+ * header, set once at the first growth; until then it is 2^63 (no pointer
+ * of a process) and hmm_heap_span 0.  The span is lowered before the break
+ * drops and raised after it rises.  Everything outside (mmap'ed chunks,
+ * huge blocks, wild pointers) takes the free slow path, which asks the
+ * chunk map before it reads a header. */
+extern uintptr_t hmm_heap_start __attribute__((visibility("hidden")));
+extern uintptr_t hmm_heap_span __attribute__((visibility("hidden")));
+
+#define HEAP_START_UNSET ((uintptr_t)1 << 63)
+
+/* Outside ThreadSanitizer a plain load of an aligned word, read once (the
+ * region stores it atomically), because the compiler folds it into the
+ * subtract and the compare and folds no atomic load: two instructions
+ * fewer on every free.  The two may be read in either order: the start
+ * changes once, from 2^63, and no pointer of a process lies above it. */
+static inline uintptr_t heap_bound(const uintptr_t *bound)
+{
+#ifdef __SANITIZE_THREAD__
+    return __atomic_load_n(bound, __ATOMIC_RELAXED);
+#else
+    return *bound;
+#endif
+}
+
+static inline bool heap_holds_header(const void *ptr)
+{
+    return (uintptr_t)ptr - heap_bound(&hmm_heap_start) < heap_bound(&hmm_heap_span);
+}
+
 /* ---- thread cache: the per-thread state --------------------------------
  * Only the owning thread touches its cache.  A bin holds blocks of exactly
  * class_size(class) usable bytes (or a unit more, where a split left too
@@ -257,7 +344,12 @@ static inline size_t class_size(unsigned cls)
  * to the slow path when that leaves it negative, one instruction and a
  * branch.  So a bound bin holds cache_limit(class) - room blocks, give or
  * take the one a slow-path free is placing, until the budget changes.
- * bins comes first so that a block's bin_offset is its bin's address. */
+ * key is the header key (struct block) of an in-use block of the class cut
+ * exactly, key_long of one a unit longer; 0, which no header has, for
+ * class 0, the padding bins and an unbound cache.  bins comes first so
+ * that a block's bin_offset is its bin's address; there are CACHE_BINS, a
+ * power of two, so that any 16-bit offset masked lands in a bin, whose
+ * keys then vouch for the offset. */
 struct cache_entry {
     struct cache_entry *next;
 };
@@ -265,10 +357,15 @@ struct cache_entry {
 struct cache_bin {
     struct cache_entry *head;
     intptr_t room;
+    uint64_t key;
+    uint64_t key_long;            /* the key of a block cut a unit longer */
 };
 
+#define CACHE_BINS 64u            /* CLASS_COUNT rounded up to a power of two */
+#define CACHE_OFFSET_MASK ((CACHE_BINS - 1u) * (unsigned)sizeof(struct cache_bin))
+
 struct thread_cache {
-    struct cache_bin bins[CLASS_COUNT];
+    struct cache_bin bins[CACHE_BINS];
     struct arena *arena;        /* the arena this thread is bound to */
     size_t budget;              /* bytes it may hold, see cache.c */
     uint32_t state;             /* enum cache_state */
@@ -279,7 +376,9 @@ struct thread_cache {
 #define CACHE_CLASS_MAX 128u      /* blocks one bin may hold */
 #define CACHE_TOTAL_SHARES 32u    /* all caches together: this many cache_size */
 
-_Static_assert(sizeof(struct cache_bin) == 16, "bin_offset assumes 16-byte bins");
+_Static_assert(sizeof(struct cache_bin) == 32, "offsets and the mask assume 32-byte bins");
+_Static_assert(CLASS_COUNT <= CACHE_BINS, "every class has a bin");
+_Static_assert(CACHE_BINS * sizeof(struct cache_bin) <= 0x10000, "a bin offset fits in 16 bits");
 
 enum cache_state { CACHE_UNBOUND = 0, CACHE_BOUND = 1, CACHE_EXITED = 2 };
 
@@ -291,6 +390,16 @@ static inline unsigned block_class(const struct block *b)
     return b->bin_offset / sizeof(struct cache_bin);
 }
 
+/* A header's bin offset is 0 or names a class whose blocks have its units
+ * (or one more): anything else was overwritten. */
+static inline bool block_class_valid(const struct block *b)
+{
+    unsigned cls = block_class(b);
+    if (b->bin_offset % sizeof(struct cache_bin) != 0 || cls >= CLASS_COUNT)
+        return false;
+    return cls == 0 || b->units - class_units(cls) <= 1u;
+}
+
 static inline struct cache_bin *cache_bin_at(struct thread_cache *cache, unsigned offset)
 {
     return (struct cache_bin *)((char *)cache->bins + offset);
@@ -298,16 +407,17 @@ static inline struct cache_bin *cache_bin_at(struct thread_cache *cache, unsigne
 
 /* The fast paths reach the calling thread's bins through the %fs segment:
  * the initial-exec offset of the cache plus the bin's offset is the whole
- * address, so no instruction is spent on the thread pointer itself.  Under
+ * address, one add from the GOT (the ABI's `addq x@gottpoff(%rip)` form),
+ * so no instruction is spent on the thread pointer itself.  Under
  * ThreadSanitizer (which does not see segment accesses) plain pointers. */
 #if defined(__x86_64__) && defined(__SEG_FS) && !defined(__SANITIZE_THREAD__)
 typedef struct cache_bin __seg_fs fast_bin;
 
 static inline fast_bin *fast_bin_at(uintptr_t offset)
 {
-    uintptr_t cache;
-    __asm__("movq hmm_thread_cache@gottpoff(%%rip), %0" : "=r"(cache));
-    return (fast_bin *)(cache + offset);
+    uintptr_t address = offset;
+    __asm__("addq hmm_thread_cache@gottpoff(%%rip), %0" : "+r"(address) : : "cc");
+    return (fast_bin *)address;
 }
 #else
 typedef struct cache_bin fast_bin;
@@ -318,12 +428,12 @@ static inline fast_bin *fast_bin_at(uintptr_t offset)
 }
 #endif
 
-/* The bin for a malloc of size: for the 16-byte classes the rounded size is
- * the bin's offset. */
+/* The bin for a malloc of size: for the 16-byte classes the rounded size
+ * times two is the bin's offset. */
 static inline fast_bin *cache_bin_for(size_t size)
 {
     if (HMM_LIKELY(size <= CLASS_SMALL_MAX))
-        return fast_bin_at((size + UNIT - 1) & ~(size_t)(UNIT - 1));
+        return fast_bin_at(((size + UNIT - 1) >> UNIT_SHIFT) * sizeof(struct cache_bin));
     return fast_bin_at(size_class(size) * sizeof(struct cache_bin));
 }
 
@@ -336,7 +446,7 @@ static inline void *cache_pop(size_t size)
         return NULL;
     bin->head = entry->next;
     bin->room++;
-    block_set_state(block_of(entry), BLOCK_INUSE);
+    block_flip_state(block_of(entry), BLOCK_CACHED, BLOCK_INUSE);
     return entry;
 }
 
@@ -349,23 +459,27 @@ static inline void cache_put(struct cache_bin *bin, struct block *b)
     block_set_state(b, BLOCK_CACHED);
 }
 
-/* The free fast path: a push.  Anything else (a bin without room, a header
- * not tagged in use, a pointer at a page start, whose header might sit on
- * an unmapped page) returns false for the slow path. */
+/* The free fast path: a push, for a pointer whose header lies in the sbrk
+ * heap and matches its bin's key (in use, a real class, the class's units
+ * or one more: a double free, an overwritten header or a forged offset
+ * does not match), into a bin with room.  Anything else returns false for
+ * the slow path.  The relaxed load of the key races only with a double
+ * free's claim of the same block. */
 static inline bool cache_push(void *ptr)
 {
-    if (HMM_UNLIKELY(((uintptr_t)ptr & (PAGE_GUESS - 1)) == 0))
+    if (HMM_UNLIKELY(!heap_holds_header(ptr)))
         return false;
     struct block *b = block_of(ptr);
-    if (HMM_UNLIKELY(b->state != BLOCK_INUSE))   /* only a double free races here */
+    uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
+    fast_bin *bin = fast_bin_at(key_bin_offset(key) & CACHE_OFFSET_MASK);
+    if (HMM_UNLIKELY(key != bin->key) && key != bin->key_long)
         return false;
-    fast_bin *bin = fast_bin_at(b->bin_offset);
     if (HMM_UNLIKELY(--bin->room < 0))
         return false;
     struct cache_entry *entry = ptr;
     entry->next = bin->head;
     bin->head = entry;
-    block_set_state(b, BLOCK_CACHED);
+    block_flip_state(b, BLOCK_INUSE, BLOCK_CACHED);
     return true;
 }
 

@@ -57,6 +57,16 @@ struct region {
 static pthread_mutex_t region_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct region region;
 
+uintptr_t hmm_heap_start = HEAP_START_UNSET;
+uintptr_t hmm_heap_span;
+
+/* Tell the free fast path where the readable heap ends (internal.h). */
+static void publish_top(const char *top)
+{
+    uintptr_t start = hmm_heap_start, end = (uintptr_t)top;
+    __atomic_store_n(&hmm_heap_span, end > start ? end - start : 0, __ATOMIC_RELAXED);
+}
+
 void region_lock(void)
 {
     pthread_mutex_lock(&region_mutex);
@@ -461,7 +471,10 @@ static char *break_grow(char *now, size_t size, bool contiguous)
         return NULL;
     if (!contiguous)
         region.floors[region.segments++] = (struct segment_floor){ now, region.top };
+    if (region.top == NULL)
+        __atomic_store_n(&hmm_heap_start, (uintptr_t)(end - size) + BLOCK_HEADER, __ATOMIC_RELAXED);
     region.top = end;
+    publish_top(end);
     region.region_bytes += size;
     return end - size;
 }
@@ -535,7 +548,9 @@ static size_t break_trim(size_t keep)
     bool segment_gone = whole && below == NULL;
     char *target = segment_gone ? region.floors[region.segments - 1].found : region.top - release;
     free_remove(top);   /* before the break drops: the header goes with the memory */
+    publish_top(target);
     if (!break_set(target)) {
+        publish_top(region.top);
         free_insert(top);
         return 0;
     }
