@@ -1,0 +1,149 @@
+/* Under steady churn over a fixed live set the footprint levels off (issue
+ * 8): two threads keep SLOTS shared slots full of blocks of 16 B..96 KiB
+ * (the issue's mix: 80 % up to 1 KiB, 17 % up to 32 KiB, 3 % up to 96 KiB,
+ * about 80 MiB requested); each step mallocs a block, writes its first 256
+ * bytes, swaps it into a random slot with an atomic exchange and frees the
+ * block it displaced, so either thread frees the other's blocks.  The
+ * resident set is read from /proc/self/statm every SAMPLE_STEPS steps of
+ * both threads together (step counts, not wall time: a loaded machine only
+ * stretches the run).  After warm-up it must stop growing: the last third
+ * of the series rises less than 5 %, and the final RSS stays below twice
+ * the bytes the live blocks requested.
+ *
+ * The program calls the plain names, so it measures any malloc: linked with
+ * libhmm.la it tests hmm; built alone it runs on glibc's malloc:
+ *     cc -O2 -pthread -o /tmp/churn tests/steady_churn_levels_off.c && /tmp/churn
+ * Measured on a loaded 2-core machine (final RSS / live bytes requested,
+ * rise of the last third): glibc 2.36 @GLIBC@; hmm before issue 8 @HMM@.
+ * In a --disable-override build it calls the hmm_* names. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(HAVE_CONFIG_H) && !defined(HMM_OVERRIDE)
+#include "hmm.h"
+#define malloc hmm_malloc
+#define free hmm_free
+#endif
+
+#include "testutil.h"
+
+#define MiB ((size_t)1 << 20)
+#define SLOTS 16000
+#define TOUCH 256
+#define THREADS 2
+#define SAMPLES 30
+#define STEPS 30000000u         /* both threads together */
+#define BATCH 1000u             /* steps a thread does between counter updates */
+#define MAX_RISE 0.05           /* of the last third of the samples */
+#define MAX_RSS_PER_LIVE 2.0
+
+static _Atomic(unsigned char *) slot[SLOTS];
+static _Atomic uint64_t steps_done;
+static _Atomic long long live_bytes;
+static size_t rss_series[SAMPLES + 1];
+static uint64_t sample_steps = STEPS / SAMPLES;   /* a multiple of BATCH */
+
+static size_t churn_size(uint64_t *rng)
+{
+    unsigned pick = (unsigned)(rng_next(rng) % 100);
+    if (pick < 80)
+        return rng_range(rng, 16, 1024);
+    if (pick < 97)
+        return rng_range(rng, 1025, 32 << 10);
+    return rng_range(rng, (32 << 10) + 1, 96 << 10);
+}
+
+/* A new block that knows its size (first word), written in its first 256
+ * bytes like a server filling a header. */
+static unsigned char *new_block(uint64_t *rng, long long *live)
+{
+    size_t size = churn_size(rng);
+    unsigned char *p = malloc(size);
+    CHECK(p != NULL, "malloc(%zu) failed", size);
+    memset(p, 0x5a, size < TOUCH ? size : TOUCH);
+    memcpy(p, &size, sizeof(size));
+    *live += (long long)size;
+    return p;
+}
+
+static void retire(unsigned char *p, long long *live)
+{
+    size_t size;
+    memcpy(&size, p, sizeof(size));
+    *live -= (long long)size;
+    free(p);
+}
+
+static void *churn(void *arg)
+{
+    uint64_t rng = *(uint64_t *)arg;
+    long long live = 0;
+    for (;;) {
+        for (unsigned i = 0; i < BATCH; i++) {
+            size_t k = (size_t)(rng_next(&rng) % SLOTS);
+            unsigned char *p = new_block(&rng, &live);
+            retire(atomic_exchange(&slot[k], p), &live);
+        }
+        uint64_t before = atomic_fetch_add(&steps_done, BATCH);
+        uint64_t after = before + BATCH, total = sample_steps * SAMPLES;
+        if (after / sample_steps != before / sample_steps && after <= total)
+            rss_series[after / sample_steps] = resident_bytes();
+        if (after >= total)
+            break;
+    }
+    atomic_fetch_add(&live_bytes, live);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t seed = test_seed(8), seeds[THREADS];
+    pthread_t t[THREADS];
+    long long live = 0;
+
+    if (argc > 1)   /* another number of steps, to explore */
+        sample_steps = strtoull(argv[1], NULL, 0) / SAMPLES / BATCH * BATCH;
+    CHECK(sample_steps > 0, "too few steps");
+    size_t rss0 = resident_bytes();
+    for (size_t k = 0; k < SLOTS; k++)
+        atomic_store(&slot[k], new_block(&seed, &live));
+    atomic_store(&live_bytes, live);
+    rss_series[0] = resident_bytes();
+    for (int i = 0; i < THREADS; i++) {
+        seeds[i] = seed + 1 + (uint64_t)i;
+        CHECK(pthread_create(&t[i], NULL, churn, &seeds[i]) == 0, "pthread_create");
+    }
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+
+    unsigned samples = SAMPLES;
+    size_t live_now = (size_t)atomic_load(&live_bytes);
+    printf("live set: %d blocks, %.1f MiB requested; RSS at start %.1f MiB\n", SLOTS,
+           (double)live_now / MiB, (double)rss0 / MiB);
+    for (unsigned i = 0; i <= samples; i++)
+        printf("after %9llu steps: RSS %7.1f MiB\n",
+               (unsigned long long)(i * sample_steps), (double)rss_series[i] / MiB);
+    size_t third = rss_series[samples - samples / 3], last = rss_series[samples];
+    double rise = (double)last / (double)third - 1;
+    double per_live = (double)(last - rss0) / (double)live_now;
+    printf("last third rises %.1f %%; final RSS (less the start) %.2f x the live bytes\n",
+           rise * 100, per_live);
+    fflush(stdout);
+    for (size_t k = 0; k < SLOTS; k++)
+        free(atomic_exchange(&slot[k], NULL));
+    CHECK(rise < MAX_RISE, "RSS still rising: %.1f MiB at step %llu, %.1f MiB at the end (+%.1f %%)",
+          (double)third / MiB, (unsigned long long)((samples - samples / 3) * sample_steps),
+          (double)last / MiB, rise * 100);
+    CHECK(per_live < MAX_RSS_PER_LIVE, "final RSS %.1f MiB is %.2f x the %.1f MiB live",
+          (double)last / MiB, per_live, (double)live_now / MiB);
+    return 0;
+}
