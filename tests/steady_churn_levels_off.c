@@ -16,7 +16,7 @@
  *     cc -O2 -pthread -I tests -o /tmp/churn tests/steady_churn_levels_off.c && /tmp/churn
  * Measured on a loaded 2-core machine (RSS / live bytes; rise of the last
  * third): glibc 2.36 2.29 x, -0.7 % (HMM_TEST_SEED=99: 2.25 x, +0.4 %);
- * hmm before issue 8 4.44 x, +3.8 % (and still rising in longer runs).
+ * hmm before issue 8 4.0-4.4 x, +3.8-6.6 % (and still rising in longer runs).
  * In a --disable-override build it calls the hmm_* names. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
