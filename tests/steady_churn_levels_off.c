@@ -9,9 +9,8 @@
  * stretches the run).  After warm-up it must stop growing: the highest RSS
  * of the last third of the series is less than 5 % above the highest of the
  * middle third (peaks, so that a periodic purge does not count as growth),
- * and the final RSS (less the RSS at
- * the start) stays below 2.8 times the bytes the live blocks requested:
- * 1.25 times what glibc needs.
+ * and the final RSS (less the RSS at the start) stays below 2.8 times the
+ * bytes the live blocks requested: 1.25 times what glibc needs.
  *
  * The program calls the plain names, so it measures any malloc: linked with
  * libhmm.la it tests hmm; built alone it runs on glibc's malloc:
