@@ -6,10 +6,12 @@
 #ifndef HMM_TESTUTIL_H
 #define HMM_TESTUTIL_H
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TEST_SKIP 77
 /* Seconds before SIGALRM ends a test that hangs. */
@@ -40,6 +42,15 @@ static inline uint64_t rng_next(uint64_t *state)
 static inline size_t rng_range(uint64_t *state, size_t lo, size_t hi)
 {
     return lo + (size_t)(rng_next(state) % (uint64_t)(hi - lo + 1));
+}
+
+/* Log-uniform in [lo, hi), lo and hi powers of two: each doubling is
+ * equally likely, sizes uniform within it. */
+static inline size_t rng_log_size(uint64_t *state, size_t lo, size_t hi)
+{
+    unsigned bands = (unsigned)(__builtin_ctzll(hi) - __builtin_ctzll(lo));
+    size_t band = lo << (rng_next(state) % bands);
+    return band + (size_t)(rng_next(state) % band);
 }
 
 /* Seed from $HMM_TEST_SEED when set (to replay a failure), else the default.
@@ -104,6 +115,22 @@ static inline size_t pattern_check(const void *p, size_t n, uint64_t key)
                 return i;
     }
     return (size_t)-1;
+}
+
+/* The process's resident bytes from /proc/self/statm, read with read(2) into
+ * the stack: measuring calls no allocator function. */
+static inline size_t resident_bytes(void)
+{
+    char text[128];
+    int fd = open("/proc/self/statm", O_RDONLY);
+    CHECK(fd >= 0, "cannot open /proc/self/statm");
+    ssize_t len = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    CHECK(len > 0, "cannot read /proc/self/statm");
+    text[len] = '\0';
+    unsigned long size, rss;
+    CHECK(sscanf(text, "%lu %lu", &size, &rss) == 2, "cannot parse /proc/self/statm");
+    return (size_t)rss * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 static inline int is_aligned(const void *p, size_t alignment)

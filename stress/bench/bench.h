@@ -7,6 +7,7 @@
 #ifndef HMM_BENCH_H
 #define HMM_BENCH_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,7 +27,7 @@ struct workload {
 };
 
 extern const struct workload wl_larson, wl_prodcon, wl_scratch, wl_churn,
-    wl_large, wl_realloc, wl_idle, wl_fast32, wl_fastcycle;
+    wl_large, wl_realloc, wl_idle, wl_fast32, wl_fastcycle, wl_soak, wl_burst;
 
 /* xorshift64*: small, fast, good enough for picking sizes and slots. */
 static inline uint64_t rng_next(uint64_t *s)
@@ -73,6 +74,12 @@ static inline size_t rng_logsize(uint64_t *s, size_t lo, size_t hi)
 /* Runs fn on n threads, thread i getting (char *)args + i * argsize, and
  * joins them; exits on failure. */
 void bench_run_threads(int n, void *(*fn)(void *), void *args, size_t argsize);
+/* The two halves of bench_run_threads, for workloads that measure between. */
+pthread_t *bench_start_threads(int n, void *(*fn)(void *), void *args, size_t argsize);
+void bench_join_threads(int n, pthread_t *tid);
+
+/* The process's resident set now (/proc/self/statm), KiB; -1 if unknown. */
+long bench_rss_kib(void);
 
 /* The argument of the workloads whose threads each do ops steps from their
  * own seed and leave a checksum. */
