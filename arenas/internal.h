@@ -238,12 +238,12 @@ struct chunk {
     struct arena *arena;      /* owner while CHUNK_ARENA, else NULL */
     struct chunk *next;       /* arena's chunk list, or the region's purging list */
     struct chunk *prev;
-    uint16_t state;
-    uint16_t use;             /* enum chunk_use, while CHUNK_ARENA */
+    uint32_t state;
     uint32_t flags;
     union {
         size_t huge_size;     /* CHUNK_HUGE: the bytes the program asked for */
         uint64_t freed_ms;    /* CHUNK_FREE: when the region took it back */
+        uint32_t use;         /* CHUNK_ARENA: enum chunk_use, under the arena's lock */
     };
 };
 

@@ -3,8 +3,8 @@
  * block (whose chunk has room for the alignment), leave free room in the
  * big block's chunk; the next 2,000 malloc(1000) must not land there, or
  * they pin the chunk after the big block is freed.  Then freeing the big
- * blocks gives their chunks up: the arenas hold that many bytes of chunks
- * less (one spare granule allowed).  Each case runs in a fork child, on
+ * blocks gives their chunks up: the arenas' chunks and the huge blocks'
+ * mappings hold that many bytes less (one spare granule allowed).  Each case runs in a fork child, on
  * the same fresh heap.
  *
  * Which chunk an address lies in is the engine's chunk map (map_lookup), so
@@ -32,14 +32,16 @@
 
 static void *small[SMALLS];
 
-static size_t arena_chunk_bytes(void)
+/* The bytes held for blocks: the arenas' chunks and the huge blocks'
+ * mappings (a large aligned block may be either). */
+static size_t held_bytes(void)
 {
     struct hmm_stats s;
     size_t bytes = 0;
     CHECK(hmm_stats(&s) == 0, "hmm_stats failed");
     for (unsigned i = 0; i < s.arenas_listed; i++)
         bytes += s.arenas[i].chunk_bytes;
-    return bytes;
+    return bytes + s.huge_bytes;
 }
 
 /* How many of the small blocks lie in chunk c. */
@@ -63,10 +65,10 @@ static int hold_one_block(const char *what, void *big, struct chunk *c)
         memset(small[i], i, SMALL);
     }
     int in_chunk = c ? smalls_in(c) : 0;
-    size_t chunk_size = c ? c->size : 0, held = arena_chunk_bytes();
+    size_t chunk_size = c ? c->size : 0, held = held_bytes();
     hmm_free(big);
-    size_t after = arena_chunk_bytes();
-    printf("%s: %d of %d malloc(%d) in its chunk (%zu bytes); arenas' chunks %zu bytes before "
+    size_t after = held_bytes();
+    printf("%s: %d of %d malloc(%d) in its chunk (%zu bytes); chunks and mappings %zu bytes before "
            "freeing it, %zu after\n", what, in_chunk, SMALLS, SMALL, chunk_size, held, after);
     if (in_chunk != 0) {
         printf("FAIL: %s: %d small blocks landed in the big block's chunk\n", what, in_chunk);
