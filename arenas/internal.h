@@ -721,8 +721,13 @@ static inline bool block_linked(struct block *b)
         return false;
     if (block_next(b)->prev_units != b->units)
         return false;
-    return b->prev_units == 0 ? b == chunk_first_block(block_chunk(b))
-                              : block_in_chunk(block_prev(b)) && block_prev(b)->units == b->prev_units;
+    if (b->prev_units == 0)
+        return b == chunk_first_block(block_chunk(b));
+    /* The block below may be another thread's, whose fast paths flip its
+     * key: read its units inside one atomic load of the key. */
+    struct block *below = block_prev(b);
+    return block_in_chunk(below) && (uint32_t)(__atomic_load_n(&below->key, __ATOMIC_RELAXED) >> 32) ==
+                                        b->prev_units;
 }
 
 /* Neither neighbour of b is free: coalescing is done. */
