@@ -13,6 +13,7 @@
 #define PURGE_UNITS 256u          /* free blocks below 4 KiB hold no whole page */
 #define PURGE_FLOOR ((size_t)2 << 20)   /* free bytes an arena may always keep resident */
 #define PURGE_LIVE_DIVISOR 2u     /* and half its live bytes */
+#define PURGE_TICK_MS 10u         /* how often frees look for aged free pages */
 #define SPARSE_SLACK ((size_t)8 << 20)  /* an arena holding this much more than its */
 #define SPARSE_RATIO 4u                  /* live bytes, and 4 times them, is being emptied */
 #define CANARY_BYTE 0xca
@@ -47,12 +48,14 @@ static unsigned bin_index(uint32_t units)
 
 /* What a free block of PURGE_UNITS or more keeps after its bin links: how
  * many of its bytes are purged (madvised away), and, while that is not all
- * of its whole pages, its place on the arena's dirty list (newest first).
- * Smaller free blocks hold no whole page to purge. */
+ * of its whole pages, its place on the arena's dirty list (newest first)
+ * and when it went there (the arena's purge clock).  Smaller free blocks
+ * hold no whole page to purge. */
 struct purge_record {
     size_t purged;
     struct block *newer;
     struct block *older;
+    uint64_t dirty_since;
 };
 
 static struct purge_record *purge_record(struct block *b)
@@ -106,6 +109,7 @@ static bool block_dirty(struct block *b)
 static void dirty_push(struct arena *a, struct block *b)
 {
     struct purge_record *r = purge_record(b);
+    r->dirty_since = a->purge_clock;
     r->newer = NULL;
     r->older = a->dirty_newest;
     if (a->dirty_newest)
@@ -393,12 +397,18 @@ static size_t purge_oldest(struct arena *a)
     return len - before;
 }
 
-/* Purge free blocks, the oldest first, until at most target bytes of free
- * memory stay resident. */
-static size_t purge_locked(struct arena *a, size_t target)
+static bool purge_more(struct arena *a, size_t resident, size_t target, uint64_t aged)
+{
+    struct block *oldest = a->dirty_oldest;
+    return oldest != NULL && (resident > target || purge_record(oldest)->dirty_since <= aged);
+}
+
+/* Purge free blocks, the oldest first, while more than target bytes of free
+ * memory stay resident or the oldest went dirty at or before aged. */
+static size_t purge_locked(struct arena *a, size_t target, uint64_t aged)
 {
     size_t purged = 0;
-    while (a->dirty_oldest != NULL && free_resident(a) - purged > target) {
+    while (purge_more(a, free_resident(a) - purged, target, aged)) {
         size_t done = purge_oldest(a);
         if (done == 0)
             break;              /* madvise failed: a later pass tries again */
@@ -411,12 +421,29 @@ static size_t purge_locked(struct arena *a, size_t target)
     return purged;
 }
 
-/* After frees: when the free memory kept resident is large against the live
- * bytes, purge it down to half of that, at least a granule at a time.  The
- * mark (what the last pass could not purge, as small free blocks hold no
- * whole page) keeps a busy arena from walking its bins on every free. */
+/* Free pages unused for a tenth of decay_ms are purged: long enough for a
+ * churning program to reuse what it frees, short enough that its resident
+ * size follows its live set closely instead of swinging with the passes. */
+static uint64_t purge_delay_ms(void)
+{
+    return hmm_tunables.decay_ms / 10;
+}
+
+/* After frees, at most once a PURGE_TICK_MS: purge the free blocks dirty
+ * for longer than the delay.  And at once when the free memory kept
+ * resident is large against the live bytes: purge it down to half of that,
+ * at least a granule at a time.  The mark (what the last pass could not
+ * purge, as small free blocks hold no whole page) keeps a busy arena from
+ * purging on every free. */
 static void purge_if_due(struct arena *a)
 {
+    uint64_t now = os_now_ms();
+    if (now - a->purge_clock >= PURGE_TICK_MS) {
+        a->purge_clock = now;
+        uint64_t delay = purge_delay_ms();
+        if (a->dirty_oldest != NULL && now >= delay)
+            purge_locked(a, SIZE_MAX, now - delay);
+    }
     size_t resident = free_resident(a);
     size_t live_share = a->used_bytes / PURGE_LIVE_DIVISOR;
     size_t trigger = live_share > PURGE_FLOOR ? live_share : PURGE_FLOOR;
@@ -424,7 +451,7 @@ static void purge_if_due(struct arena *a)
         a->purge_mark = resident;
     if (resident <= trigger || resident <= a->purge_mark + GRANULE)
         return;
-    purge_locked(a, trigger / 2);
+    purge_locked(a, trigger / 2, 0);
 }
 
 /* ---- allocation and free under the lock --------------------------------- */
@@ -821,7 +848,7 @@ size_t arena_purge(struct arena *a)
 {
     spin_lock(&a->lock);
     drain_locked(a);
-    size_t purged = purge_locked(a, 0);
+    size_t purged = purge_locked(a, 0, 0);
     spin_unlock(&a->lock);
     return purged;
 }

@@ -572,6 +572,7 @@ struct arena {
     size_t purged_bytes;          /* of free_bytes, madvised away */
     size_t purged_total;          /* every byte purged so far */
     size_t purge_mark;            /* free bytes left resident by the last purge */
+    uint64_t purge_clock;         /* ms, when frees last looked for aged free pages */
     struct block *dirty_newest;   /* free blocks with whole pages not purged */
     struct block *dirty_oldest;
     size_t mallocs;
