@@ -10,9 +10,8 @@
 
 #define REMOTE_BOUND 256u        /* pending remote frees before a freer drains */
 #define FIT_SCAN 8               /* blocks tried in the request's own bin */
-#define PURGE_UNITS 256u          /* free blocks below 4 KiB hold no whole page */
-#define PURGE_FLOOR ((size_t)2 << 20)   /* free bytes an arena may always keep resident */
-#define PURGE_LIVE_DIVISOR 2u     /* and half its live bytes */
+#define PURGE_UNITS 1024u         /* free blocks below 16 KiB are left resident */
+#define PURGE_FLOOR ((size_t)4 << 20)   /* free bytes an arena may always keep resident */
 #define PURGE_TICK_MS 10u         /* how often frees look for aged free pages */
 #define SPARSE_SLACK ((size_t)8 << 20)  /* an arena holding this much more than its */
 #define SPARSE_RATIO 4u                  /* live bytes, and 4 times them, is being emptied */
@@ -431,7 +430,7 @@ static uint64_t purge_delay_ms(void)
 
 /* After frees, at most once a PURGE_TICK_MS: purge the free blocks dirty
  * for longer than the delay.  And at once when the free memory kept
- * resident is large against the live bytes: purge it down to half of that,
+ * resident is more than the live bytes: purge it down to half of that,
  * at least a granule at a time.  The mark (what the last pass could not
  * purge, as small free blocks hold no whole page) keeps a busy arena from
  * purging on every free. */
@@ -445,8 +444,7 @@ static void purge_if_due(struct arena *a)
             purge_locked(a, SIZE_MAX, now - delay);
     }
     size_t resident = free_resident(a);
-    size_t live_share = a->used_bytes / PURGE_LIVE_DIVISOR;
-    size_t trigger = live_share > PURGE_FLOOR ? live_share : PURGE_FLOOR;
+    size_t trigger = a->used_bytes > PURGE_FLOOR ? a->used_bytes : PURGE_FLOOR;
     if (resident < a->purge_mark)
         a->purge_mark = resident;
     if (resident <= trigger || resident <= a->purge_mark + GRANULE)
