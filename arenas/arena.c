@@ -49,7 +49,8 @@ static unsigned bin_index(uint32_t units)
  * many of its bytes are purged (madvised away), and, while that is not all
  * of its whole pages, its place on the arena's dirty list (newest first)
  * and when it went there (the arena's purge clock).  Smaller free blocks
- * hold no whole page to purge. */
+ * are left resident: they are reused first, and counting them slowed every
+ * split and merge. */
 struct purge_record {
     size_t purged;
     struct block *newer;
