@@ -12,21 +12,13 @@
  * Measured, RSS at the start / peak / after the last free: glibc 2.36
  * 1.2 / 530.6 / 528.3 MiB; hmm before issue 8 9.2 / 566.9 / 566.9 MiB.
  * In a --disable-override build it calls the hmm_* names. */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
+#include "plain_names.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#if defined(HAVE_CONFIG_H) && !defined(HMM_OVERRIDE)
-#include "hmm.h"
-#define malloc hmm_malloc
-#define free hmm_free
-#endif
 
 #include "testutil.h"
 

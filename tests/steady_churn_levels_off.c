@@ -23,9 +23,7 @@
  * 2.25-2.35 x (three runs); hmm before issue 8 4.0-4.7 x, still rising in
  * longer runs; hmm now 1.0-1.5 x.
  * In a --disable-override build it calls the hmm_* names. */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
+#include "plain_names.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,12 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#if defined(HAVE_CONFIG_H) && !defined(HMM_OVERRIDE)
-#include "hmm.h"
-#define malloc hmm_malloc
-#define free hmm_free
-#endif
 
 #include "testutil.h"
 
