@@ -74,14 +74,19 @@ static void block_set_purged(struct block *b, size_t bytes)
         purge_record(b)->purged = bytes;
 }
 
-/* The whole pages of a free block past its links and purge record. */
-static void purgeable_pages(struct block *b, char **start, size_t *len)
+/* The whole pages of a free block past its links and purge record: where
+ * they start, and how many bytes. */
+static char *purgeable_start(struct block *b)
 {
     uintptr_t page = os_page_size();
-    uintptr_t from = ((uintptr_t)(purge_record(b) + 1) + page - 1) & ~(page - 1);
-    uintptr_t to = (uintptr_t)block_next(b) & ~(page - 1);
-    *start = (char *)from;
-    *len = to > from ? to - from : 0;
+    return (char *)(((uintptr_t)(purge_record(b) + 1) + page - 1) & ~(page - 1));
+}
+
+static size_t purgeable_len(struct block *b)
+{
+    uintptr_t from = (uintptr_t)purgeable_start(b);
+    uintptr_t to = (uintptr_t)block_next(b) & ~(uintptr_t)(os_page_size() - 1);
+    return to > from ? to - from : 0;
 }
 
 /* The purge count a free block keeps of purged bytes: pages are purged
@@ -90,20 +95,13 @@ static size_t purged_within(struct block *b, size_t purged)
 {
     if (b->units < PURGE_UNITS)
         return 0;
-    char *start;
-    size_t len;
-    purgeable_pages(b, &start, &len);
+    size_t len = purgeable_len(b);
     return purged < len ? purged : len;
 }
 
 static bool block_dirty(struct block *b)
 {
-    char *start;
-    size_t len;
-    if (b->units < PURGE_UNITS)
-        return false;
-    purgeable_pages(b, &start, &len);
-    return purge_record(b)->purged < len;
+    return b->units >= PURGE_UNITS && purge_record(b)->purged < purgeable_len(b);
 }
 
 static void dirty_push(struct arena *a, struct block *b)
@@ -132,14 +130,20 @@ static void dirty_unlink(struct arena *a, struct block *b)
         a->dirty_oldest = r->newer;
 }
 
-static enum block_kind kind_of_units(uint32_t units)
+/* The use of a chunk that holds blocks of units (below a dedicated one). */
+static enum chunk_use use_of_units(uint32_t units)
 {
-    return units <= SMALL_UNITS ? BLOCKS_SMALL : BLOCKS_LARGE;
+    return units <= SMALL_UNITS ? CHUNK_SMALL_BLOCKS : CHUNK_LARGE_BLOCKS;
+}
+
+static bool chunk_dedicated(const struct chunk *c)
+{
+    return c->use == CHUNK_DEDICATED;
 }
 
 static struct bin_set *block_set(struct arena *a, struct block *b)
 {
-    return &a->sets[block_chunk(b)->use == CHUNK_SMALL_BLOCKS ? BLOCKS_SMALL : BLOCKS_LARGE];
+    return &a->sets[block_chunk(b)->use];
 }
 
 static void bin_insert(struct arena *a, struct block *b)
@@ -197,7 +201,7 @@ static unsigned bin_search(const struct bin_set *set, unsigned i)
  * its bin, or NULL. */
 static struct block *bin_take(struct arena *a, uint32_t units)
 {
-    struct bin_set *set = &a->sets[kind_of_units(units)];
+    struct bin_set *set = &a->sets[use_of_units(units)];
     unsigned i = bin_index(units);
     struct block *b = set->bins[i];
     for (int tries = 0; b != NULL && tries < FIT_SCAN; tries++, b = block_links(b)->next)
@@ -230,7 +234,7 @@ static void block_split(struct arena *a, struct block *b, uint32_t units, size_t
 {
     HMM_ASSERT(block_linked(b) && units <= b->units);
     uint32_t rest_units = b->units - units;
-    if (rest_units < MIN_BLOCK_UNITS || block_chunk(b)->use == CHUNK_DEDICATED)
+    if (rest_units < MIN_BLOCK_UNITS || chunk_dedicated(block_chunk(b)))
         return;
     struct block *rest = (struct block *)((char *)b + ((size_t)units << UNIT_SHIFT));
     struct block *above = block_next(b);
@@ -272,16 +276,11 @@ static void canary_verify(struct block *b)
 
 /* ---- chunks ------------------------------------------------------------- */
 
-static bool chunk_dedicated(const struct chunk *c)
-{
-    return c->use == CHUNK_DEDICATED;
-}
-
 /* Take c into a's list as one free block, of the given kind or dedicated to
  * one large block; the block is not binned. */
 static struct block *chunk_adopt(struct arena *a, struct chunk *c, enum chunk_use use)
 {
-    c->use = (uint16_t)use;
+    c->use = use;
     c->prev = NULL;
     c->next = a->chunks;
     if (a->chunks)
@@ -321,12 +320,12 @@ static void chunk_release(struct arena *a, struct chunk *c, bool binned)
     region_give(c);
 }
 
-/* The spare serves either kind: turn it into one of the request's kind. */
-static void spare_rekind(struct arena *a, enum block_kind kind)
+/* The spare serves either use: turn it to the request's. */
+static void spare_reuse(struct arena *a, enum chunk_use use)
 {
     struct chunk *c = a->spare;
     bin_remove(a, chunk_first_block(c));
-    c->use = kind == BLOCKS_SMALL ? CHUNK_SMALL_BLOCKS : CHUNK_LARGE_BLOCKS;
+    c->use = use;
     bin_insert(a, chunk_first_block(c));
     a->spare = NULL;
 }
@@ -343,9 +342,9 @@ static struct block *arena_grow(struct arena *a, uint32_t units)
 {
     size_t need = ((size_t)units << UNIT_SHIFT) + CHUNK_HEADER + BLOCK_HEADER;
     bool dedicated = need > hmm_tunables.chunk_size;
-    enum block_kind kind = kind_of_units(units);
+    enum chunk_use use = dedicated ? CHUNK_DEDICATED : use_of_units(units);
     if (!dedicated && a->spare != NULL) {
-        spare_rekind(a, kind);
+        spare_reuse(a, use);
         return bin_take(a, units);
     }
     size_t size = dedicated ? need : hmm_tunables.chunk_size;
@@ -354,8 +353,6 @@ static struct block *arena_grow(struct arena *a, uint32_t units)
     struct chunk *c = region_take(size, a);
     if (c == NULL)
         return NULL;
-    enum chunk_use use = dedicated ? CHUNK_DEDICATED
-                         : kind == BLOCKS_SMALL ? CHUNK_SMALL_BLOCKS : CHUNK_LARGE_BLOCKS;
     struct block *whole = chunk_adopt(a, c, use);
     if (dedicated)
         return whole;
@@ -386,11 +383,8 @@ static size_t free_resident(const struct arena *a)
 static size_t purge_oldest(struct arena *a)
 {
     struct block *b = a->dirty_oldest;
-    char *start;
-    size_t len;
-    purgeable_pages(b, &start, &len);
-    size_t before = block_purged(b);
-    if (!os_purge(start, len))
+    size_t len = purgeable_len(b), before = block_purged(b);
+    if (!os_purge(purgeable_start(b), len))
         return 0;               /* the pages stay resident, the block dirty */
     dirty_unlink(a, b);
     block_set_purged(b, len);
@@ -414,7 +408,6 @@ static size_t purge_locked(struct arena *a, size_t target, uint64_t aged)
             break;              /* madvise failed: a later pass tries again */
         purged += done;
     }
-
     counter_add(&a->purged_bytes, purged);
     counter_add(&a->purged_total, purged);
     a->purge_mark = free_resident(a);
@@ -606,7 +599,7 @@ void *arena_malloc(struct arena *a, size_t size)
  * list are of class cls. */
 size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want)
 {
-    uint32_t units = units_for(class_size(cls));
+    uint32_t units = class_units(cls);
     struct cache_entry *head = NULL;
     spin_lock(&a->lock);
     size_t got = drain_into(a, &head, (uint16_t)(cls * sizeof(struct cache_bin)));
@@ -894,9 +887,9 @@ static int chunk_check(struct arena *a, struct chunk *c, size_t *used, size_t *u
     return 0;
 }
 
-static int bins_check(struct arena *a, unsigned kind, size_t *binned)
+static int bins_check(struct arena *a, unsigned use, size_t *binned)
 {
-    struct bin_set *set = &a->sets[kind];
+    struct bin_set *set = &a->sets[use];
     for (unsigned i = 0; i < BIN_COUNT; i++) {
         bool bit = (set->bitmap[i / 64] >> (i % 64)) & 1;
         if (bit != (set->bins[i] != NULL))
@@ -919,8 +912,8 @@ int arena_check(struct arena *a)
     spin_lock(&a->lock);
     for (struct chunk *c = a->chunks; c != NULL && !broken; c = c->next)
         broken = chunk_check(a, c, &used, &used_blocks, &free_blocks);
-    for (unsigned kind = 0; kind < BLOCK_KINDS && !broken; kind++)
-        broken = bins_check(a, kind, &binned);
+    for (unsigned use = 0; use < BIN_SETS && !broken; use++)
+        broken = bins_check(a, use, &binned);
     if (!broken && binned != free_blocks) {
         warn("hmm_check: arena %u: %zu free blocks but %zu in bins", a->id, free_blocks, binned);
         broken = -1;

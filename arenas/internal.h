@@ -85,8 +85,7 @@ extern struct tunables hmm_tunables;
  *  - bin_offset is the byte offset of the block's size class in a thread
  *    cache's bins (class x sizeof(struct cache_bin)), 0 when not cacheable;
  *    a block with a class has class_units(class) units, or one more
- *    (block_class_valid); a FREE block uses it to say whether its pages
- *    were purged (BIN_PURGED);
+ *    (block_class_valid);
  *  - state is changed atomically (the owner, remote freers and the checker
  *    may look at it concurrently), except by the fast paths' flip between
  *    in use and cached (block_flip_state); the other fields belong to the
@@ -541,10 +540,13 @@ static inline size_t counter_read(const size_t *counter)
 /* Small blocks and the rest never share a chunk: scattered long-lived small
  * blocks would otherwise cut every large free block into pieces too short
  * for the next large request, and the arena would grow without bound under
- * steady churn.  A chunk's kind is its use; each kind has
- * its own bins.  bins[i] lists FREE blocks of bin_index(units) == i, and bit
- * i of bitmap is set iff bins[i] is not empty. */
-enum block_kind { BLOCKS_LARGE = 0, BLOCKS_SMALL = 1, BLOCK_KINDS = 2 };
+ * steady churn.  An arena keeps one set of bins for each use a chunk may
+ * have whose blocks are binned (a dedicated chunk's never are), indexed by
+ * the use.  bins[i] lists FREE blocks of bin_index(units) == i, and bit i
+ * of bitmap is set iff bins[i] is not empty. */
+#define BIN_SETS 2u              /* CHUNK_LARGE_BLOCKS, CHUNK_SMALL_BLOCKS */
+_Static_assert(CHUNK_LARGE_BLOCKS < BIN_SETS && CHUNK_SMALL_BLOCKS < BIN_SETS && CHUNK_DEDICATED >= BIN_SETS,
+               "the binned uses index the bin sets");
 
 struct bin_set {
     uint64_t bitmap[BIN_WORDS];
@@ -578,7 +580,7 @@ struct arena {
     size_t mallocs;
     size_t frees;
     size_t remote_frees;          /* blocks drained from the remote stack */
-    struct bin_set sets[BLOCK_KINDS];
+    struct bin_set sets[BIN_SETS];
     /* registry: guarded by the registry lock */
     unsigned id;
     unsigned threads;
@@ -758,8 +760,7 @@ static inline bool block_binned(struct block *head, struct block *b)
 static inline bool block_cached(struct block *b)
 {
     return block_in_chunk(b) && block_header_valid(b) && block_state(b) == BLOCK_CACHED &&
-           b->bin_offset % sizeof(struct cache_bin) == 0 && block_class(b) != 0 &&
-           block_class(b) < CLASS_COUNT && block_usable(b) >= class_size(block_class(b));
+           block_class(b) != 0 && block_class_valid(b);
 }
 
 /* c is one of a's chunks: valid, mapped, linked both ways in a's list,
@@ -783,6 +784,5 @@ static inline bool chunk_abuts(const struct chunk *c, const struct chunk *above)
     return chunk_valid(c) && chunk_valid(above) && !(c->flags & (CHUNK_SEGMENT_END | CHUNK_MAPPED)) &&
            (const char *)c + c->size == (const char *)above && above->prev_size == c->size;
 }
-
 
 #endif

@@ -158,7 +158,7 @@ static void bitmap_bit_cleared(void)
     struct arena *a = my_arena();
     struct bin_set *set = NULL;
     unsigned i = BIN_COUNT;
-    for (unsigned kind = 0; kind < BLOCK_KINDS && i == BIN_COUNT; kind++)
+    for (unsigned kind = 0; kind < BIN_SETS && i == BIN_COUNT; kind++)
         for (set = &a->sets[kind], i = 0; i < BIN_COUNT && set->bins[i] == NULL;)
             i++;
     CHECK(i < BIN_COUNT, "every bin is empty");

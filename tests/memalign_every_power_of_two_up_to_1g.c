@@ -28,19 +28,6 @@
  * or two of the chunk map. */
 #define RESERVE_OVERHEAD (4 * GRANULE)
 
-/* The process's address space in bytes (without stdio, which allocates). */
-static size_t address_space(void)
-{
-    char text[128];
-    int fd = open("/proc/self/statm", O_RDONLY);
-    CHECK(fd >= 0, "open /proc/self/statm");
-    ssize_t n = read(fd, text, sizeof(text) - 1);
-    close(fd);
-    CHECK(n > 0, "read /proc/self/statm");
-    text[n] = '\0';
-    return (size_t)strtoull(text, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 enum call { POSIX_MEMALIGN, ALIGNED_ALLOC, MEMALIGN, CALL_COUNT };
 static const char *const call_names[CALL_COUNT] = { "posix_memalign", "aligned_alloc", "memalign" };
 
@@ -60,9 +47,9 @@ static void *allocate(enum call call, size_t alignment, size_t size)
 /* Returns 1 on a failure, after saying which. */
 static int try_one(enum call call, size_t alignment, size_t size)
 {
-    size_t before = address_space();
+    size_t before = address_space_bytes();
     unsigned char *p = allocate(call, alignment, size);
-    size_t after = address_space(), reserved = after > before ? after - before : 0;
+    size_t after = address_space_bytes(), reserved = after > before ? after - before : 0;
     const char *name = call_names[call];
     if (p == NULL) {
         printf("FAIL: %s(%zu, %zu) returned NULL\n", name, alignment, size);

@@ -117,9 +117,9 @@ static inline size_t pattern_check(const void *p, size_t n, uint64_t key)
     return (size_t)-1;
 }
 
-/* The process's resident bytes from /proc/self/statm, read with read(2) into
- * the stack: measuring calls no allocator function. */
-static inline size_t resident_bytes(void)
+/* The process's address space and resident bytes from /proc/self/statm,
+ * read with read(2) into the stack: measuring calls no allocator function. */
+static inline void statm_bytes(size_t *size, size_t *resident)
 {
     char text[128];
     int fd = open("/proc/self/statm", O_RDONLY);
@@ -128,9 +128,24 @@ static inline size_t resident_bytes(void)
     close(fd);
     CHECK(len > 0, "cannot read /proc/self/statm");
     text[len] = '\0';
-    unsigned long size, rss;
-    CHECK(sscanf(text, "%lu %lu", &size, &rss) == 2, "cannot parse /proc/self/statm");
-    return (size_t)rss * (size_t)sysconf(_SC_PAGESIZE);
+    unsigned long pages, rss;
+    CHECK(sscanf(text, "%lu %lu", &pages, &rss) == 2, "cannot parse /proc/self/statm");
+    *size = (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+    *resident = (size_t)rss * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static inline size_t resident_bytes(void)
+{
+    size_t size, resident;
+    statm_bytes(&size, &resident);
+    return resident;
+}
+
+static inline size_t address_space_bytes(void)
+{
+    size_t size, resident;
+    statm_bytes(&size, &resident);
+    return size;
 }
 
 static inline int is_aligned(const void *p, size_t alignment)
