@@ -48,7 +48,8 @@ static unsigned bin_index(uint32_t units)
 /* What a free block of PURGE_UNITS or more keeps after its bin links: how
  * many of its bytes are purged (madvised away), and, while that is not all
  * of its whole pages, its place on the arena's dirty list (newest first)
- * and when it went there (the arena's purge clock).  Smaller free blocks
+ * and when it went there (a coarse clock read, not the arena's last purge
+ * tick, which may be long past in an arena that had no free for a while).  Smaller free blocks
  * are left resident: they are reused first, and counting them slowed every
  * split and merge. */
 struct purge_record {
@@ -107,7 +108,7 @@ static bool block_dirty(struct block *b)
 static void dirty_push(struct arena *a, struct block *b)
 {
     struct purge_record *r = purge_record(b);
-    r->dirty_since = a->purge_clock;
+    r->dirty_since = os_now_ms();
     r->newer = NULL;
     r->older = a->dirty_newest;
     if (a->dirty_newest)
