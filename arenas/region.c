@@ -814,3 +814,20 @@ int region_check(void)
     region_unlock();
     return w.broken ? -1 : 0;
 }
+
+/* ---- the arenas' way to the kernel -------------------------------------- */
+
+size_t region_page_size(void)
+{
+    return os_page_size();
+}
+
+bool region_purge(void *addr, size_t size)
+{
+    return os_purge(addr, size);
+}
+
+uint64_t region_now_ms(void)
+{
+    return os_now_ms();
+}

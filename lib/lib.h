@@ -26,12 +26,11 @@ bool thread_bind(void);
 
 static inline bool thread_bound(void)
 {
-    return hmm_thread_cache.state == CACHE_BOUND;
+    return cache_bound();
 }
 
 /* maint.c: the opt-in maintenance thread. */
 void maint_start(void);
-void maint_pass(void);
 void maint_child_reset(void);
 
 /* check.c */

@@ -18,23 +18,6 @@
 static bool maint_running;
 static pthread_mutex_t maint_mutex = PTHREAD_MUTEX_INITIALIZER;
 
-/* Retiring an orphan waits for nothing, so it is done inside the walk. */
-static void tidy_arena(struct arena *a, void *ctx)
-{
-    (void)ctx;
-    bool live = __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE) != 0;
-    arena_release(a, live);
-    arena_purge(a);
-    if (!live)
-        registry_reclaim(a);
-}
-
-void maint_pass(void)
-{
-    registry_foreach(tidy_arena, NULL);
-    region_trim(hmm_tunables.top_pad);
-}
-
 static void *maint_main(void *arg)
 {
     (void)arg;
@@ -44,7 +27,7 @@ static void *maint_main(void *arg)
         struct timespec pause = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
         while (nanosleep(&pause, &pause) != 0)
             ;
-        maint_pass();
+        engine_maintain(hmm_tunables.top_pad);
     }
     return NULL;
 }
@@ -55,7 +38,7 @@ static bool maint_wanted(void)
     case BACKGROUND_ON:
         return true;
     case BACKGROUND_AUTO:
-        return registry_threads() >= 2 && arena_held_bytes() >= AUTO_HELD_BYTES;
+        return arena_threads() >= 2 && arena_held_bytes() >= AUTO_HELD_BYTES;
     default:
         return false;
     }

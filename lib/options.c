@@ -10,17 +10,6 @@
 #define MIB ((size_t)1 << 20)
 #define GIB ((size_t)1 << 30)
 
-struct tunables hmm_tunables = {
-    .trim_threshold = 2 * MIB,
-    .top_pad = 1 * MIB,
-    .mmap_threshold = 32 * MIB,
-    .chunk_size = 1 * MIB,
-    .cache_size = 1 * MIB,
-    .arena_max = 0,                      /* 4 x CPUs, set by options_init */
-    .check_level = CHECK_BASIC,
-    .decay_ms = 10000,
-};
-
 struct lib_options hmm_options;
 
 enum kind { KIND_SIZE, KIND_COUNT, KIND_BOOL, KIND_CHECK, KIND_SWITCH };
@@ -163,9 +152,7 @@ static void parse_pair(const char *pair, size_t len)
 
 void options_init(const char *text)
 {
-    hmm_tunables.arena_max = 4 * os_cpu_count();
-    if (hmm_tunables.arena_max > 1024)
-        hmm_tunables.arena_max = 1024;
+    tunables_init();
     while (text != NULL && *text) {
         const char *end = strchr(text, ',');
         size_t len = end ? (size_t)(end - text) : strlen(text);
