@@ -815,7 +815,9 @@ int region_check(void)
     return w.broken ? -1 : 0;
 }
 
-/* ---- the arenas' way to the kernel -------------------------------------- */
+/* ---- the arenas' way to the kernel --------------------------------------
+ * Arenas purge the pages inside their free blocks and time that on this
+ * clock through the region, so that calls flow arena -> region -> os. */
 
 size_t region_page_size(void)
 {
