@@ -20,7 +20,7 @@
 
 static uint64_t held_bytes;        /* every arena's chunk_bytes */
 unsigned arena_threads_bound;      /* atomic stores by the registry, under its lock */
-static void (*orphan_emptied)(struct arena *a);
+static void (*orphan_emptied)(struct arena *a);   /* the registry's, atomic: set by every new arena */
 
 size_t arena_held_bytes(void)
 {
@@ -34,7 +34,7 @@ unsigned arena_threads(void)
 
 void arena_on_orphan_emptied(void (*emptied)(struct arena *a))
 {
-    orphan_emptied = emptied;
+    __atomic_store_n(&orphan_emptied, emptied, __ATOMIC_RELAXED);
 }
 
 static inline uint32_t canary_units(void)
@@ -683,7 +683,7 @@ static void remote_pushed(struct arena *a, unsigned count)
     bool empty = a->used_bytes == 0;
     spin_unlock(&a->lock);
     if (empty && orphan)
-        orphan_emptied(a);
+        __atomic_load_n(&orphan_emptied, __ATOMIC_RELAXED)(a);
 }
 
 /* A block of a's freed by a thread not bound to a.  Claim it first, so

@@ -1,7 +1,9 @@
 /* The remote-free stack: blocks of one arena freed by several other
  * threads at once are each pushed once; below the bound they wait on the
  * stack, still counted in use; the owner's drain frees every one; past the
- * bound the freers drain it themselves.  The arena checks out after. */
+ * bound the freers drain it themselves; an orphan's stack drains at once,
+ * and its last block hands the orphan to the registry's hook.  The arena
+ * checks out after. */
 #include "internal.h"
 #include "testutil.h"
 
@@ -11,6 +13,13 @@
 
 static struct arena owner;
 static void *blocks[THREADS][MANY];
+
+static struct arena *emptied;
+
+static void note_emptied(struct arena *a)
+{
+    emptied = a;
+}
 
 static void *free_share(void *arg)
 {
@@ -52,5 +61,13 @@ int main(void)
     CHECK(owner.remote_frees == THREADS * (EACH + MANY), "%zu remote frees, not %d", owner.remote_frees,
           THREADS * (EACH + MANY));
     CHECK(arena_check(&owner) == 0, "arena_check failed (the line above says why)");
+
+    void *last[2] = { arena_malloc(&owner, 64), arena_malloc(&owner, 64) };
+    owner.threads = 0;
+    arena_on_orphan_emptied(note_emptied);
+    arena_free_remote(&owner, block_of(last[0]));
+    CHECK(owner.used_blocks == 1 && emptied == NULL, "an orphan's first remote free was not drained alone");
+    arena_free_remote(&owner, block_of(last[1]));
+    CHECK(owner.used_blocks == 0 && emptied == &owner, "the emptied orphan did not reach the hook");
     return 0;
 }
