@@ -44,6 +44,7 @@
 #include "hmm.h"
 #include "internal.h"
 #include "diag_child.h"
+#include "hmm_probes.h"
 
 static char static_buffer[256] __attribute__((aligned(64)));
 char global_buffer[256] __attribute__((aligned(64))) = "a global, initialised buffer";
@@ -293,19 +294,10 @@ static void free_inside_huge_block(void)
 }
 
 /* Not aborts: exit 0 when the freed bytes are junk / the last byte is fine. */
-static void junk_after_free(void)
+static void junk_probe(void)
 {
-    unsigned char *a = hmm_malloc(100), *p = hmm_malloc(100), *c = hmm_malloc(100);
-    CHECK(a && p && c, "malloc");
-    size_t usable = hmm_malloc_usable_size(p), junk = 0;
-    memset(p, 0x55, usable);
-    hmm_free(p);
-    /* the bin links (or the cache's link) live in the first 16 bytes */
-    for (size_t i = 16; i < usable; i++)
-        junk += p[i] == 0xdf;
-    printf("junk %zu of %zu\n", junk, usable - 16);
-    hmm_free(a);
-    hmm_free(c);
+    size_t of, junk = junk_after_free(&of);
+    printf("junk %zu of %zu\n", junk, of);
     exit(0);
 }
 
@@ -466,7 +458,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc == 3 && strcmp(argv[1], "case") == 0) {
         if (!strcmp(argv[2], "junk_after_free"))
-            junk_after_free();
+            junk_probe();
         if (!strcmp(argv[2], "last_usable_byte_is_fine"))
             last_usable_byte_is_fine();
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
