@@ -358,17 +358,6 @@ static const struct {
     { "free_inside_huge_block", "invalid pointer %s (inside the huge block at %s)" },
 };
 
-/* The pointer the child announced after key ("ptr " or "at "), as printed
- * by %p. */
-static const char *announced(const struct child *c, const char *key, char text[64])
-{
-    const char *line = strstr(c->out, key);
-    text[0] = '\0';
-    if (line)
-        sscanf(line + strlen(key), "%63s", text);
-    return text;
-}
-
 /* The line the case expects word for word, or NULL when it names only the
  * key phrase. */
 static const char *exact_line(const struct misuse *m, const struct child *c, const char *ptr)
@@ -378,9 +367,25 @@ static const char *exact_line(const struct misuse *m, const struct child *c, con
     for (size_t i = 0; i < sizeof(exact_lines) / sizeof(exact_lines[0]); i++)
         if (!strcmp(exact_lines[i].name, m->name)) {
             snprintf(format, sizeof(format), "hmm: %s(): %s\n", m->call, exact_lines[i].line);
-            snprintf(line, sizeof(line), format, ptr, announced(c, "\nat ", at));
+            snprintf(line, sizeof(line), format, ptr, child_announced(c, "\nat ", at));
             return line;
         }
+    return NULL;
+}
+
+/* Why the child's end is not the one line the case wants; NULL when it is. */
+static const char *misuse_fault(const struct misuse *m, const struct child *c, const char *ptr,
+                                const char *call, const char *exact)
+{
+    const char *why = one_line_abort_fault(c, ptr, "hmm: ");
+    if (why)
+        return why;
+    if (!strstr(c->err, call))
+        return "the line does not name the call";
+    if (!strstr(c->err, m->what))
+        return "the line does not say what is wrong";
+    if (exact && strcmp(c->err, exact) != 0)
+        return "the line is not word for word the one expected";
     return NULL;
 }
 
@@ -390,26 +395,10 @@ static int run_misuse(const struct misuse *m)
     char call[64];
     char ptr[64];
     child_self(&c, m->options, "case", m->name, NULL);
-    announced(&c, "ptr ", ptr);
+    child_announced(&c, "ptr ", ptr);
     const char *exact = exact_line(m, &c, ptr);
     snprintf(call, sizeof(call), "%s(): ", m->call);
-    const char *why = NULL;
-    if (!child_aborted(&c))
-        why = "did not end with SIGABRT";
-    else if (!ptr[0])
-        why = "the child did not reach the bug";
-    else if (count_lines(c.err) != 1 || c.err[c.err_len - 1] != '\n')
-        why = "not exactly one line on stderr";
-    else if (strncmp(c.err, "hmm: ", 5) != 0)
-        why = "the line does not start with 'hmm: '";
-    else if (!strstr(c.err, call))
-        why = "the line does not name the call";
-    else if (!strstr(c.err, ptr))
-        why = "the line does not name the pointer";
-    else if (!strstr(c.err, m->what))
-        why = "the line does not say what is wrong";
-    else if (exact && strcmp(c.err, exact) != 0)
-        why = "the line is not word for word the one expected";
+    const char *why = misuse_fault(m, &c, ptr, call, exact);
     if (why) {
         printf("FAIL: %s [%s]: %s (%s, expected %s..%s..%s%s%s); stdout [%s] stderr [%s]\n", m->name,
                m->options ? m->options : "", why, child_how(&c), call, ptr, m->what,
@@ -471,25 +460,13 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    alarm(TEST_TIMEOUT);
-    int failures = 0, ran = 0;
-    const char *only = argc > 1 ? argv[1] : NULL;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        if (only && !strstr(cases[i].name, only))
-            continue;
-        failures += run_misuse(&cases[i]);
-        ran++;
-    }
-    if (!only || strstr("junk_after_free", only)) {
-        failures += run_junk("check=full", 1);
-        failures += run_junk(NO_OPTIONS, 0);
-        ran += 2;
-    }
-    if (!only || strstr("last_usable_byte_is_fine", only)) {
-        failures += run_quiet("last_usable_byte_is_fine", "check=full");
-        ran++;
-    }
-    CHECK(ran > 0, "no case matches %s", only);
-    printf("%d of %d cases failed\n", failures, ran);
-    return failures ? 1 : 0;
+    struct tally t = tally_start(argc, argv);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (tally_wants(&t, cases[i].name))
+            tally_add(&t, run_misuse(&cases[i]), 1);
+    if (tally_wants(&t, "junk_after_free"))
+        tally_add(&t, run_junk("check=full", 1) + run_junk(NO_OPTIONS, 0), 2);
+    if (tally_wants(&t, "last_usable_byte_is_fine"))
+        tally_add(&t, run_quiet("last_usable_byte_is_fine", "check=full"), 1);
+    return tally_end(&t);
 }
