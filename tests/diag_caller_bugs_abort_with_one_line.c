@@ -65,22 +65,25 @@ static void *overwritten_header(size_t size)
     return p;
 }
 
-static void header_small_then_free(void)
+/* A block of size beside a live one of the same size, its header
+ * overwritten, freed. */
+static void header_then_free(size_t size)
 {
-    void *keep = hmm_malloc(48);
-    void *p = overwritten_header(48);
+    void *keep = hmm_malloc(size);
+    void *p = overwritten_header(size);
     announce(p);
     hmm_free(p);
     hmm_free(keep);
 }
 
+static void header_small_then_free(void)
+{
+    header_then_free(48);
+}
+
 static void header_medium_then_free(void)
 {
-    void *keep = hmm_malloc(40000);
-    void *p = overwritten_header(40000);
-    announce(p);
-    hmm_free(p);
-    hmm_free(keep);
+    header_then_free(40000);
 }
 
 static void header_then_realloc(void)
@@ -136,22 +139,24 @@ static void realloc_of_static(void)
     (void)p;
 }
 
-static void free_misaligned(void)
+/* free of a pointer offset bytes into a block of size (its first 64 zero). */
+static void free_inside(size_t size, size_t offset)
 {
-    char *p = hmm_malloc(64);
+    char *p = hmm_malloc(size);
     CHECK(p != NULL, "malloc");
     memset(p, 0, 64);
-    announce(p + 8);
-    hmm_free(p + 8);
+    announce(p + offset);
+    hmm_free(p + offset);
+}
+
+static void free_misaligned(void)
+{
+    free_inside(64, 8);
 }
 
 static void free_misaligned_medium(void)
 {
-    char *p = hmm_malloc(50000);
-    CHECK(p != NULL, "malloc");
-    memset(p, 0, 64);
-    announce(p + 4);
-    hmm_free(p + 4);
+    free_inside(50000, 4);
 }
 
 static void usable_size_of_static(void)
@@ -442,6 +447,14 @@ static int run_quiet(const char *name, const char *options)
     return 0;
 }
 
+static void (*case_named(const char *name))(void)
+{
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (!strcmp(name, cases[i].name))
+            return cases[i].run;
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -450,14 +463,7 @@ int main(int argc, char **argv)
             junk_probe();
         if (!strcmp(argv[2], "last_usable_byte_is_fine"))
             last_usable_byte_is_fine();
-        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-            if (!strcmp(argv[2], cases[i].name)) {
-                cases[i].run();
-                printf("the program went on after the bug\n");
-                return 0;
-            }
-        fprintf(stderr, "no case %s\n", argv[2]);
-        return 2;
+        return child_case_ran(argv[2], case_named(argv[2]));
     }
 
     struct tally t = tally_start(argc, argv);

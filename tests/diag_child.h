@@ -199,6 +199,19 @@ static inline int case_verdict(const char *name, const char *why, const struct c
     return 0;
 }
 
+/* The child's side of a case that must not return: runs it (run NULL: no
+ * case of that name, exit 2) and says so if the program goes on. */
+static inline int child_case_ran(const char *name, void (*run)(void))
+{
+    if (!run) {
+        fprintf(stderr, "no case %s\n", name);
+        return 2;
+    }
+    run();
+    printf("the program went on after the bug\n");
+    return 0;
+}
+
 /* ---- the parent's run of a test's cases ---------------------------------- */
 
 /* The cases a test ran and those that failed; only (argv[1]) picks the
