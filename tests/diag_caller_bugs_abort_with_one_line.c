@@ -224,26 +224,26 @@ static void remote_stack_corrupted(void)
     printf("malloc returned %p\n", q);
 }
 
-static void canary_overwritten(void)
+/* A write past a block of size (beside a live one), at usable + beyond. */
+static void canary_overwritten_at(size_t size, size_t beyond)
 {
-    void *keep = hmm_malloc(40);
-    unsigned char *p = hmm_malloc(40);
+    void *keep = hmm_malloc(size);
+    unsigned char *p = hmm_malloc(size);
     CHECK(p != NULL && keep != NULL, "malloc");
     size_t usable = hmm_malloc_usable_size(p);
     announce(p);
-    p[usable] = 'x';
+    p[usable + beyond] = 'x';
     hmm_free(p);
+}
+
+static void canary_overwritten(void)
+{
+    canary_overwritten_at(40, 0);
 }
 
 static void canary_overwritten_medium(void)
 {
-    void *keep = hmm_malloc(3000);
-    unsigned char *p = hmm_malloc(3000);
-    CHECK(p != NULL && keep != NULL, "malloc");
-    size_t usable = hmm_malloc_usable_size(p);
-    announce(p);
-    p[usable + 7] = 'x';
-    hmm_free(p);
+    canary_overwritten_at(3000, 7);
 }
 
 /* Where the free memory the message names starts. */

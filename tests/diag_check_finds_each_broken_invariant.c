@@ -298,12 +298,7 @@ static void periodic_broken(void)
     printf("done\n");
 }
 
-struct broken {
-    const char *name;
-    void (*run)(void);
-};
-
-static const struct broken cases[] = {
+static const struct named_case cases[] = {
     { "free_block_marked_in_use", free_block_marked_in_use },
     { "prev_units_wrong", prev_units_wrong },
     { "block_header_broken", block_header_broken },
@@ -315,7 +310,7 @@ static const struct broken cases[] = {
     { "cache_entry_in_use", cache_entry_in_use },
 };
 
-static int run_broken(const struct broken *b)
+static int run_broken(const struct named_case *b)
 {
     struct child c;
     child_self(&c, NO_OPTIONS, "case", b->name, NULL);

@@ -157,6 +157,20 @@ static inline long long child_value(const struct child *c, const char *key, long
     return def;
 }
 
+/* Prints the child's HMM_OPTIONS, its stdout, and its stderr if any. */
+static inline void child_show(const struct child *c, const char *options)
+{
+    printf("HMM_OPTIONS=%s\n%s", options ? options : "(unset)", c->out);
+    if (c->err_len)
+        printf("stderr: %s", c->err);
+}
+
+/* A case a child runs by its name. */
+struct named_case {
+    const char *name;
+    void (*run)(void);
+};
+
 /* The word after key ("ptr " or "\nat ") in the child's stdout, where it
  * announced a pointer as printed by %p; "" when it did not. */
 static inline const char *child_announced(const struct child *c, const char *key, char text[64])

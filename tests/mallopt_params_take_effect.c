@@ -144,12 +144,7 @@ static void unknown(void)
     CHECK(hmm_mallopt(12345, -1) == 0, "mallopt(12345, -1) accepted");
 }
 
-struct param_case {
-    const char *name;
-    void (*run)(void);
-};
-
-static const struct param_case cases[] = {
+static const struct named_case cases[] = {
     { "mmap_threshold", mmap_threshold },
     { "mmap_refused", mmap_refused },
     { "arena_max", arena_max },
