@@ -30,6 +30,27 @@ void q_destroy(struct queue *q)
     pthread_mutex_destroy(&q->mu);
 }
 
+/* Claims the cell at *end (head to push, tail to pop) whose sequence
+ * number says it is ready: pos + ready; NULL when the ring is full (empty). */
+static struct cell *claim(struct queue *q, _Atomic size_t *end, size_t ready, size_t *pos)
+{
+    *pos = atomic_load_explicit(end, memory_order_relaxed);
+    for (;;) {
+        struct cell *c = &q->cells[*pos & q->mask];
+        size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        intptr_t d = (intptr_t)seq - (intptr_t)(*pos + ready);
+        if (d == 0) {
+            if (atomic_compare_exchange_weak_explicit(end, pos, *pos + 1, memory_order_relaxed,
+                                                      memory_order_relaxed))
+                return c;
+        } else if (d < 0) {
+            return NULL;
+        } else {
+            *pos = atomic_load_explicit(end, memory_order_relaxed);
+        }
+    }
+}
+
 bool q_push(struct queue *q, const struct blk *b)
 {
     if (q->locked) {
@@ -40,22 +61,10 @@ bool q_push(struct queue *q, const struct blk *b)
         pthread_mutex_unlock(&q->mu);
         return ok;
     }
-    size_t pos = atomic_load_explicit(&q->head, memory_order_relaxed);
-    struct cell *c;
-    for (;;) {
-        c = &q->cells[pos & q->mask];
-        size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-        intptr_t d = (intptr_t)seq - (intptr_t)pos;
-        if (d == 0) {
-            if (atomic_compare_exchange_weak_explicit(&q->head, &pos, pos + 1, memory_order_relaxed,
-                                                      memory_order_relaxed))
-                break;
-        } else if (d < 0) {
-            return false;
-        } else {
-            pos = atomic_load_explicit(&q->head, memory_order_relaxed);
-        }
-    }
+    size_t pos;
+    struct cell *c = claim(q, &q->head, 0, &pos);
+    if (!c)
+        return false;
     c->b = *b;
     atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
     return true;
@@ -71,22 +80,10 @@ bool q_pop(struct queue *q, struct blk *b)
         pthread_mutex_unlock(&q->mu);
         return ok;
     }
-    size_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
-    struct cell *c;
-    for (;;) {
-        c = &q->cells[pos & q->mask];
-        size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-        intptr_t d = (intptr_t)seq - (intptr_t)(pos + 1);
-        if (d == 0) {
-            if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1, memory_order_relaxed,
-                                                      memory_order_relaxed))
-                break;
-        } else if (d < 0) {
-            return false;
-        } else {
-            pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
-        }
-    }
+    size_t pos;
+    struct cell *c = claim(q, &q->tail, 1, &pos);
+    if (!c)
+        return false;
     *b = c->b;
     atomic_store_explicit(&c->seq, pos + q->mask + 1, memory_order_release);
     return true;
