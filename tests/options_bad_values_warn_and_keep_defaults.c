@@ -173,20 +173,11 @@ static int run_long_pair(void)
 
 int main(int argc, char **argv)
 {
-    int failures = 0, ran = 0;
-    alarm(TEST_TIMEOUT);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        if (argc > 1 && !strstr(cases[i].options, argv[1]))
-            continue;
-        failures += run_bad(&cases[i]);
-        ran++;
-    }
-    if (argc == 1) {
-        failures += run_long_pair();
-        ran++;
-    }
-    CHECK(ran > 0, "no case matches");
-    printf("%d of %d cases failed\n", failures, ran);
-    return failures ? 1 : 0;
+    struct tally t = tally_start(argc, argv);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (tally_wants(&t, cases[i].options))
+            tally_add(&t, run_bad(&cases[i]), 1);
+    if (!t.only)
+        tally_add(&t, run_long_pair(), 1);
+    return tally_end(&t);
 }
