@@ -36,6 +36,8 @@ fi
 note "dpkg-buildpackage -us -uc -b (DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-nocheck})"
 (cd "$copy" && DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-nocheck} $T dpkg-buildpackage -us -uc -b) \
     > "$tmp/build.log" 2>&1 || fail "dpkg-buildpackage failed: $(tail -n 40 "$tmp/build.log")"
+grep -q '^# PASS:' "$tmp/build.log" &&
+    note "the package build's tests: $(grep -E '^# (TOTAL|PASS|SKIP|FAIL):' "$tmp/build.log" | tr -s ' \n' ' ')"
 for p in libhmm0 libhmm-dev hmm-tools; do
     set -- "$tmp"/${p}_*.deb
     [ -f "$1" ] || fail "no $p package built: $(ls "$tmp")"
