@@ -21,6 +21,9 @@
  *                         threads of the process
  *   grown                 a second thread holds 80 MiB; after 200 ms:
  *                         "tasks" and "maint" (threads named hmm-maint)
+ *   caught SIG...         after an allocation: "caught_SIG" 1 if the
+ *                         process catches signal number SIG, else 0, and
+ *                         "tasks"
  *   nothing               allocates a block and exits
  *
  * Calls the hmm_* names; links libhmm.la. */
@@ -28,6 +31,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,6 +204,20 @@ static void tasks(void)
     hmm_free(p);
 }
 
+static void caught(int argc, char **argv)
+{
+    void *p = hmm_malloc(100);
+    CHECK(p != NULL, "malloc");
+    for (int i = 2; i < argc; i++) {
+        struct sigaction action;
+        CHECK(sigaction(atoi(argv[i]), NULL, &action) == 0, "sigaction %s", argv[i]);
+        printf("caught_%s %d\n", argv[i], action.sa_handler != SIG_DFL && action.sa_handler != SIG_IGN);
+    }
+    int named;
+    printf("tasks %d\n", count_tasks("hmm-maint", &named));
+    hmm_free(p);
+}
+
 #define GROWN_BLOCKS 1280                 /* of 64 KiB: 80 MiB */
 
 static void *hold_80_mib(void *arg)
@@ -254,6 +272,8 @@ int main(int argc, char **argv)
         overflow();
     else if (!strcmp(action, "tasks"))
         tasks();
+    else if (!strcmp(action, "caught"))
+        caught(argc, argv);
     else if (!strcmp(action, "nothing"))
         hmm_free(hmm_malloc(1234));
     else
