@@ -370,6 +370,10 @@ struct thread_cache {
     uint32_t state;             /* enum cache_state */
     bool closed;                /* emptied with no room left since the last refill */
     uint8_t batch[CLASS_COUNT]; /* blocks the next refill of a class takes */
+    /* sampling (hmm_sampling.on), see below */
+    size_t sampled;             /* bytes counted for the malloc just chosen; 0: none */
+    int64_t sample_bytes;       /* uncached mallocs: bytes before the next sample */
+    uint32_t sample_pops[CLASS_COUNT];  /* mallocs of a class that pass, beyond its bin's list */
 };
 
 #define CACHE_CLASS_MAX 128u      /* blocks one bin may hold */
@@ -481,6 +485,25 @@ static inline bool cache_push(void *ptr)
     block_flip_state(b, BLOCK_INUSE, BLOCK_CACHED);
     return true;
 }
+
+/* ---- sampling: the heap profiler's view of the engine -------------------
+ * lib/ turns it on (prof=true) before any thread binds.  The malloc fast
+ * path keeps no count, so with sampling on a bin's list holds only mallocs
+ * counted ahead: a block is charged to its class's sample_pops when it
+ * enters the list and refunded when it leaves other than by a pop, and the
+ * free fast path is off (every bin key 0) so that no free adds to a list
+ * unseen.  A class's countdown is an exponential draw of bytes divided by
+ * the class's size, so each class is sampled as a Poisson process over its
+ * bytes; uncached sizes count bytes in sample_bytes.  A chosen block leaves
+ * with bin offset 0, set in `sampled` for lib/ to record; heap_free and
+ * heap_realloc report every block with offset 0 to `forget`. */
+struct sampling {
+    bool on;
+    uint64_t (*interval)(void);         /* bytes to the next sample, random */
+    void (*forget)(void *ptr);          /* a block with offset 0 is freed or resized */
+};
+
+extern struct sampling hmm_sampling;
 
 /* ---- the arena lock ------------------------------------------------------
  * Held briefly by the owner's slow path, and by remote drainers, walkers
@@ -607,6 +630,12 @@ uint64_t os_now_ms(void);
 size_t os_page_size(void);
 unsigned os_cpu_count(void);
 void os_write(int fd, const char *buf, size_t len);
+int os_open_write(const char *path);    /* create or truncate, close-on-exec; -1 on failure */
+int os_open_read(const char *path);     /* -1 on failure */
+size_t os_read(int fd, char *buf, size_t len);   /* 0 at the end or on failure */
+void os_close(int fd);
+int os_getpid(void);
+bool os_signal(int sig, void (*handler)(int));
 void os_yield(void);
 __attribute__((noreturn)) void os_abort(void);
 #ifdef HMM_TEST_BUILD
@@ -665,6 +694,8 @@ void cache_bind(struct thread_cache *cache, struct arena *a);
 void *cache_fill(struct thread_cache *cache, size_t size);
 bool cache_make_room(struct thread_cache *cache, struct block *b);
 void cache_flush(struct thread_cache *cache);
+bool cache_admit(struct thread_cache *cache, struct block *b);
+void *sample_uncached(void *ptr, size_t size);
 
 /* heap.c: the engine's front door for lib/: pointers checked, then handed
  * to the cache, the arena, a remote arena or the huge blocks.  The caller

@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -189,6 +190,43 @@ void os_write(int fd, const char *buf, size_t len)
         buf += done;
         len -= (size_t)done;
     }
+}
+
+int os_open_write(const char *path)
+{
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+int os_open_read(const char *path)
+{
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+size_t os_read(int fd, char *buf, size_t len)
+{
+    ssize_t done;
+    do
+        done = read(fd, buf, len);
+    while (done < 0 && errno == EINTR);
+    return done > 0 ? (size_t)done : 0;
+}
+
+void os_close(int fd)
+{
+    close(fd);
+}
+
+int os_getpid(void)
+{
+    return (int)getpid();
+}
+
+/* A handler that may interrupt system calls of the program: SA_RESTART. */
+bool os_signal(int sig, void (*handler)(int))
+{
+    struct sigaction action = { .sa_handler = handler, .sa_flags = SA_RESTART };
+    sigemptyset(&action.sa_mask);
+    return sigaction(sig, &action, NULL) == 0;
 }
 
 void os_yield(void)

@@ -9,6 +9,7 @@
  * started outside every allocator lock (pthread_create allocates) with
  * signals blocked, and started again in a fork child on a later allocation. */
 #include "lib.h"
+#include "prof.h"
 
 #include <signal.h>
 #include <time.h>
@@ -33,6 +34,8 @@ void maint_pass(void)
 {
     registry_foreach(tidy_arena, NULL);
     region_trim(hmm_tunables.top_pad);
+    if (prof_options.on)
+        prof_poll();
 }
 
 static void *maint_main(void *arg)
