@@ -63,7 +63,7 @@ uint32_t cache_limit(const struct thread_cache *cache, unsigned cls)
  * the bin that way. */
 static uint64_t class_key(unsigned cls, bool bound, uint32_t extra)
 {
-    if (!bound || cls == 0 || cls >= CLASS_COUNT || hmm_sampling.on)
+    if (!bound || cls == 0 || cls >= CLASS_COUNT)
         return 0;
     return block_key(BLOCK_INUSE, (uint16_t)(cls * sizeof(struct cache_bin)), class_units(cls) + extra);
 }
@@ -75,8 +75,9 @@ void cache_bind(struct thread_cache *cache, struct arena *a)
     for (unsigned cls = 0; cls < CACHE_BINS; cls++) {
         cache->bins[cls].head = NULL;
         cache->bins[cls].room = a && cls < CLASS_COUNT ? cache_limit(cache, cls) : 0;
-        cache->bins[cls].key = class_key(cls, a != NULL, 0);
-        cache->bins[cls].key_long = class_key(cls, a != NULL, 1);
+        cache->bins[cls].key = class_key(cls, a != NULL && !hmm_sampling.on, 0);
+        cache->bins[cls].key_long = class_key(cls, a != NULL && !hmm_sampling.on, 1);
+        cache->sample_keys[cls] = class_key(cls, a != NULL && hmm_sampling.on, 0);
     }
     cache->state = a ? CACHE_BOUND : CACHE_EXITED;
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
@@ -235,6 +236,26 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
     struct cache_entry *list = bin_cut(cache, cls, limit / 2u, NULL);
     arena_free_cached(cache->arena, list);
     cache->bins[cls].room = (intptr_t)(limit - limit / 2u);
+    return true;
+}
+
+/* With sampling on, the free fast path's push, for the free slow path: the
+ * bins' keys are 0, so the key is checked against its class's here, and
+ * the malloc that will pop the block is counted ahead. */
+bool cache_push_counted(struct thread_cache *cache, void *ptr)
+{
+    if (!heap_holds_header(ptr))
+        return false;
+    struct block *b = block_of(ptr);
+    uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
+    unsigned cls = (key_bin_offset(key) & CACHE_OFFSET_MASK) / sizeof(struct cache_bin);
+    if (((key - cache->sample_keys[cls]) & ~KEY_ONE_UNIT) != 0)
+        return false;
+    struct cache_bin *bin = &cache->bins[cls];
+    if (bin->room <= 0 || !sample_charge(cache, cls))
+        return false;
+    bin->room--;
+    cache_put(bin, b);
     return true;
 }
 

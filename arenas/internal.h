@@ -374,7 +374,12 @@ struct thread_cache {
     size_t sampled;             /* bytes counted for the malloc just chosen; 0: none */
     int64_t sample_bytes;       /* uncached mallocs: bytes before the next sample */
     uint32_t sample_pops[CLASS_COUNT];  /* mallocs of a class that pass, beyond its bin's list */
+    uint64_t sample_keys[CACHE_BINS];   /* the bins' keys, kept here while theirs are 0 */
 };
+
+/* A key (struct block) and the key of the same block a unit longer differ
+ * in this bit only. */
+#define KEY_ONE_UNIT ((uint64_t)1 << 32)
 
 #define CACHE_CLASS_MAX 128u      /* blocks one bin may hold */
 #define CACHE_TOTAL_SHARES 32u    /* all caches together: this many cache_size */
@@ -695,6 +700,7 @@ void *cache_fill(struct thread_cache *cache, size_t size);
 bool cache_make_room(struct thread_cache *cache, struct block *b);
 void cache_flush(struct thread_cache *cache);
 bool cache_admit(struct thread_cache *cache, struct block *b);
+bool cache_push_counted(struct thread_cache *cache, void *ptr);
 void *sample_uncached(void *ptr, size_t size);
 
 /* heap.c: the engine's front door for lib/: pointers checked, then handed

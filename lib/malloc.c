@@ -41,8 +41,11 @@ static HMM_NOINLINE void free_slow(void *ptr)
 {
     if (HMM_UNLIKELY(hmm_options.check_every))
         check_tick();
-    if (HMM_UNLIKELY(prof_options.on))
+    if (HMM_UNLIKELY(prof_options.on)) {
         prof_poll();
+        if (cache_push_counted(&hmm_thread_cache, ptr))
+            return;
+    }
     if (ptr != NULL && hmm_thread_cache.state == CACHE_UNBOUND)
         thread_bind();
     heap_free(ptr, "free");

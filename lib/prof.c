@@ -61,8 +61,7 @@ static struct {
     char buf[8192];
 } out;
 
-static volatile sig_atomic_t signal_asked;
-static bool interval_asked;
+volatile int prof_asked;
 static uintptr_t own_text_start, own_text_end;
 static __thread uint64_t random_state;
 static __thread bool recording;
@@ -256,7 +255,7 @@ static void live_add(size_t weight)
 {
     live_estimate += weight;
     if (prof_options.interval && live_estimate >= next_dump_mark) {
-        interval_asked = true;
+        prof_asked = 1;
         next_dump_mark = (live_estimate / prof_options.interval + 1) * prof_options.interval;
     }
 }
@@ -405,21 +404,19 @@ HMM_EXPORT int hmm_prof_dump(const char *path)
     return dump(path);
 }
 
-/* A safe point: no lock of hmm's is held. */
-void prof_poll(void)
+/* One dump for however many asked since the last: the first thread to
+ * take the request writes it. */
+void prof_dump_asked(void)
 {
-    bool asked = signal_asked || __atomic_load_n(&interval_asked, __ATOMIC_RELAXED);
-    if (HMM_LIKELY(!asked))
-        return;
-    signal_asked = 0;
-    __atomic_store_n(&interval_asked, false, __ATOMIC_RELAXED);
-    dump(NULL);
+    if (__atomic_exchange_n(&prof_asked, 0, __ATOMIC_ACQUIRE))
+        dump(NULL);
 }
 
+/* A volatile int store: async-signal-safe, like sig_atomic_t. */
 static void on_signal(int sig)
 {
     (void)sig;
-    signal_asked = 1;
+    prof_asked = 1;
 }
 
 static void dump_at_exit(void)

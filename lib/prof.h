@@ -18,11 +18,12 @@ struct prof_options {
     char prefix[PROF_PREFIX_MAX];  /* dumps are PREFIX.PID.SEQ.heap */
 };
 extern struct prof_options prof_options;
+extern volatile int prof_asked;    /* by prof_signal or prof_interval */
 
 void prof_init(void);              /* after the options, before any thread binds */
 void prof_start(void);             /* from the constructor: signal handler, exit dump */
 void prof_record(void *ptr);
-void prof_poll(void);              /* dump here if a signal or the interval asked */
+void prof_dump_asked(void);
 void prof_fork_prepare(void);
 void prof_fork_parent(void);
 void prof_fork_child(void);
@@ -33,6 +34,13 @@ static inline void *prof_note(void *ptr)
     if (HMM_UNLIKELY(hmm_thread_cache.sampled != 0))
         prof_record(ptr);
     return ptr;
+}
+
+/* A safe point (no lock of hmm's held): dump if asked. */
+static inline void prof_poll(void)
+{
+    if (HMM_UNLIKELY(prof_asked))
+        prof_dump_asked();
 }
 
 #endif
