@@ -637,10 +637,15 @@ unsigned os_cpu_count(void);
 void os_write(int fd, const char *buf, size_t len);
 int os_open_write(const char *path);    /* create or truncate, close-on-exec; -1 on failure */
 int os_open_read(const char *path);     /* -1 on failure */
-size_t os_read(int fd, char *buf, size_t len);   /* 0 at the end or on failure */
+bool os_pipe(int fds[2]);               /* non-blocking, close-on-exec */
+size_t os_read(int fd, void *buf, size_t len);   /* 0: nothing read */
+bool os_wait_readable(int fd, unsigned ms);
 void os_close(int fd);
-int os_getpid(void);
-bool os_signal(int sig, void (*handler)(int));
+bool os_catch_signal(int sig, void (*handler)(int));
+int os_create(const char *path);        /* -1 on failure */
+bool os_rename(const char *from, const char *to);
+void os_unlink(const char *path);
+int os_pid(void);
 void os_yield(void);
 __attribute__((noreturn)) void os_abort(void);
 #ifdef HMM_TEST_BUILD

@@ -25,7 +25,7 @@ struct tunables hmm_tunables = {
 
 struct lib_options hmm_options;
 
-enum kind { KIND_SIZE, KIND_COUNT, KIND_BOOL, KIND_CHECK, KIND_SWITCH, KIND_TEXT, KIND_SIGNAL };
+enum kind { KIND_SIZE, KIND_COUNT, KIND_BOOL, KIND_CHECK, KIND_SWITCH, KIND_SIGNAL, KIND_TEXT };
 
 struct option_spec {
     const char *key;
@@ -33,6 +33,9 @@ struct option_spec {
     uint64_t min, max;
     const char *accepted;
 };
+
+#define SIGNALS_ACCEPTED \
+    "expected SIGUSR1, SIGUSR2 or a real-time signal number (SIGRTMIN to SIGRTMAX, 34 to 64 with glibc)"
 
 static const struct option_spec specs[] = {
     { "arena_max", KIND_COUNT, 1, 1024, "expected a whole number from 1 to 1024" },
@@ -50,14 +53,9 @@ static const struct option_spec specs[] = {
     { "prof_interval", KIND_SIZE, 0, (uint64_t)1 << 40, "expected a size up to 1T (0: no interval dumps)" },
     { "prof_final", KIND_BOOL, 0, 1, "expected true or false" },
     { "prof_prefix", KIND_TEXT, 1, PROF_PREFIX_MAX - 1, "expected a path prefix of 1 to 199 characters" },
-    { "prof_signal", KIND_SIGNAL, 0, 0, "expected SIGUSR1, SIGUSR2, SIGHUP, SIGWINCH or a number from 34 to 64" },
+    { "prof_signal", KIND_SIGNAL, 0, 0, SIGNALS_ACCEPTED },
+    { "stats_signal", KIND_SIGNAL, 0, 0, SIGNALS_ACCEPTED },
 };
-
-/* The signals a program may hand to the profiler, with or without "SIG". */
-static const struct {
-    const char *name;
-    int number;
-} signal_names[] = { { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "HUP", SIGHUP }, { "WINCH", SIGWINCH } };
 
 #define SPEC_COUNT (sizeof(specs) / sizeof(specs[0]))
 
@@ -99,14 +97,17 @@ static bool parse_bool(const char *s, size_t len, uint64_t *out)
     return false;
 }
 
+/* A signal a library may be given: the two left to applications, or a
+ * real-time one by number (SIGRTMIN is a call: glibc keeps the first few). */
 static bool parse_signal(const char *s, size_t len, uint64_t *out)
 {
     if (len > 3 && memcmp(s, "SIG", 3) == 0)
         s += 3, len -= 3;
-    for (size_t i = 0; i < sizeof(signal_names) / sizeof(signal_names[0]); i++)
-        if (equals(s, len, signal_names[i].name))
-            return *out = (uint64_t)signal_names[i].number, true;
-    return parse_number(s, len, out, false) && *out >= 34 && *out <= 64;
+    if (equals(s, len, "USR1"))
+        return *out = SIGUSR1, true;
+    if (equals(s, len, "USR2"))
+        return *out = SIGUSR2, true;
+    return parse_number(s, len, out, false) && *out >= (uint64_t)SIGRTMIN && *out <= (uint64_t)SIGRTMAX;
 }
 
 /* check=basic|full|N; N is stored as is, basic as 0, full as UINT64_MAX. */
@@ -174,6 +175,7 @@ static void apply(const struct option_spec *spec, uint64_t value)
     else if (!strcmp(key, "background_thread")) hmm_options.background_thread = value;
     else if (!strcmp(key, "decay_ms")) hmm_tunables.decay_ms = (unsigned)value;
     else if (!strcmp(key, "stats_at_exit")) hmm_options.stats_at_exit = value;
+    else if (!strcmp(key, "stats_signal")) hmm_options.stats_signal = (int)value;
     else if (value == UINT64_MAX) hmm_tunables.check_level = CHECK_FULL;
     else hmm_options.check_every = value;
 }
@@ -210,7 +212,7 @@ static void parse_pair(const char *pair, size_t len)
     }
     warn_pair(pair, len, "unknown key (known: arena_max, trim_threshold, top_pad, mmap_threshold, "
                          "chunk_size, cache_size, background_thread, decay_ms, check, stats_at_exit, "
-                         "prof, prof_sample, prof_interval, prof_final, prof_prefix, prof_signal)");
+                         "stats_signal, prof, prof_sample, prof_interval, prof_final, prof_prefix, prof_signal)");
 }
 
 void options_init(const char *text)

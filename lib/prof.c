@@ -191,7 +191,7 @@ static uint64_t random_next(void)
 {
     uint64_t x = random_state;
     if (x == 0)
-        x = (((uintptr_t)&random_state * 0x9e3779b97f4a7c15ull) ^ (os_now_ms() << 20) ^ (uint64_t)os_getpid()) | 1;
+        x = (((uintptr_t)&random_state * 0x9e3779b97f4a7c15ull) ^ (os_now_ms() << 20) ^ (uint64_t)os_pid()) | 1;
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
@@ -382,7 +382,7 @@ static int dump(const char *path)
     char name[PROF_PREFIX_MAX + 48];
     pthread_mutex_lock(&lock);
     if (path == NULL) {
-        fmt_str(name, sizeof(name), "%s.%d.%zu.heap", prof_options.prefix, os_getpid(), dump_seq++);
+        fmt_str(name, sizeof(name), "%s.%d.%zu.heap", prof_options.prefix, os_pid(), dump_seq++);
         path = name;
     }
     int result = dump_to(path);
@@ -439,7 +439,7 @@ void prof_start(void)
     if (!prof_options.on)
         return;
     dl_iterate_phdr(find_own_text, (void *)find_own_text);
-    if (prof_options.signal && !os_signal(prof_options.signal, on_signal))
+    if (prof_options.signal && !os_catch_signal(prof_options.signal, on_signal))
         warn("prof_signal: cannot handle signal %d", prof_options.signal);
     if (prof_options.final)
         atexit(dump_at_exit);
