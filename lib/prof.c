@@ -9,14 +9,12 @@
 #include "lib.h"
 #include "prof.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
-#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
 
 #define PROF_DEPTH 64                /* frames kept per stack */
 #define PROF_OWN_FRAMES 24           /* hmm's frames above the program's, at most */
@@ -200,10 +198,48 @@ static uint64_t random_next(void)
 }
 
 /* Exponential with mean prof_sample: the gaps of a Poisson process. */
+/* ln(x) for x > 0, without libm (linking it costs every process that
+ * loads hmm a third of a megabyte of resident pages): x = m 2^e with m in
+ * [1, 2), ln(m) = 2 atanh(s) with s = (m - 1) / (m + 1) <= 1/3, whose
+ * series has converged to a double's precision after 16 terms. */
+static double ln(double x)
+{
+    union { double d; uint64_t bits; } v = { .d = x };
+    int e = (int)((v.bits >> 52) & 0x7ff) - 1023;
+    v.bits = (v.bits & ~((uint64_t)0x7ff << 52)) | ((uint64_t)1023 << 52);
+    double s = (v.d - 1.0) / (v.d + 1.0), s2 = s * s, term = s, sum = 0.0;
+    for (int k = 1; k < 34; k += 2, term *= s2)
+        sum += term / k;
+    return e * 0.6931471805599453 + 2.0 * sum;
+}
+
+/* 1 - e^-r for r >= 0, exact for small r (where 1 - exp(-r) cancels). */
+static double one_minus_exp_neg(double r)
+{
+    if (r > 40.0)
+        return 1.0;
+    if (r < 0.5) {
+        double term = r, sum = 0.0;
+        for (int k = 1; k < 20; k++, term *= -r / k)
+            sum += term;
+        return sum;
+    }
+    double half = r, power = 1.0;
+    int squarings = 0;
+    while (half > 0.5)
+        half /= 2.0, squarings++;
+    double term = 1.0;
+    for (int k = 1; k < 20; k++)
+        power += (term *= -half / k);
+    while (squarings-- > 0)
+        power *= power;
+    return 1.0 - power;
+}
+
 static uint64_t sample_interval(void)
 {
-    double u = (double)(random_next() >> 11) * 0x1p-53;
-    double bytes = -log1p(-u) * (double)prof_options.sample;
+    double u = (double)((random_next() >> 11) + 1) * 0x1p-53;
+    double bytes = -ln(u) * (double)prof_options.sample;
     return bytes < 0x1p60 ? (uint64_t)bytes : (uint64_t)1 << 60;
 }
 
@@ -212,7 +248,7 @@ static uint64_t sample_interval(void)
 static size_t sample_weight(size_t size)
 {
     double ratio = (double)size / (double)prof_options.sample;
-    return (size_t)((double)size / -expm1(-ratio));
+    return (size_t)((double)size / one_minus_exp_neg(ratio));
 }
 
 /* ---- recording -------------------------------------------------------- */
@@ -236,11 +272,27 @@ static int find_own_text(struct dl_phdr_info *info, size_t size, void *self)
     return 0;
 }
 
+/* libunwind's unw_backtrace, loaded by prof_start: linked, it would load
+ * with every process (and liblzma with it) to serve the few that profile. */
+static int (*unwind_backtrace)(void **frames, int size);
+
+static void unwinder_load(void)
+{
+    void *library = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    int (*walk)(void **, int) = NULL;
+    if (library != NULL)
+        walk = (int (*)(void **, int))dlsym(library, "unw_backtrace");
+    __atomic_store_n(&unwind_backtrace, walk, __ATOMIC_RELEASE);
+    if (walk == NULL)
+        warn("prof: cannot load libunwind.so.8 (Debian package libunwind8): samples have no stacks");
+}
+
 /* The program's frames, innermost first, without hmm's. */
 static unsigned backtrace_program(uintptr_t *frames)
 {
     void *raw[PROF_DEPTH + PROF_OWN_FRAMES];
-    int n = unw_backtrace(raw, PROF_DEPTH + PROF_OWN_FRAMES);
+    int (*walk)(void **, int) = __atomic_load_n(&unwind_backtrace, __ATOMIC_ACQUIRE);
+    int n = walk != NULL ? walk(raw, PROF_DEPTH + PROF_OWN_FRAMES) : 0;
     int first = 0;
     while (first < n && (uintptr_t)raw[first] - own_text_start < own_text_end - own_text_start)
         first++;
@@ -436,6 +488,7 @@ void prof_start(void)
     if (!prof_options.on)
         return;
     dl_iterate_phdr(find_own_text, (void *)find_own_text);
+    unwinder_load();
     if (prof_options.signal && !os_catch_signal(prof_options.signal, on_signal))
         warn("prof_signal: cannot handle signal %d", prof_options.signal);
     if (prof_options.final)
