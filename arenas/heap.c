@@ -20,7 +20,11 @@ static HMM_COLD __attribute__((noreturn)) void outside_arena(const char *call, v
 {
     if (c->state == CHUNK_FREE)
         fatal("%s(): invalid pointer %p (inside free memory at %p)", call, ptr, (void *)c);
-    void *payload = c->state == CHUNK_HUGE ? huge_payload(c) : NULL;
+    if (c->state != CHUNK_HUGE && block_of(ptr) == chunk_first_block(c))
+        fatal("%s(): heap underflow into the chunk header at %p below the block at %p", call, (void *)c, ptr);
+    if (c->state != CHUNK_HUGE)
+        fatal("%s(): corrupted chunk header at %p (state 0x%x), freeing %p", call, (void *)c, c->state, ptr);
+    void *payload = huge_payload(c);
     if (payload != NULL && (char *)ptr > (char *)payload)
         fatal("%s(): invalid pointer %p (inside the huge block at %p)", call, ptr, payload);
     not_ours(call, ptr);
@@ -37,7 +41,8 @@ static HMM_COLD __attribute__((noreturn)) void diagnose(const char *call, void *
     struct block *target = block_of(ptr), *b = chunk_first_block(c), *fence = chunk_fence(c);
     while (b < fence) {
         if (b == target)
-            fatal("%s(): corrupted block header at %p", call, ptr);
+            fatal("%s(): corrupted block header at %p (overwritten by an underflow of the block or an overflow "
+                  "of the one below)", call, ptr);
         if (!block_header_valid(b) || block_chunk(b) != c || block_next(b) > fence)
             fatal("%s(): corrupted block header at %p (found looking for %p)", call, block_payload(b), ptr);
         if (target < block_next(b)) {
@@ -60,6 +65,14 @@ static HMM_COLD __attribute__((noreturn)) void double_free(const char *call, voi
     fatal("%s(): double free of %p (block of %zu bytes)", call, ptr, block_usable(b));
 }
 
+/* The header above b, a block in use, is a header that knows b's size: an
+ * overflow of b that reached it changed its tag or its prev_units. */
+static bool block_above_intact(struct block *b)
+{
+    struct block *above = block_next(b);
+    return block_tagged(above) && block_state(above) != BLOCK_HUGE && above->prev_units == b->units;
+}
+
 /* The block at ptr, in use by the program, and its chunk; anything else is
  * fatal. */
 struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out)
@@ -78,6 +91,9 @@ struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out)
     bool huge = state == BLOCK_HUGE && c->state == CHUNK_HUGE;
     if (!in_arena && !huge)
         diagnose(call, ptr, c);
+    if (in_arena && !block_above_intact(b))
+        fatal("%s(): heap overflow into the header after the block at %p (usable %zu bytes)", call, ptr,
+              block_usable(b));
     *chunk_out = c;
     return b;
 }

@@ -81,6 +81,9 @@ extern struct tunables hmm_tunables;
  *  - state is one of the tags below: two bytes that name the state and,
  *    being unlikely in other memory, mark a live header; a header that
  *    stops being one (merged into a neighbour) gets tag 0;
+ *  - every tag's low byte, the first an overflow from below reaches, is
+ *    TAG_LOW: the free fast path checks that one byte of the next header
+ *    (block_next_untouched) to catch an overflow of the block it frees;
  *  - no two FREE blocks are adjacent, and a block is in a bin iff FREE;
  *  - bin_offset is the byte offset of the block's size class in a thread
  *    cache's bins (class x sizeof(struct cache_bin)), 0 when not cacheable;
@@ -91,13 +94,14 @@ extern struct tunables hmm_tunables;
  *    in use and cached (block_flip_state); the other fields belong to the
  *    arena's lock holder, or to the thread that holds the block.
  */
+#define TAG_LOW 0xb3u
 enum block_state {
-    BLOCK_FREE = 0x46d1,     /* in one of the arena's bins */
-    BLOCK_INUSE = 0xa16d,    /* held by the program */
-    BLOCK_CACHED = 0xc55c,   /* parked in a thread cache */
-    BLOCK_REMOTE = 0xd2b4,   /* on the owner's remote-free stack */
-    BLOCK_FENCE = 0xfe3a,    /* the zero-sized header closing a chunk */
-    BLOCK_HUGE = 0x9be7,     /* a block that is its own mapping */
+    BLOCK_FREE = 0x46b3,     /* in one of the arena's bins */
+    BLOCK_INUSE = 0xa1b3,    /* held by the program */
+    BLOCK_CACHED = 0xc5b3,   /* parked in a thread cache */
+    BLOCK_REMOTE = 0xd2b3,   /* on the owner's remote-free stack */
+    BLOCK_FENCE = 0xfeb3,    /* the zero-sized header closing a chunk */
+    BLOCK_HUGE = 0x9bb3,     /* a block that is its own mapping */
 };
 
 struct block {
@@ -144,6 +148,21 @@ static inline void block_flip_state(struct block *b, uint16_t from, uint16_t to)
     __atomic_store_n(&b->key, __atomic_load_n(&b->key, __ATOMIC_RELAXED) ^ flip, __ATOMIC_RELAXED);
 #else
     b->key ^= flip;
+#endif
+}
+
+/* The header above b still starts with a tag: b's free fast path checks
+ * it, as an overflow of b reaches it first.  units16 is b's units times 16,
+ * the fast path's key >> 28 (the bin offset, below 4096, shifts out).  The
+ * header above a block someone holds is stable: only its owner's free or
+ * resize merges into it. */
+static inline bool block_next_untouched(const struct block *b, uintptr_t units16)
+{
+    const uint8_t *tag = (const uint8_t *)b + units16;
+#ifdef __SANITIZE_THREAD__
+    return __atomic_load_n(tag, __ATOMIC_RELAXED) == TAG_LOW;
+#else
+    return *tag == TAG_LOW;
 #endif
 }
 
@@ -377,7 +396,10 @@ struct thread_cache {
 
 _Static_assert(sizeof(struct cache_bin) == 32, "offsets and the mask assume 32-byte bins");
 _Static_assert(CLASS_COUNT <= CACHE_BINS, "every class has a bin");
-_Static_assert(CACHE_BINS * sizeof(struct cache_bin) <= 0x10000, "a bin offset fits in 16 bits");
+_Static_assert(CACHE_BINS * sizeof(struct cache_bin) <= 0x1000, "a key >> 28 is its units times 16");
+_Static_assert(((BLOCK_FREE | BLOCK_INUSE | BLOCK_CACHED | BLOCK_REMOTE | BLOCK_FENCE | BLOCK_HUGE) & 0xff) == TAG_LOW &&
+                   ((BLOCK_FREE & BLOCK_INUSE & BLOCK_CACHED & BLOCK_REMOTE & BLOCK_FENCE & BLOCK_HUGE) & 0xff) == TAG_LOW,
+               "every tag ends in TAG_LOW");
 
 enum cache_state { CACHE_UNBOUND = 0, CACHE_BOUND = 1, CACHE_EXITED = 2 };
 
@@ -472,6 +494,8 @@ static inline bool cache_push(void *ptr)
     uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
     fast_bin *bin = fast_bin_at(key_bin_offset(key) & CACHE_OFFSET_MASK);
     if (HMM_UNLIKELY(key != bin->key) && key != bin->key_long)
+        return false;
+    if (HMM_UNLIKELY(!block_next_untouched(b, (uintptr_t)(key >> 28))))
         return false;
     if (HMM_UNLIKELY(--bin->room < 0))
         return false;
