@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
+__thread const char *hmm_call __attribute__((tls_model("initial-exec")));
+
 static HMM_COLD __attribute__((noreturn)) void not_ours(const char *call, void *ptr)
 {
     size_t huge = huge_recently_freed(ptr);
@@ -78,7 +80,9 @@ static bool block_above_intact(struct block *b)
 struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out)
 {
     struct chunk *c = ((uintptr_t)ptr & (UNIT - 1)) ? NULL : map_lookup(ptr);
-    if (c == NULL || !chunk_valid(c) || (char *)ptr < (char *)c + CHUNK_HEADER + BLOCK_HEADER)
+    if (c != NULL && !chunk_valid(c))
+        fatal("%s(): corrupted chunk header at %p, below the block at %p (heap underflow?)", call, (void *)c, ptr);
+    if (c == NULL || (char *)ptr < (char *)c + CHUNK_HEADER + BLOCK_HEADER)
         not_ours(call, ptr);
     struct block *b = block_of(ptr);
     if (!block_tagged(b) || block_chunk(b) != c)
@@ -100,6 +104,7 @@ struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out)
 
 void *heap_malloc(size_t size)
 {
+    hmm_call = "malloc";
     if (size > hmm_tunables.mmap_threshold)
         return huge_malloc(size, UNIT);
     return cache_fill(&hmm_thread_cache, size ? size : 1);
@@ -109,6 +114,7 @@ void *heap_memalign(size_t alignment, size_t size)
 {
     if (alignment <= UNIT)
         return heap_malloc(size);
+    hmm_call = "memalign";
     if (size > hmm_tunables.mmap_threshold || alignment > hmm_tunables.chunk_size / 4 ||
         arena_needs_dedicated(size + alignment + ((size_t)MIN_BLOCK_UNITS << UNIT_SHIFT)))
         return huge_malloc(size, alignment);
@@ -119,6 +125,7 @@ void heap_free(void *ptr, const char *call)
 {
     if (ptr == NULL)
         return;
+    hmm_call = call;
     struct chunk *c;
     struct block *b = heap_block(ptr, call, &c);
     if (c->state == CHUNK_HUGE) {
@@ -164,6 +171,7 @@ static size_t growth_capacity(size_t usable, size_t size)
 
 void *heap_realloc(void *ptr, size_t size)
 {
+    hmm_call = "realloc";
     struct chunk *c;
     struct block *b = heap_block(ptr, "realloc", &c);
     bool huge_size = size > hmm_tunables.mmap_threshold;

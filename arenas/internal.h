@@ -166,10 +166,36 @@ static inline bool block_next_untouched(const struct block *b, uintptr_t units16
 #endif
 }
 
-/* Free blocks keep their bin links in the payload. */
+/* ---- mangled links ------------------------------------------------------
+ * A pointer kept in freed memory (a free block's bin links, its purge
+ * record's) is stored xor'ed with a key made of its own address and a
+ * per-process secret, as glibc's safe-linking: a write after free then
+ * decodes to an address that is not 16-byte aligned (15 times in 16, and
+ * always for zeroes, as the secret's low four bits are LINK_SECRET_LOW),
+ * which the reader catches before following it.  The address goes in
+ * above the low byte, so that the key's low bits are the secret's. */
+#define LINK_SECRET_LOW 0x8u
+extern uintptr_t hmm_link_secret __attribute__((visibility("hidden")));
+
+static inline uintptr_t link_key(const void *at)
+{
+    return hmm_link_secret ^ ((uintptr_t)at << 8);
+}
+
+static inline uintptr_t link_encode(const void *at, const void *target)
+{
+    return (uintptr_t)target ^ link_key(at);
+}
+
+static inline void *link_decode(const void *at, uintptr_t stored)
+{
+    return (void *)(stored ^ link_key(at));
+}
+
+/* Free blocks keep their bin links in the payload, mangled (link_encode). */
 struct free_links {
-    struct block *next;
-    struct block *prev;
+    uintptr_t next_link;
+    uintptr_t prev_link;
 };
 
 static inline struct block *block_of(const void *ptr)
@@ -628,6 +654,7 @@ bool os_remap_onto(void *addr, size_t old_size, size_t new_size, void *target);
 bool os_remap_in_place(void *addr, size_t old_size, size_t new_size);
 bool os_purge(void *addr, size_t size);  /* false: the pages stay resident */
 uint64_t os_now_ms(void);
+uint64_t os_random(void);
 size_t os_page_size(void);
 unsigned os_cpu_count(void);
 void os_write(int fd, const char *buf, size_t len);
@@ -693,6 +720,7 @@ void cache_flush(struct thread_cache *cache);
 /* heap.c: the engine's front door for lib/: pointers checked, then handed
  * to the cache, the arena, a remote arena or the huge blocks.  The caller
  * has bound the thread (hmm_thread_cache.arena set) before a malloc. */
+extern __thread const char *hmm_call __attribute__((tls_model("initial-exec")));   /* "free", ...: for messages */
 void *heap_malloc(size_t size);
 void *heap_memalign(size_t alignment, size_t size);
 void heap_free(void *ptr, const char *call);
@@ -764,19 +792,27 @@ static inline bool block_coalesced(struct block *b)
            (b->prev_units == 0 || block_state(block_prev(b)) != BLOCK_FREE);
 }
 
+static inline struct block *free_next(struct block *b)
+{
+    return link_decode(&block_links(b)->next_link, block_links(b)->next_link);
+}
+
+static inline struct block *free_prev(struct block *b)
+{
+    return link_decode(&block_links(b)->prev_link, block_links(b)->prev_link);
+}
+
 /* b is a free block of the bin whose first block is head, and its bin
  * neighbours are free blocks that point back at it. */
 static inline bool block_binned(struct block *head, struct block *b)
 {
-    struct free_links *links = block_links(b);
     if (block_state(b) != BLOCK_FREE || !block_in_chunk(b))
         return false;
-    if (links->prev == NULL ? head != b
-                            : !block_in_chunk(links->prev) || block_state(links->prev) != BLOCK_FREE ||
-                                  block_links(links->prev)->next != b)
+    struct block *prev = free_prev(b), *next = free_next(b);
+    if (prev == NULL ? head != b
+                     : !block_in_chunk(prev) || block_state(prev) != BLOCK_FREE || free_next(prev) != b)
         return false;
-    return links->next == NULL || (block_in_chunk(links->next) && block_state(links->next) == BLOCK_FREE &&
-                                   block_links(links->next)->prev == b);
+    return next == NULL || (block_in_chunk(next) && block_state(next) == BLOCK_FREE && free_prev(next) == b);
 }
 
 /* b is parked in a thread cache: a cached block of a cached class, big
