@@ -310,13 +310,23 @@ static void canary_write(struct block *b)
         memset((char *)block_next(b) - UNIT, CANARY_BYTE, UNIT);
 }
 
-static void canary_verify(struct block *b)
+static void canary_verify(struct block *b, const char *call)
 {
     const unsigned char *canary = (const unsigned char *)block_next(b) - UNIT;
     for (unsigned i = 0; i < UNIT; i++)
         if (canary[i] != CANARY_BYTE)
-            fatal("free(): heap overflow past the block at %p (usable %zu bytes): canary overwritten",
+            fatal("%s(): heap overflow past the block at %p (usable %zu bytes): canary overwritten", call,
                   block_payload(b), block_usable(b));
+}
+
+/* A block the program frees, when frees_scrubbed(): its canary checked,
+ * its bytes junked (check=full) or zeroed (zero_on_free), before a cache,
+ * a remote stack or a bin takes it. */
+void arena_scrub(struct block *b, const char *call)
+{
+    if (canary_units())
+        canary_verify(b, call);
+    memset(block_payload(b), hmm_tunables.zero_on_free ? 0 : JUNK_BYTE, block_usable(b));
 }
 
 /* ---- chunks ------------------------------------------------------------- */
@@ -555,10 +565,6 @@ static void free_locked(struct arena *a, struct block *b)
     counter_sub(&a->used_bytes, (size_t)b->units << UNIT_SHIFT);
     counter_sub(&a->used_blocks, 1);
     counter_add(&a->frees, 1);
-    if (canary_units()) {
-        canary_verify(b);
-        memset(block_payload(b), JUNK_BYTE, block_usable(b));
-    }
     coalesce_locked(a, b);
 }
 

@@ -135,6 +135,8 @@ void heap_free(void *ptr, const char *call)
     if (!block_class_valid(b))
         fatal("%s(): corrupted block header at %p (bin offset 0x%x for a block of %u units)", call, ptr,
               (unsigned)b->bin_offset, b->units);
+    if (frees_scrubbed())
+        arena_scrub(b, call);
     struct thread_cache *cache = &hmm_thread_cache;
     struct arena *a = c->arena;
     struct cache_bin *bin = cache_bin_at(cache, b->bin_offset);

@@ -62,9 +62,18 @@ struct tunables {
     unsigned arena_max;      /* live arenas before threads share them */
     unsigned check_level;    /* enum check_level */
     unsigned decay_ms;       /* how long freed memory counts as recently used */
+    bool zero_on_free;       /* freed blocks are zeroed before anyone reuses them */
 };
 
+
 extern struct tunables hmm_tunables;
+
+/* Every free of an arena block goes to the slow path, which scrubs it
+ * (arena_scrub): the free fast path matches no block. */
+static inline bool frees_scrubbed(void)
+{
+    return hmm_tunables.check_level == CHECK_FULL || hmm_tunables.zero_on_free;
+}
 
 /* ---- blocks ------------------------------------------------------------
  * Every block is preceded by this 16-byte header.  Invariants:
@@ -696,6 +705,7 @@ void arena_init(struct arena *a, unsigned id);
 void *arena_malloc(struct arena *a, size_t size);
 void *arena_memalign(struct arena *a, size_t alignment, size_t size);
 void arena_free(struct arena *a, struct block *b);
+void arena_scrub(struct block *b, const char *call);
 size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want);
 void arena_free_cached(struct arena *mine, struct cache_entry *list);
 void arena_free_remote(struct arena *a, struct block *b);

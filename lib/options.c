@@ -19,6 +19,7 @@ struct tunables hmm_tunables = {
     .arena_max = 0,                      /* 4 x CPUs, set by options_init */
     .check_level = CHECK_BASIC,
     .decay_ms = 10000,
+    .zero_on_free = false,
 };
 
 struct lib_options hmm_options;
@@ -43,6 +44,7 @@ static const struct option_spec specs[] = {
     { "decay_ms", KIND_COUNT, 0, 3600000, "expected milliseconds from 0 to 3600000" },
     { "check", KIND_CHECK, 1, UINT32_MAX, "expected basic, full, or a number N of calls between heap checks" },
     { "stats_at_exit", KIND_BOOL, 0, 1, "expected true or false" },
+    { "zero_on_free", KIND_BOOL, 0, 1, "expected true or false" },
 };
 
 #define SPEC_COUNT (sizeof(specs) / sizeof(specs[0]))
@@ -126,6 +128,7 @@ static void apply(const struct option_spec *spec, uint64_t value)
     else if (!strcmp(key, "background_thread")) hmm_options.background_thread = value;
     else if (!strcmp(key, "decay_ms")) hmm_tunables.decay_ms = (unsigned)value;
     else if (!strcmp(key, "stats_at_exit")) hmm_options.stats_at_exit = value;
+    else if (!strcmp(key, "zero_on_free")) hmm_tunables.zero_on_free = value;
     else if (value == UINT64_MAX) hmm_tunables.check_level = CHECK_FULL;
     else hmm_options.check_every = value;
 }
@@ -158,7 +161,7 @@ static void parse_pair(const char *pair, size_t len)
         return;
     }
     warn_pair(pair, len, "unknown key (known: arena_max, trim_threshold, top_pad, mmap_threshold, "
-                         "chunk_size, cache_size, background_thread, decay_ms, check, stats_at_exit)");
+                         "chunk_size, cache_size, background_thread, decay_ms, check, stats_at_exit, zero_on_free)");
 }
 
 void options_init(const char *text)
@@ -173,9 +176,10 @@ void options_init(const char *text)
             parse_pair(text, len);
         text = end ? end + 1 : NULL;
     }
-    /* Every free must reach the checks of check=full and the counter of
-     * check=N, so those run without the thread cache. */
-    if (hmm_tunables.check_level == CHECK_FULL || hmm_options.check_every)
+    /* Every call must reach the counter of check=N, so that runs without
+     * the thread cache (check=full and zero_on_free keep it: their frees
+     * take the slow path, frees_scrubbed). */
+    if (hmm_options.check_every)
         hmm_tunables.cache_size = 0;
 }
 

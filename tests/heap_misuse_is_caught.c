@@ -227,9 +227,11 @@ static void whole_usable_size(void)
 
 /* ---- the cases ------------------------------------------------------------ */
 
-/* MUST: with hmm's default options the case ends with hmm's one line and
- * abort (make check asserts it); CORRECT: a correct program. */
-enum expect { MAY = 0, MUST = 1, CORRECT = 2 };
+/* MUST: with hmm's default options (and check=full, zero_on_free=true)
+ * the case ends with hmm's one line and abort (make check asserts it);
+ * SCRUBBED: check=full and zero_on_free=true leave no old data; CORRECT: a
+ * correct program, which runs clean under every option. */
+enum expect { MAY = 0, MUST = 1, SCRUBBED = 2, CORRECT = 3 };
 
 struct misuse {
     const char *name;
@@ -291,12 +293,12 @@ static const struct misuse cases[] = {
     { "write_after_free_small", run_waf, SMALL, 0, 0, MAY },
     { "write_after_free_medium", run_waf, MEDIUM, 0, 0, MUST },
     { "write_after_free_large", run_waf, LARGE, 0, 0, MUST },
-    { "secret_in_freed_small", run_secret, SMALL, 0, 0, MAY },
-    { "secret_in_freed_medium", run_secret, MEDIUM, 0, 0, MAY },
-    { "secret_in_freed_large", run_secret, LARGE, 0, 0, MAY },
-    { "secret_in_new_small", run_secret, SMALL, 0, 1, MAY },
-    { "secret_in_new_medium", run_secret, MEDIUM, 0, 1, MAY },
-    { "secret_in_new_large", run_secret, LARGE, 0, 1, MAY },
+    { "secret_in_freed_small", run_secret, SMALL, 0, 0, SCRUBBED },
+    { "secret_in_freed_medium", run_secret, MEDIUM, 0, 0, SCRUBBED },
+    { "secret_in_freed_large", run_secret, LARGE, 0, 0, SCRUBBED },
+    { "secret_in_new_small", run_secret, SMALL, 0, 1, SCRUBBED },
+    { "secret_in_new_medium", run_secret, MEDIUM, 0, 1, SCRUBBED },
+    { "secret_in_new_large", run_secret, LARGE, 0, 1, SCRUBBED },
     { "correct_reuse_freed_blocks", run_reuse, 0, 0, 0, CORRECT },
     { "correct_zero_sizes", run_zero, 0, 0, 0, CORRECT },
     { "correct_whole_usable_size", run_usable, 0, 0, 0, CORRECT },
@@ -347,6 +349,23 @@ static const char *must_failure(const struct child *c)
     return NULL;
 }
 
+/* Why the case did not end as expected under options, or NULL. */
+static const char *expectation_failure(const struct misuse *m, const struct child *c, const char *options)
+{
+    switch (m->expect) {
+    case MUST:
+        return must_failure(c);
+    case SCRUBBED:
+        if (options == NO_OPTIONS)
+            return NULL;
+        return classify(c) == ZEROED && c->err_len == 0 ? NULL : "old data left in freed or new memory";
+    case CORRECT:
+        return classify(c) == RAN_CLEAN && c->err_len == 0 ? NULL : "a correct program did not run clean";
+    default:
+        return NULL;
+    }
+}
+
 static int assert_hmm(void)
 {
     const char *lib = getenv("HMM_LIB");
@@ -355,23 +374,25 @@ static int assert_hmm(void)
         return TEST_SKIP;
     }
     setenv("LD_PRELOAD", lib, 1);
+    const char *option_sets[] = { NO_OPTIONS, "check=full", "zero_on_free=true" };
     int failures = 0;
     static struct child c;
-    for (size_t i = 0; i < CASE_COUNT; i++) {
-        const struct misuse *m = &cases[i];
-        if (m->expect == MAY)
-            continue;
-        run_case(&c, m, NO_OPTIONS);
-        const char *why = m->expect == MUST ? must_failure(&c)
-                                            : classify(&c) == RAN_CLEAN && c.err_len == 0 ? NULL
-                                                                                          : "a correct program did not run clean";
-        if (why) {
-            printf("FAIL: %s: %s (%s); stdout [%s] stderr [%s]\n", m->name, why, child_how(&c), c.out, c.err);
-            failures++;
-        } else {
-            printf("PASS: %s: %s", m->name, m->expect == MUST ? c.err : "ran clean\n");
+    for (size_t o = 0; o < sizeof(option_sets) / sizeof(option_sets[0]); o++)
+        for (size_t i = 0; i < CASE_COUNT; i++) {
+            const struct misuse *m = &cases[i];
+            if (m->expect == MAY || (m->expect == SCRUBBED && option_sets[o] == NO_OPTIONS))
+                continue;
+            run_case(&c, m, option_sets[o]);
+            const char *why = expectation_failure(m, &c, option_sets[o]);
+            const char *shown = option_sets[o] ? option_sets[o] : "default";
+            if (why) {
+                printf("FAIL: %s (%s): %s (%s); stdout [%s] stderr [%s]\n", m->name, shown, why, child_how(&c),
+                       c.out, c.err);
+                failures++;
+            } else {
+                printf("PASS: %s (%s): %s", m->name, shown, m->expect == MUST ? c.err : "as expected\n");
+            }
         }
-    }
     printf("%d case(s) failed\n", failures);
     return failures ? 1 : 0;
 }
