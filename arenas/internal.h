@@ -734,6 +734,7 @@ extern __thread const char *hmm_call __attribute__((tls_model("initial-exec")));
 void *heap_malloc(size_t size);
 void *heap_memalign(size_t alignment, size_t size);
 void heap_free(void *ptr, const char *call);
+bool heap_free_scrubbed(void *ptr, const char *call);
 void *heap_realloc(void *ptr, size_t size);
 size_t heap_usable(void *ptr, const char *call);
 struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out);
