@@ -5,7 +5,8 @@
  * Each case runs in a child (this program re-executed with "case NAME"):
  *
  *   prev_units_broken    the block above a block in use forgets its size;
- *                        freeing the block coalesces it (coalesce_locked)
+ *                        freeing the block checks the header above in every
+ *                        build, and names an overflow (heap_block)
  *   bin_link_broken      a binned free block's next link points nowhere;
  *                        a malloc takes it off its bin (bin_remove), which
  *                        checks the links in every build: its own line,
@@ -84,7 +85,8 @@ static const struct {
     const char *start;      /* of the line */
     const char *function;   /* in the line */
 } cases[] = {
-    { "prev_units_broken", prev_units_broken, "hmm: assertion `", "(coalesce_locked)" },
+    { "prev_units_broken", prev_units_broken, "hmm: free(): heap overflow into the header after the block",
+      "usable 100000 bytes" },
     { "bin_link_broken", bin_link_broken, "hmm: malloc(): corrupted free list: ", "write after free" },
     { "region_chunk_broken", region_chunk_broken, "hmm: assertion `", "(free_remove)" },
 };
