@@ -17,6 +17,7 @@
 #define SPARSE_RATIO 4u                  /* live bytes, and 4 times them, is being emptied */
 #define CANARY_BYTE 0xca
 #define JUNK_BYTE 0xdf
+#define JUNK_MAX ((size_t)4096)   /* check=full junks at most this much of a freed block */
 
 static uint64_t held_bytes;        /* every arena's chunk_bytes */
 
@@ -320,13 +321,18 @@ static void canary_verify(struct block *b, const char *call)
 }
 
 /* A block the program frees, when frees_scrubbed(): its canary checked,
- * its bytes junked (check=full) or zeroed (zero_on_free), before a cache,
- * a remote stack or a bin takes it. */
+ * its bytes zeroed (zero_on_free), or junked (check=full) up to JUNK_MAX:
+ * a use after free reads junk where it most likely reads, and freeing a
+ * large buffer does not cost a pass over all of it. */
 void arena_scrub(struct block *b, const char *call)
 {
     if (canary_units())
         canary_verify(b, call);
-    memset(block_payload(b), hmm_tunables.zero_on_free ? 0 : JUNK_BYTE, block_usable(b));
+    size_t usable = block_usable(b);
+    if (hmm_tunables.zero_on_free)
+        memset(block_payload(b), 0, usable);
+    else
+        memset(block_payload(b), JUNK_BYTE, usable < JUNK_MAX ? usable : JUNK_MAX);
 }
 
 /* ---- chunks ------------------------------------------------------------- */
