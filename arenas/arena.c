@@ -958,7 +958,7 @@ static int bins_check(struct arena *a, unsigned use, size_t *binned)
         if (bit != (set->bins[i] != NULL))
             return warn("hmm_check: arena %u: bitmap disagrees with bin %u", a->id, i), -1;
         for (struct block *b = set->bins[i]; b != NULL; b = free_next(b), (*binned)++)
-            if (block_state(b) != BLOCK_FREE || bin_index(b->units) != i || block_set(a, b) != set ||
+            if (!free_block_at(b) || bin_index(b->units) != i || block_set(a, b) != set ||
                 chunk_dedicated(block_chunk(b)))
                 return warn("hmm_check: arena %u: block %p in bin %u is not a free block of its size",
                             a->id, block_payload(b), i), -1;
