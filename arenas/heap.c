@@ -67,12 +67,12 @@ static HMM_COLD __attribute__((noreturn)) void double_free(const char *call, voi
     fatal("%s(): double free of %p (block of %zu bytes)", call, ptr, block_usable(b));
 }
 
-/* The header above b, a block in use, is a header that knows b's size: an
- * overflow of b that reached it changed its tag or its prev_units. */
+/* The header above b, a block in use, starts with a tag and knows b's
+ * size: an overflow of b that reached it changed one or the other. */
 static bool block_above_intact(struct block *b)
 {
     struct block *above = block_next(b);
-    return block_tagged(above) && block_state(above) != BLOCK_HUGE && above->prev_units == b->units;
+    return block_next_untouched(b, (uintptr_t)b->units << UNIT_SHIFT) && above->prev_units == b->units;
 }
 
 /* The block at ptr, in use by the program, and its chunk; anything else is
