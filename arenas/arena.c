@@ -84,14 +84,13 @@ static bool free_block_at(struct block *p)
     return block_state(p) == BLOCK_FREE;
 }
 
-/* The link stored in field of free block b, decoded: NULL or 16-byte
- * aligned, as glibc checks; the caller then checks that it points back
- * (a readable free block would be surer, but the chunk-map lookup that
- * takes cost a slow-path free a tenth more instructions). */
+/* The link stored in field of free block b, decoded: NULL, or aligned and
+ * readable (in the sbrk heap, or else in a mapped chunk); the caller then
+ * checks that it points back, as glibc does. */
 static struct block *link_follow(struct block *b, const uintptr_t *field)
 {
     struct block *to = link_decode(field, *field);
-    if (((uintptr_t)to & (UNIT - 1)) != 0)
+    if (to != NULL && (((uintptr_t)to & (UNIT - 1)) != 0 || (!heap_holds_header(to) && map_lookup(to) == NULL)))
         links_broken(b);
     return to;
 }
