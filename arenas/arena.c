@@ -17,6 +17,7 @@
 #define SPARSE_RATIO 4u                  /* live bytes, and 4 times them, is being emptied */
 #define CANARY_BYTE 0xca
 #define JUNK_BYTE 0xdf
+#define JUNK_MAX ((size_t)4096)   /* check=full junks at most this much of a freed block */
 
 static uint64_t held_bytes;        /* every arena's chunk_bytes */
 unsigned arena_threads_bound;      /* atomic stores by the registry, under its lock */
@@ -66,14 +67,49 @@ static unsigned bin_index(uint32_t units)
  * split and merge. */
 struct purge_record {
     size_t purged;
-    struct block *newer;
-    struct block *older;
+    uintptr_t newer_link;    /* mangled (link_encode) */
+    uintptr_t older_link;
     uint64_t dirty_since;
 };
 
 static struct purge_record *purge_record(struct block *b)
 {
     return (struct purge_record *)(block_links(b) + 1);
+}
+
+/* ---- links kept in free blocks ------------------------------------------ */
+
+/* b's links or purge record were overwritten: a write after free, as the
+ * program never holds a free block. */
+static HMM_COLD __attribute__((noreturn)) void links_broken(struct block *b)
+{
+    fatal("%s(): corrupted free list: the free block at %p (%zu bytes) was overwritten (write after free?)",
+          hmm_call ? hmm_call : "free", block_payload(b), (size_t)b->units << UNIT_SHIFT);
+}
+
+/* Readable, aligned and free: what every link of a free block points at
+ * (hmm_check looks before it follows). */
+static bool free_block_at(struct block *p)
+{
+    if (((uintptr_t)p & (UNIT - 1)) != 0 || (!heap_holds_header(p) && map_lookup(p) == NULL))
+        return false;
+    return block_state(p) == BLOCK_FREE;
+}
+
+/* The link stored in field of free block b, decoded: NULL, or aligned and
+ * readable (in the sbrk heap, or else in a mapped chunk); the caller then
+ * checks that it points back, as glibc does. */
+static struct block *link_follow(struct block *b, const uintptr_t *field)
+{
+    struct block *to = link_decode(field, *field);
+    if (to != NULL && (((uintptr_t)to & (UNIT - 1)) != 0 || (!heap_holds_header(to) && map_lookup(to) == NULL)))
+        links_broken(b);
+    return to;
+}
+
+static void link_store(uintptr_t *field, const struct block *to)
+{
+    *field = link_encode(field, to);
 }
 
 static size_t block_purged(struct block *b)
@@ -121,10 +157,10 @@ static void dirty_push(struct arena *a, struct block *b)
 {
     struct purge_record *r = purge_record(b);
     r->dirty_since = region_now_ms();
-    r->newer = NULL;
-    r->older = a->dirty_newest;
+    link_store(&r->newer_link, NULL);
+    link_store(&r->older_link, a->dirty_newest);
     if (a->dirty_newest)
-        purge_record(a->dirty_newest)->newer = b;
+        link_store(&purge_record(a->dirty_newest)->newer_link, b);
     else
         a->dirty_oldest = b;
     a->dirty_newest = b;
@@ -133,14 +169,18 @@ static void dirty_push(struct arena *a, struct block *b)
 static void dirty_unlink(struct arena *a, struct block *b)
 {
     struct purge_record *r = purge_record(b);
-    if (r->newer)
-        purge_record(r->newer)->older = r->older;
+    struct block *newer = link_follow(b, &r->newer_link), *older = link_follow(b, &r->older_link);
+    if ((newer ? link_follow(newer, &purge_record(newer)->older_link) : a->dirty_newest) != b ||
+        (older ? link_follow(older, &purge_record(older)->newer_link) : a->dirty_oldest) != b)
+        links_broken(b);
+    if (newer)
+        link_store(&purge_record(newer)->older_link, older);
     else
-        a->dirty_newest = r->older;
-    if (r->older)
-        purge_record(r->older)->newer = r->newer;
+        a->dirty_newest = older;
+    if (older)
+        link_store(&purge_record(older)->newer_link, newer);
     else
-        a->dirty_oldest = r->newer;
+        a->dirty_oldest = newer;
 }
 
 /* The use of a chunk that holds blocks of units (below a dedicated one). */
@@ -165,10 +205,10 @@ static void bin_insert(struct arena *a, struct block *b)
     struct bin_set *set = block_set(a, b);
     unsigned i = bin_index(b->units);
     struct free_links *links = block_links(b);
-    links->prev = NULL;
-    links->next = set->bins[i];
+    link_store(&links->prev_link, NULL);
+    link_store(&links->next_link, set->bins[i]);
     if (set->bins[i])
-        block_links(set->bins[i])->prev = b;
+        link_store(&block_links(set->bins[i])->prev_link, b);
     set->bins[i] = b;
     set->bitmap[i / 64] |= 1ull << (i % 64);
     counter_add(&a->purged_bytes, block_purged(b));
@@ -177,21 +217,29 @@ static void bin_insert(struct arena *a, struct block *b)
     counter_add(&a->free_bytes, (size_t)b->units << UNIT_SHIFT);
 }
 
+/* Off its bin, after checking that its bin neighbours point back at it
+ * (glibc's safe unlink), before anything else of it is trusted. */
 static void bin_remove(struct arena *a, struct block *b)
 {
-    HMM_ASSERT(block_binned(block_set(a, b)->bins[bin_index(b->units)], b));
-    counter_sub(&a->purged_bytes, block_purged(b));
-    if (block_dirty(b))
-        dirty_unlink(a, b);
+    if (block_state(b) != BLOCK_FREE)
+        fatal("%s(): corrupted header of the free block at %p (write after free?)", hmm_call ? hmm_call : "free",
+              block_payload(b));
     struct bin_set *set = block_set(a, b);
     unsigned i = bin_index(b->units);
     struct free_links *links = block_links(b);
-    if (links->prev)
-        block_links(links->prev)->next = links->next;
+    struct block *prev = link_follow(b, &links->prev_link), *next = link_follow(b, &links->next_link);
+    if ((prev ? free_next(prev) : set->bins[i]) != b || (next && free_prev(next) != b))
+        links_broken(b);
+    HMM_ASSERT(block_binned(set->bins[i], b));
+    counter_sub(&a->purged_bytes, block_purged(b));
+    if (block_dirty(b))
+        dirty_unlink(a, b);
+    if (prev)
+        link_store(&block_links(prev)->next_link, next);
     else
-        set->bins[i] = links->next;
-    if (links->next)
-        block_links(links->next)->prev = links->prev;
+        set->bins[i] = next;
+    if (next)
+        link_store(&block_links(next)->prev_link, prev);
     if (set->bins[i] == NULL)
         set->bitmap[i / 64] &= ~(1ull << (i % 64));
     counter_sub(&a->free_bytes, (size_t)b->units << UNIT_SHIFT);
@@ -217,7 +265,7 @@ static struct block *bin_take(struct arena *a, uint32_t units)
     struct bin_set *set = &a->sets[use_of_units(units)];
     unsigned i = bin_index(units);
     struct block *b = set->bins[i];
-    for (int tries = 0; b != NULL && tries < FIT_SCAN; tries++, b = block_links(b)->next)
+    for (int tries = 0; b != NULL && tries < FIT_SCAN; tries++, b = link_follow(b, &block_links(b)->next_link))
         if (b->units >= units)
             goto found;
     i = bin_search(set, i + 1);
@@ -278,13 +326,28 @@ static void canary_write(struct block *b)
         memset((char *)block_next(b) - UNIT, CANARY_BYTE, UNIT);
 }
 
-static void canary_verify(struct block *b)
+static void canary_verify(struct block *b, const char *call)
 {
-    const unsigned char *canary = (const unsigned char *)block_next(b) - UNIT;
-    for (unsigned i = 0; i < UNIT; i++)
-        if (canary[i] != CANARY_BYTE)
-            fatal("free(): heap overflow past the block at %p (usable %zu bytes): canary overwritten",
+    uint64_t canary[2], intact = 0x0101010101010101ull * CANARY_BYTE;
+    memcpy(canary, (const char *)block_next(b) - UNIT, UNIT);
+    if (canary[0] != intact || canary[1] != intact)
+        fatal("%s(): heap overflow past the block at %p (usable %zu bytes): canary overwritten", call,
                   block_payload(b), block_usable(b));
+}
+
+/* A block the program frees, when frees_scrubbed(): its canary checked,
+ * its bytes zeroed (zero_on_free), or junked (check=full) up to JUNK_MAX:
+ * a use after free reads junk where it most likely reads, and freeing a
+ * large buffer does not cost a pass over all of it. */
+void arena_scrub(struct block *b, const char *call)
+{
+    if (canary_units())
+        canary_verify(b, call);
+    size_t usable = block_usable(b);
+    if (hmm_tunables.zero_on_free)
+        memset(block_payload(b), 0, usable);
+    else
+        memset(block_payload(b), JUNK_BYTE, usable < JUNK_MAX ? usable : JUNK_MAX);
 }
 
 /* ---- chunks ------------------------------------------------------------- */
@@ -523,10 +586,6 @@ static void free_locked(struct arena *a, struct block *b)
     counter_sub(&a->used_bytes, (size_t)b->units << UNIT_SHIFT);
     counter_sub(&a->used_blocks, 1);
     counter_add(&a->frees, 1);
-    if (canary_units()) {
-        canary_verify(b);
-        memset(block_payload(b), JUNK_BYTE, block_usable(b));
-    }
     coalesce_locked(a, b);
 }
 
@@ -570,8 +629,12 @@ static void drain_locked(struct arena *a)
 
 /* ---- the arena API ------------------------------------------------------ */
 
+/* Under the registry lock; the first arena sets the links' secret, before
+ * any link is stored. */
 void arena_init(struct arena *a, unsigned id)
 {
+    if (hmm_link_secret == 0)
+        link_secret_init();
     memset(a, 0, sizeof(*a));
     ck_stack_init(&a->remote);
     a->id = id;
@@ -895,8 +958,8 @@ static int bins_check(struct arena *a, unsigned use, size_t *binned)
         bool bit = (set->bitmap[i / 64] >> (i % 64)) & 1;
         if (bit != (set->bins[i] != NULL))
             return warn("hmm_check: arena %u: bitmap disagrees with bin %u", a->id, i), -1;
-        for (struct block *b = set->bins[i]; b != NULL; b = block_links(b)->next, (*binned)++)
-            if (block_state(b) != BLOCK_FREE || bin_index(b->units) != i || block_set(a, b) != set ||
+        for (struct block *b = set->bins[i]; b != NULL; b = free_next(b), (*binned)++)
+            if (!free_block_at(b) || bin_index(b->units) != i || block_set(a, b) != set ||
                 chunk_dedicated(block_chunk(b)))
                 return warn("hmm_check: arena %u: block %p in bin %u is not a free block of its size",
                             a->id, block_payload(b), i), -1;

@@ -70,7 +70,7 @@ uint32_t cache_limit(const struct thread_cache *cache, unsigned cls)
  * the bin that way. */
 static uint64_t class_key(unsigned cls, bool bound, uint32_t extra)
 {
-    if (!bound || cls == 0 || cls >= CLASS_COUNT)
+    if (!bound || cls == 0 || cls >= CLASS_COUNT || frees_scrubbed())
         return 0;
     return block_key(BLOCK_INUSE, (uint16_t)(cls * sizeof(struct cache_bin)), class_units(cls) + extra);
 }

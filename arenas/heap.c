@@ -20,7 +20,11 @@ static HMM_COLD __attribute__((noreturn)) void outside_arena(const char *call, v
 {
     if (c->state == CHUNK_FREE)
         fatal("%s(): invalid pointer %p (inside free memory at %p)", call, ptr, (void *)c);
-    void *payload = c->state == CHUNK_HUGE ? huge_payload(c) : NULL;
+    if (c->state != CHUNK_HUGE && block_of(ptr) == chunk_first_block(c))
+        fatal("%s(): heap underflow into the chunk header at %p below the block at %p", call, (void *)c, ptr);
+    if (c->state != CHUNK_HUGE)
+        fatal("%s(): corrupted chunk header at %p (state 0x%x), freeing %p", call, (void *)c, c->state, ptr);
+    void *payload = huge_payload(c);
     if (payload != NULL && (char *)ptr > (char *)payload)
         fatal("%s(): invalid pointer %p (inside the huge block at %p)", call, ptr, payload);
     not_ours(call, ptr);
@@ -37,7 +41,8 @@ static HMM_COLD __attribute__((noreturn)) void diagnose(const char *call, void *
     struct block *target = block_of(ptr), *b = chunk_first_block(c), *fence = chunk_fence(c);
     while (b < fence) {
         if (b == target)
-            fatal("%s(): corrupted block header at %p", call, ptr);
+            fatal("%s(): corrupted block header at %p (overwritten by an underflow of the block or an overflow "
+                  "of the one below)", call, ptr);
         if (!block_header_valid(b) || block_chunk(b) != c || block_next(b) > fence)
             fatal("%s(): corrupted block header at %p (found looking for %p)", call, block_payload(b), ptr);
         if (target < block_next(b)) {
@@ -60,12 +65,22 @@ static HMM_COLD __attribute__((noreturn)) void double_free(const char *call, voi
     fatal("%s(): double free of %p (block of %zu bytes)", call, ptr, block_usable(b));
 }
 
+/* The header above b, a block in use, starts with a tag and knows b's
+ * size: an overflow of b that reached it changed one or the other. */
+static bool block_above_intact(struct block *b)
+{
+    struct block *above = block_next(b);
+    return block_next_untouched(b, (uintptr_t)b->units << UNIT_SHIFT) && above->prev_units == b->units;
+}
+
 /* The block at ptr, in use by the program, and its chunk; anything else is
  * fatal. */
 struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out)
 {
     struct chunk *c = ((uintptr_t)ptr & (UNIT - 1)) ? NULL : map_lookup(ptr);
-    if (c == NULL || !chunk_valid(c) || (char *)ptr < (char *)c + CHUNK_HEADER + BLOCK_HEADER)
+    if (c != NULL && !chunk_valid(c))
+        fatal("%s(): corrupted chunk header at %p, below the block at %p (heap underflow?)", call, (void *)c, ptr);
+    if (c == NULL || (char *)ptr < (char *)c + CHUNK_HEADER + BLOCK_HEADER)
         not_ours(call, ptr);
     struct block *b = block_of(ptr);
     if (!block_tagged(b) || block_chunk(b) != c)
@@ -78,12 +93,16 @@ struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out)
     bool huge = state == BLOCK_HUGE && c->state == CHUNK_HUGE;
     if (!in_arena && !huge)
         diagnose(call, ptr, c);
+    if (in_arena && !block_above_intact(b))
+        fatal("%s(): heap overflow into the header after the block at %p (usable %zu bytes)", call, ptr,
+              block_usable(b));
     *chunk_out = c;
     return b;
 }
 
 void *heap_malloc(size_t size)
 {
+    hmm_call = "malloc";
     if (size > hmm_tunables.mmap_threshold)
         return sample_uncached(huge_malloc(size, UNIT), size);
     return cache_fill(&hmm_thread_cache, size ? size : 1);
@@ -93,6 +112,7 @@ void *heap_memalign(size_t alignment, size_t size)
 {
     if (alignment <= UNIT)
         return heap_malloc(size);
+    hmm_call = "memalign";
     if (size > hmm_tunables.mmap_threshold || alignment > hmm_tunables.chunk_size / 4 ||
         arena_needs_dedicated(size + alignment + ((size_t)MIN_BLOCK_UNITS << UNIT_SHIFT)))
         return sample_uncached(huge_malloc(size, alignment), size);
@@ -106,10 +126,35 @@ static void sample_forget(void *ptr, struct block *b)
         hmm_sampling.forget(ptr);
 }
 
+/* The free fast path of check=full and zero_on_free, whose bins' keys
+ * match no block: cache_push's checks against the key the block's class
+ * has, then the scrub, then the push.  False for the slow path. */
+bool heap_free_scrubbed(void *ptr, const char *call)
+{
+    if (!heap_holds_header(ptr) || hmm_thread_cache.state != CACHE_BOUND)
+        return false;
+    struct block *b = block_of(ptr);
+    uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
+    unsigned offset = key_bin_offset(key) & CACHE_OFFSET_MASK, cls = offset / sizeof(struct cache_bin);
+    if (cls == 0 || cls >= CLASS_COUNT)
+        return false;
+    uint64_t exact = block_key(BLOCK_INUSE, (uint16_t)offset, class_units(cls));
+    if ((key != exact && key != exact + ((uint64_t)1 << 32)) || !block_next_untouched(b, (uintptr_t)(key >> 28)))
+        return false;
+    struct cache_bin *bin = cache_bin_at(&hmm_thread_cache, offset);
+    if (bin->room <= 0)
+        return false;
+    arena_scrub(b, call);
+    bin->room--;
+    cache_put(bin, b);
+    return true;
+}
+
 void heap_free(void *ptr, const char *call)
 {
     if (ptr == NULL)
         return;
+    hmm_call = call;
     struct chunk *c;
     struct block *b = heap_block(ptr, call, &c);
     sample_forget(ptr, b);
@@ -120,6 +165,8 @@ void heap_free(void *ptr, const char *call)
     if (!block_class_valid(b))
         fatal("%s(): corrupted block header at %p (bin offset 0x%x for a block of %u units)", call, ptr,
               (unsigned)b->bin_offset, b->units);
+    if (frees_scrubbed())
+        arena_scrub(b, call);
     struct thread_cache *cache = &hmm_thread_cache;
     struct arena *a = c->arena;
     if (cache_admit(cache, b))
@@ -157,6 +204,7 @@ static size_t growth_capacity(size_t usable, size_t size)
  * its new size (a moved one is counted by heap_malloc). */
 void *heap_realloc(void *ptr, size_t size)
 {
+    hmm_call = "realloc";
     struct chunk *c;
     struct block *b = heap_block(ptr, "realloc", &c);
     bool huge_size = size > hmm_tunables.mmap_threshold;

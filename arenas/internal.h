@@ -63,12 +63,21 @@ struct tunables {
     unsigned arena_max;      /* live arenas before threads share them */
     unsigned check_level;    /* enum check_level */
     unsigned decay_ms;       /* how long freed memory counts as recently used */
+    bool zero_on_free;       /* freed blocks are zeroed before anyone reuses them */
 };
 
 #define ARENA_MAX_LIMIT 1024u
 
 extern struct tunables hmm_tunables;
 void tunables_init(void);   /* the defaults that depend on the machine */
+void link_secret_init(void); /* the secret of mangled links, below */
+
+/* Every free of an arena block goes to the slow path, which scrubs it
+ * (arena_scrub): the free fast path matches no block. */
+static inline bool frees_scrubbed(void)
+{
+    return hmm_tunables.check_level == CHECK_FULL || hmm_tunables.zero_on_free;
+}
 
 /* ---- blocks ------------------------------------------------------------
  * Every block is preceded by this 16-byte header.  Invariants:
@@ -85,6 +94,9 @@ void tunables_init(void);   /* the defaults that depend on the machine */
  *  - state is one of the tags below: two bytes that name the state and,
  *    being unlikely in other memory, mark a live header; a header that
  *    stops being one (merged into a neighbour) gets tag 0;
+ *  - every tag's low byte, the first an overflow from below reaches, is
+ *    TAG_LOW: the free fast path checks that one byte of the next header
+ *    (block_next_untouched) to catch an overflow of the block it frees;
  *  - no two FREE blocks are adjacent, and a block is in a bin iff FREE;
  *  - bin_offset is the byte offset of the block's size class in a thread
  *    cache's bins (class x sizeof(struct cache_bin)), 0 when not cacheable;
@@ -95,13 +107,14 @@ void tunables_init(void);   /* the defaults that depend on the machine */
  *    in use and cached (block_flip_state); the other fields belong to the
  *    arena's lock holder, or to the thread that holds the block.
  */
+#define TAG_LOW 0xb3u
 enum block_state {
-    BLOCK_FREE = 0x46d1,     /* in one of the arena's bins */
-    BLOCK_INUSE = 0xa16d,    /* held by the program */
-    BLOCK_CACHED = 0xc55c,   /* parked in a thread cache */
-    BLOCK_REMOTE = 0xd2b4,   /* on the owner's remote-free stack */
-    BLOCK_FENCE = 0xfe3a,    /* the zero-sized header closing a chunk */
-    BLOCK_HUGE = 0x9be7,     /* a block that is its own mapping */
+    BLOCK_FREE = 0x46b3,     /* in one of the arena's bins */
+    BLOCK_INUSE = 0xa1b3,    /* held by the program */
+    BLOCK_CACHED = 0xc5b3,   /* parked in a thread cache */
+    BLOCK_REMOTE = 0xd2b3,   /* on the owner's remote-free stack */
+    BLOCK_FENCE = 0xfeb3,    /* the zero-sized header closing a chunk */
+    BLOCK_HUGE = 0x9bb3,     /* a block that is its own mapping */
 };
 
 struct block {
@@ -151,10 +164,51 @@ static inline void block_flip_state(struct block *b, uint16_t from, uint16_t to)
 #endif
 }
 
-/* Free blocks keep their bin links in the payload. */
+/* The header above b still starts with a tag: b's free fast path checks
+ * it, as an overflow of b reaches it first.  units16 is b's units times 16,
+ * the fast path's key >> 28 (the bin offset, below 4096, shifts out).  The
+ * header above a block someone holds is stable: only its owner's free or
+ * resize merges into it. */
+static inline bool block_next_untouched(const struct block *b, uintptr_t units16)
+{
+    const uint8_t *tag = (const uint8_t *)b + units16;
+#ifdef __SANITIZE_THREAD__
+    return __atomic_load_n(tag, __ATOMIC_RELAXED) == TAG_LOW;
+#else
+    return *tag == TAG_LOW;
+#endif
+}
+
+/* ---- mangled links ------------------------------------------------------
+ * A pointer kept in freed memory (a free block's bin links, its purge
+ * record's) is stored xor'ed with a key made of its own address and a
+ * per-process secret, as glibc's safe-linking: a write after free then
+ * decodes to an address that is not 16-byte aligned (15 times in 16, and
+ * always for zeroes, as the secret's low four bits are LINK_SECRET_LOW),
+ * which the reader catches before following it.  The address goes in
+ * above the low byte, so that the key's low bits are the secret's. */
+#define LINK_SECRET_LOW 0x8u
+extern uintptr_t hmm_link_secret __attribute__((visibility("hidden")));
+
+static inline uintptr_t link_key(const void *at)
+{
+    return hmm_link_secret ^ ((uintptr_t)at << 8);
+}
+
+static inline uintptr_t link_encode(const void *at, const void *target)
+{
+    return (uintptr_t)target ^ link_key(at);
+}
+
+static inline void *link_decode(const void *at, uintptr_t stored)
+{
+    return (void *)(stored ^ link_key(at));
+}
+
+/* Free blocks keep their bin links in the payload, mangled (link_encode). */
 struct free_links {
-    struct block *next;
-    struct block *prev;
+    uintptr_t next_link;
+    uintptr_t prev_link;
 };
 
 static inline struct block *block_of(const void *ptr)
@@ -390,7 +444,10 @@ struct thread_cache {
 
 _Static_assert(sizeof(struct cache_bin) == 32, "offsets and the mask assume 32-byte bins");
 _Static_assert(CLASS_COUNT <= CACHE_BINS, "every class has a bin");
-_Static_assert(CACHE_BINS * sizeof(struct cache_bin) <= 0x10000, "a bin offset fits in 16 bits");
+_Static_assert(CACHE_BINS * sizeof(struct cache_bin) <= 0x1000, "a key >> 28 is its units times 16");
+_Static_assert(((BLOCK_FREE | BLOCK_INUSE | BLOCK_CACHED | BLOCK_REMOTE | BLOCK_FENCE | BLOCK_HUGE) & 0xff) == TAG_LOW &&
+                   ((BLOCK_FREE & BLOCK_INUSE & BLOCK_CACHED & BLOCK_REMOTE & BLOCK_FENCE & BLOCK_HUGE) & 0xff) == TAG_LOW,
+               "every tag ends in TAG_LOW");
 
 enum cache_state { CACHE_UNBOUND = 0, CACHE_BOUND = 1, CACHE_EXITED = 2 };
 
@@ -512,6 +569,8 @@ static inline bool cache_push(void *ptr)
     uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
     fast_bin *bin = fast_bin_at(key_bin_offset(key) & CACHE_OFFSET_MASK);
     if (HMM_UNLIKELY(key != bin->key) && key != bin->key_long)
+        return false;
+    if (HMM_UNLIKELY(!block_next_untouched(b, (uintptr_t)(key >> 28))))
         return false;
     if (HMM_UNLIKELY(--bin->room < 0))
         return false;
@@ -663,6 +722,7 @@ bool os_remap_onto(void *addr, size_t old_size, size_t new_size, void *target);
 bool os_remap_in_place(void *addr, size_t old_size, size_t new_size);
 bool os_purge(void *addr, size_t size);  /* false: the pages stay resident */
 uint64_t os_now_ms(void);
+uint64_t os_random(void);
 size_t os_page_size(void);
 unsigned os_cpu_count(void);
 void os_write(int fd, const char *buf, size_t len);
@@ -720,6 +780,7 @@ void arena_init(struct arena *a, unsigned id);
 void *arena_malloc(struct arena *a, size_t size);
 void *arena_memalign(struct arena *a, size_t alignment, size_t size);
 void arena_free(struct arena *a, struct block *b);
+void arena_scrub(struct block *b, const char *call);
 size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want);
 void arena_free_cached(struct arena *mine, struct cache_entry *list);
 void arena_free_remote(struct arena *a, struct block *b);
@@ -757,6 +818,7 @@ void *sample_uncached(void *ptr, size_t size);
 void *heap_malloc(size_t size);
 void *heap_memalign(size_t alignment, size_t size);
 void heap_free(void *ptr, const char *call);
+bool heap_free_scrubbed(void *ptr, const char *call);
 void *heap_realloc(void *ptr, size_t size);
 size_t heap_usable(void *ptr, const char *call);
 struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out);
@@ -808,6 +870,7 @@ size_t engine_trim(size_t pad);
 void engine_maintain(size_t pad);
 
 /* report.c: formatting without malloc, and the fatal path. */
+extern __thread const char *hmm_call __attribute__((tls_model("initial-exec")));   /* "free", ...: for messages */
 size_t fmt_buf(char *buf, size_t cap, const char *fmt, va_list ap);
 size_t fmt_str(char *buf, size_t cap, const char *fmt, ...);
 void fmt_fd(int fd, const char *fmt, ...);
@@ -852,19 +915,27 @@ static inline bool block_coalesced(struct block *b)
            (b->prev_units == 0 || block_state(block_prev(b)) != BLOCK_FREE);
 }
 
+static inline struct block *free_next(struct block *b)
+{
+    return link_decode(&block_links(b)->next_link, block_links(b)->next_link);
+}
+
+static inline struct block *free_prev(struct block *b)
+{
+    return link_decode(&block_links(b)->prev_link, block_links(b)->prev_link);
+}
+
 /* b is a free block of the bin whose first block is head, and its bin
  * neighbours are free blocks that point back at it. */
 static inline bool block_binned(struct block *head, struct block *b)
 {
-    struct free_links *links = block_links(b);
     if (block_state(b) != BLOCK_FREE || !block_in_chunk(b))
         return false;
-    if (links->prev == NULL ? head != b
-                            : !block_in_chunk(links->prev) || block_state(links->prev) != BLOCK_FREE ||
-                                  block_links(links->prev)->next != b)
+    struct block *prev = free_prev(b), *next = free_next(b);
+    if (prev == NULL ? head != b
+                     : !block_in_chunk(prev) || block_state(prev) != BLOCK_FREE || free_next(prev) != b)
         return false;
-    return links->next == NULL || (block_in_chunk(links->next) && block_state(links->next) == BLOCK_FREE &&
-                                   block_links(links->next)->prev == b);
+    return next == NULL || (block_in_chunk(next) && block_state(next) == BLOCK_FREE && free_prev(next) == b);
 }
 
 /* b is parked in a thread cache: a cached block of a cached class, big

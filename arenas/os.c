@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>                  /* rename's declaration only: no stdio here */
 #include <stdlib.h>
+#include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -163,6 +164,20 @@ uint64_t os_now_ms(void)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
     return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+/* 8 bytes the kernel chose at random for this process (AT_RANDOM, read
+ * without a system call), mixed with where the stack lies. */
+uint64_t os_random(void)
+{
+    const unsigned char *bytes = (const unsigned char *)getauxval(AT_RANDOM);
+    uint64_t value = (uint64_t)(uintptr_t)&bytes * 0x9e3779b97f4a7c15ull;
+    if (bytes != NULL) {
+        uint64_t kernel;
+        memcpy(&kernel, bytes + 8, sizeof(kernel));
+        value ^= kernel;
+    }
+    return value;
 }
 
 size_t os_page_size(void)

@@ -143,8 +143,12 @@ struct free_node {
     uint64_t oldest_ms;    /* the least freed_ms of a resident chunk in it, or UINT64_MAX */
 };
 
+/* Every chunk the index reaches is a granule-aligned chunk header: a node
+ * that a write after free overwrote stops here, not at a wild address. */
 static struct free_node *node(const struct chunk *c)
 {
+    if (HMM_UNLIKELY(((uintptr_t)c & (GRANULE - 1)) != 0 || !chunk_valid(c)))
+        fatal("malloc(): corrupted index of free chunks: %p is not a chunk (write after free?)", (void *)c);
     return (struct free_node *)((char *)c + CHUNK_HEADER);
 }
 
@@ -265,6 +269,9 @@ static struct chunk *lowest_fit(size_t size)
     if (t == NULL || node(t)->max_size < size)
         return NULL;
     for (;;) {
+        if (HMM_UNLIKELY(node(t)->max_size & (GRANULE - 1)))
+            fatal("malloc(): corrupted index of free chunks: the free chunk at %p (%zu bytes) is overwritten "
+                  "(write after free?)", (void *)t, t->size);
         struct chunk *left = node(t)->left, *right = node(t)->right;
         if (left != NULL && node(left)->max_size >= size)
             t = left;

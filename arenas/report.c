@@ -4,6 +4,10 @@
 
 #include <string.h>
 
+/* The call the thread is in ("free", "realloc", ...), set by heap.c for
+ * the messages of the files below it. */
+__thread const char *hmm_call __attribute__((tls_model("initial-exec")));
+
 struct out {
     char *buf;
     size_t cap, len;

@@ -13,6 +13,7 @@ struct tunables hmm_tunables = {
     .arena_max = 0,                      /* 4 x CPUs, set by tunables_init */
     .check_level = CHECK_BASIC,
     .decay_ms = 10000,
+    .zero_on_free = false,
 };
 
 /* The defaults that depend on the machine; before the options are read. */
@@ -21,4 +22,14 @@ void tunables_init(void)
     hmm_tunables.arena_max = 4 * os_cpu_count();
     if (hmm_tunables.arena_max > ARENA_MAX_LIMIT)
         hmm_tunables.arena_max = ARENA_MAX_LIMIT;
+}
+
+uintptr_t hmm_link_secret;
+
+/* The secret that mangles links kept in free memory (internal.h,
+ * link_encode): random, with the low bits that keep a mangled NULL from
+ * looking like one. */
+void link_secret_init(void)
+{
+    hmm_link_secret = (uintptr_t)(os_random() & ~(uint64_t)0xf) | LINK_SECRET_LOW;
 }

@@ -39,6 +39,8 @@ HMM_EXPORT void *hmm_malloc(size_t size)
  * cache: the blocks it frees then go back to their owners in batches. */
 static HMM_NOINLINE void free_slow(void *ptr)
 {
+    if (frees_scrubbed() && heap_free_scrubbed(ptr, "free"))
+        return;
     if (HMM_UNLIKELY(hmm_options.check_every))
         check_tick();
     if (HMM_UNLIKELY(prof_options.on)) {

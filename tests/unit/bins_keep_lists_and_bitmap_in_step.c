@@ -41,7 +41,7 @@ int main(void)
     free_locked(&a, small[1]);
     free_locked(&a, large);
     CHECK(bit(smalls, 40) && smalls->bins[40] == small[1], "the last freed block is not bin 40's head");
-    CHECK(block_links(small[1])->next == small[0], "the first freed block is not next in bin 40");
+    CHECK(free_next(small[1]) == small[0], "the first freed block is not next in bin 40");
     CHECK(bit(larges, bin_index(300)) && larges->bins[bin_index(300)] == large, "the large block is not binned");
     CHECK(bin_search(larges, bin_index(82)) == bin_index(300), "bin_search skips the large block's bin");
     CHECK(bin_search(smalls, 41) > bin_index(300), "bin_search finds a small bin between 41 and 300");

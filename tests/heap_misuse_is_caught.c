@@ -1,0 +1,456 @@
+/* The heap-misuse suite (issue 10): small programs that each misuse the
+ * heap once -- double free; free of a wild, interior or forged pointer;
+ * overflow or underflow of a small, medium or large block by 1, 32 or 1 MiB
+ * bytes, with no later free, a free of the damaged block, or that and a
+ * free of its neighbour; write after free; old data left in freed or new
+ * memory -- and then print "unnoticed".  A case is caught when it stops
+ * before that line (or, for the zeroing cases, finds the data gone), and
+ * caught with a message when the allocator aborted after writing to
+ * stderr.  Correct programs that look like misuse (a freed block reused,
+ * malloc(0), realloc to 0, writing a block's whole usable size) must run
+ * to their end.
+ *
+ * Not linked with hmm: the cases use the standard names, and run as
+ * children under LD_PRELOAD of an allocator, so that the same program
+ * compares allocators (stress/misuse prints the table).
+ *
+ *   heap_misuse_is_caught                    make check: HMM_LIB preloaded,
+ *       default options; the cases marked MUST end in one "hmm: " line and
+ *       abort, the correct programs run clean
+ *   heap_misuse_is_caught table [LIB|-] [HMM_OPTIONS]
+ *       one line per case (missed, crash, message) and the counts
+ *   heap_misuse_is_caught case NAME          one case, in this process */
+#include "config.h"
+
+#include <malloc.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "diag_child.h"
+
+#define SMALL 32
+#define MEDIUM 100000
+#define LARGE ((size_t)4 << 20)
+#define MIB ((size_t)1 << 20)
+#define SECRET "hmm-secret-7f3a9"
+#define SECRET_LEN (sizeof(SECRET) - 1)
+#define JUNK 'A'
+
+/* The compiler must not see through the misuse and fold it away. */
+static void *opaque(void *p)
+{
+    __asm__ volatile("" : "+r"(p));
+    return p;
+}
+
+/* The pointer about to be misused, for the parent to find in the message. */
+static void announce(void *p)
+{
+    printf("ptr %p\n", p);
+    fflush(stdout);
+}
+
+static __attribute__((noreturn)) void unnoticed(void)
+{
+    printf("unnoticed\n");
+    exit(0);
+}
+
+static void *must_malloc(size_t size)
+{
+    void *p = malloc(size);
+    if (p == NULL) {
+        printf("malloc(%zu) failed\n", size);
+        exit(2);
+    }
+    return opaque(p);
+}
+
+/* ---- double, wild, interior and forged frees ---------------------------- */
+
+static void double_free(size_t size, bool other_between)
+{
+    char *p = must_malloc(size), *other = must_malloc(size);
+    announce(p);
+    free(p);
+    if (other_between)
+        free(other);
+    free(opaque(p));
+    unnoticed();
+}
+
+static char global_buffer[256] __attribute__((aligned(64)));
+
+static void wild_free(int kind)
+{
+    char stack[256] __attribute__((aligned(64)));
+    void *mapped = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *targets[] = { stack + 64, global_buffer + 64, (char *)mapped + 4096, (char *)(uintptr_t)0x7e5a5a5a5a50 };
+    must_malloc(SMALL);
+    announce(targets[kind]);
+    free(opaque(targets[kind]));
+    unnoticed();
+}
+
+static void interior_free(size_t size, size_t offset)
+{
+    char *p = must_malloc(size);
+    announce(p + offset);
+    free(opaque(p + offset));
+    unnoticed();
+}
+
+/* A copy of a real block's header (the 16 bytes before it) placed inside
+ * another block, or on the stack, and the pointer after it freed; then
+ * mallocs of the size, which may hand the fake block out. */
+static void forged_free(size_t size, bool on_stack)
+{
+    static char stack_room[64] __attribute__((aligned(64)));
+    char *real = must_malloc(size), *room = must_malloc(4096);
+    char *fake = (on_stack ? stack_room : room + 256) + 16;
+    memcpy(fake - 16, real - 16, 16);
+    announce(fake);
+    free(opaque(fake));
+    for (int i = 0; i < 8; i++)
+        must_malloc(size);
+    unnoticed();
+}
+
+/* ---- overflow and underflow --------------------------------------------- */
+
+enum after { NO_FREE, FREE_DAMAGED, FREE_BOTH };
+
+/* N bytes written past the end (over) or before the start of a block; then
+ * maybe free it, and then its neighbour (the block allocated next). */
+static void overrun(size_t size, size_t bytes, bool over, enum after after)
+{
+    char *p = must_malloc(size), *neighbour = must_malloc(size);
+    announce(p);
+    memset(opaque(over ? p + size : p - bytes), JUNK, bytes);
+    if (after >= FREE_DAMAGED)
+        free(p);
+    if (after == FREE_BOTH)
+        free(neighbour);
+    unnoticed();
+}
+
+/* ---- write after free ---------------------------------------------------- */
+
+static void write_after_free(size_t size)
+{
+    char *p = must_malloc(size), *held[100];
+    free(p);
+    announce(p);
+    memset(opaque(p), JUNK, size);
+    for (int i = 0; i < 100; i++)
+        held[i] = must_malloc(size);
+    for (int i = 0; i < 100; i++)
+        free(held[i]);
+    unnoticed();
+}
+
+/* ---- old data in freed and new memory ------------------------------------ */
+
+static void fill_secret(char *p, size_t size)
+{
+    for (size_t at = 0; at + SECRET_LEN <= size; at += SECRET_LEN)
+        memcpy(p + at, SECRET, SECRET_LEN);
+}
+
+static bool holds_secret(const char *p, size_t size)
+{
+    return memmem(p, size, SECRET, SECRET_LEN) != NULL;
+}
+
+/* A secret written and freed: can the dangling pointer still read it, or
+ * the next malloc of the size? */
+static void secret_left(size_t size, bool in_new_block)
+{
+    char *p = must_malloc(size);
+    fill_secret(p, size);
+    free(p);
+    char *look = in_new_block ? must_malloc(size) : opaque(p);
+    if (holds_secret(look, size))
+        unnoticed();
+    printf("zeroed\n");
+    exit(0);
+}
+
+/* ---- correct programs that must run to the end --------------------------- */
+
+static __attribute__((noreturn)) void correct(void)
+{
+    printf("ok\n");
+    exit(0);
+}
+
+static void reuse_freed_blocks(void)
+{
+    size_t sizes[] = { SMALL, 48, 4096, MEDIUM, LARGE };
+    for (int round = 0; round < 200; round++)
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            char *p = must_malloc(sizes[i]);
+            memset(p, round, sizes[i]);
+            free(p);
+        }
+    correct();
+}
+
+static void zero_sizes(void)
+{
+    for (int i = 0; i < 1000; i++) {
+        char *p = must_malloc(0), *q = realloc(must_malloc(24), 0);
+        (void)memcmp(p, p, 0);
+        free(p);
+        free(q);
+    }
+    correct();
+}
+
+/* Every usable byte written, as malloc_usable_size allows, in random sizes. */
+static void whole_usable_size(void)
+{
+    uint64_t rng = 42;
+    char *held[512] = { 0 };
+    for (int i = 0; i < 200000; i++) {
+        unsigned slot = (unsigned)(rng_next(&rng) % 512);
+        free(held[slot]);
+        size_t size = (size_t)1 << (rng_next(&rng) % 18);
+        held[slot] = must_malloc(size + rng_next(&rng) % size);
+        memset(held[slot], JUNK, malloc_usable_size(held[slot]));
+    }
+    for (int i = 0; i < 512; i++)
+        free(held[i]);
+    correct();
+}
+
+/* ---- the cases ------------------------------------------------------------ */
+
+/* MUST: with hmm's default options (and check=full, zero_on_free=true)
+ * the case ends with hmm's one line and abort (make check asserts it);
+ * SCRUBBED: zero_on_free=true leaves no old data (check=full junks only a
+ * block's first 4 KiB); CORRECT: a correct program, which runs clean under
+ * every option. */
+enum expect { MAY = 0, MUST = 1, SCRUBBED = 2, CORRECT = 3 };
+
+struct misuse {
+    const char *name;
+    void (*run)(size_t size, size_t bytes, int variant);
+    size_t size, bytes;
+    int variant;
+    enum expect expect;
+};
+
+static void run_double(size_t size, size_t bytes, int variant) { (void)bytes; double_free(size, variant); }
+static void run_wild(size_t size, size_t bytes, int variant) { (void)size; (void)bytes; wild_free(variant); }
+static void run_interior(size_t size, size_t bytes, int variant) { (void)variant; interior_free(size, bytes); }
+static void run_forged(size_t size, size_t bytes, int variant) { (void)bytes; forged_free(size, variant); }
+static void run_waf(size_t size, size_t bytes, int variant) { (void)bytes; (void)variant; write_after_free(size); }
+static void run_secret(size_t size, size_t bytes, int variant) { (void)bytes; secret_left(size, variant); }
+static void run_over(size_t size, size_t bytes, int variant) { overrun(size, bytes, true, (enum after)variant); }
+static void run_under(size_t size, size_t bytes, int variant) { overrun(size, bytes, false, (enum after)variant); }
+static void run_reuse(size_t size, size_t bytes, int variant) { (void)size; (void)bytes; (void)variant; reuse_freed_blocks(); }
+static void run_zero(size_t size, size_t bytes, int variant) { (void)size; (void)bytes; (void)variant; zero_sizes(); }
+static void run_usable(size_t size, size_t bytes, int variant) { (void)size; (void)bytes; (void)variant; whole_usable_size(); }
+
+/* The three sizes of overrun, each with no free (never required), a free
+ * of the damaged block, and that and a free of its neighbour. */
+#define OVERRUNS(dir, run, sz, SZ, must1, must32, must1M)                                          \
+    { dir "_1_" sz "_nofree", run, SZ, 1, NO_FREE, MAY },                                          \
+    { dir "_1_" sz "_free", run, SZ, 1, FREE_DAMAGED, must1 },                                     \
+    { dir "_1_" sz "_free_both", run, SZ, 1, FREE_BOTH, must1 },                                   \
+    { dir "_32_" sz "_nofree", run, SZ, 32, NO_FREE, MAY },                                        \
+    { dir "_32_" sz "_free", run, SZ, 32, FREE_DAMAGED, must32 },                                  \
+    { dir "_32_" sz "_free_both", run, SZ, 32, FREE_BOTH, must32 },                                \
+    { dir "_1M_" sz "_nofree", run, SZ, MIB, NO_FREE, MAY },                                       \
+    { dir "_1M_" sz "_free", run, SZ, MIB, FREE_DAMAGED, must1M },                                 \
+    { dir "_1M_" sz "_free_both", run, SZ, MIB, FREE_BOTH, must1M }
+
+static const struct misuse cases[] = {
+    { "double_free_small", run_double, SMALL, 0, 0, MUST },
+    { "double_free_medium", run_double, MEDIUM, 0, 0, MUST },
+    { "double_free_large", run_double, LARGE, 0, 0, MUST },
+    { "double_free_small_other_between", run_double, SMALL, 0, 1, MUST },
+    { "double_free_medium_other_between", run_double, MEDIUM, 0, 1, MUST },
+    { "wild_free_stack", run_wild, 0, 0, 0, MUST },
+    { "wild_free_global", run_wild, 0, 0, 1, MUST },
+    { "wild_free_mmap", run_wild, 0, 0, 2, MUST },
+    { "wild_free_random", run_wild, 0, 0, 3, MUST },
+    { "interior_free_small", run_interior, SMALL, 16, 0, MUST },
+    { "interior_free_small_unaligned", run_interior, SMALL, 8, 0, MUST },
+    { "interior_free_medium", run_interior, MEDIUM, 4096, 0, MUST },
+    { "interior_free_large", run_interior, LARGE, 65536, 0, MUST },
+    { "forged_free_small", run_forged, SMALL, 0, 0, MUST },
+    { "forged_free_medium", run_forged, MEDIUM, 0, 0, MUST },
+    { "forged_free_large", run_forged, LARGE, 0, 0, MUST },
+    { "forged_free_small_static", run_forged, SMALL, 0, 1, MUST },
+    OVERRUNS("overflow", run_over, "small", SMALL, MUST, MUST, MAY),
+    OVERRUNS("overflow", run_over, "medium", MEDIUM, MUST, MUST, MUST),
+    OVERRUNS("overflow", run_over, "large", LARGE, MAY, MAY, MUST),
+    OVERRUNS("underflow", run_under, "small", SMALL, MAY, MUST, MAY),
+    OVERRUNS("underflow", run_under, "medium", MEDIUM, MUST, MUST, MAY),
+    OVERRUNS("underflow", run_under, "large", LARGE, MUST, MUST, MAY),
+    { "write_after_free_small", run_waf, SMALL, 0, 0, MAY },
+    { "write_after_free_medium", run_waf, MEDIUM, 0, 0, MUST },
+    { "write_after_free_large", run_waf, LARGE, 0, 0, MUST },
+    { "secret_in_freed_small", run_secret, SMALL, 0, 0, SCRUBBED },
+    { "secret_in_freed_medium", run_secret, MEDIUM, 0, 0, SCRUBBED },
+    { "secret_in_freed_large", run_secret, LARGE, 0, 0, SCRUBBED },
+    { "secret_in_new_small", run_secret, SMALL, 0, 1, SCRUBBED },
+    { "secret_in_new_medium", run_secret, MEDIUM, 0, 1, SCRUBBED },
+    { "secret_in_new_large", run_secret, LARGE, 0, 1, SCRUBBED },
+    { "correct_reuse_freed_blocks", run_reuse, 0, 0, 0, CORRECT },
+    { "correct_zero_sizes", run_zero, 0, 0, 0, CORRECT },
+    { "correct_whole_usable_size", run_usable, 0, 0, 0, CORRECT },
+};
+
+#define CASE_COUNT (sizeof(cases) / sizeof(cases[0]))
+
+/* ---- the parent ----------------------------------------------------------- */
+
+enum outcome { MISSED, CRASH, MESSAGE, ZEROED, RAN_CLEAN };
+
+static const char *outcome_names[] = { "missed", "crash", "message", "zeroed", "ran-clean" };
+
+static enum outcome classify(const struct child *c)
+{
+    if (strstr(c->out, "unnoticed") != NULL || child_exited(c, 2) ||
+        (WIFSIGNALED(c->status) && WTERMSIG(c->status) == SIGALRM))
+        return MISSED;
+    if (child_exited(c, 0))
+        return strstr(c->out, "ok\n") ? RAN_CLEAN : strstr(c->out, "zeroed") ? ZEROED : CRASH;
+    if (child_aborted(c) && c->err_len > 0)
+        return MESSAGE;
+    return CRASH;
+}
+
+static void run_case(struct child *c, const struct misuse *m, const char *options)
+{
+    child_self(c, options, "case", m->name, NULL);
+}
+
+/* A MUST case: SIGABRT after one "hmm: " line that names the pointer, or
+ * the 1 MiB chunk that holds it (a free chunk has no blocks). */
+static const char *must_failure(const struct child *c)
+{
+    void *ptr = NULL;
+    char named[2][32];
+    const char *line = strstr(c->out, "ptr ");
+    if (line)
+        sscanf(line + 4, "%p", &ptr);
+    snprintf(named[0], sizeof(named[0]), "%p ", ptr);
+    snprintf(named[1], sizeof(named[1]), "%p ", (void *)((uintptr_t)ptr & ~(MIB - 1)));
+    if (!child_aborted(c))
+        return "did not end with SIGABRT";
+    if (count_lines(c->err) != 1 || strncmp(c->err, "hmm: ", 5) != 0)
+        return "not exactly one 'hmm: ' line on stderr";
+    if (ptr != NULL && !strstr(c->err, named[0]) && !strstr(c->err, named[1]))
+        return "the line does not name the pointer";
+    return NULL;
+}
+
+static bool zeroing(const char *options)
+{
+    return options != NO_OPTIONS && strcmp(options, "zero_on_free=true") == 0;
+}
+
+/* Whether make check asserts how the case ends under options. */
+static bool asserted(const struct misuse *m, const char *options)
+{
+    return m->expect == MUST || m->expect == CORRECT || (m->expect == SCRUBBED && zeroing(options));
+}
+
+/* Why an asserted case did not end as expected, or NULL. */
+static const char *expectation_failure(const struct misuse *m, const struct child *c)
+{
+    switch (m->expect) {
+    case MUST:
+        return must_failure(c);
+    case SCRUBBED:
+        return classify(c) == ZEROED && c->err_len == 0 ? NULL : "old data left in freed or new memory";
+    case CORRECT:
+        return classify(c) == RAN_CLEAN && c->err_len == 0 ? NULL : "a correct program did not run clean";
+    default:
+        return NULL;
+    }
+}
+
+static int assert_hmm(void)
+{
+    const char *lib = getenv("HMM_LIB");
+    if (lib == NULL || access(lib, R_OK) != 0) {
+        printf("SKIP: HMM_LIB not set or not readable\n");
+        return TEST_SKIP;
+    }
+    setenv("LD_PRELOAD", lib, 1);
+    const char *option_sets[] = { NO_OPTIONS, "check=full", "zero_on_free=true" };
+    int failures = 0;
+    static struct child c;
+    for (size_t o = 0; o < sizeof(option_sets) / sizeof(option_sets[0]); o++)
+        for (size_t i = 0; i < CASE_COUNT; i++) {
+            const struct misuse *m = &cases[i];
+            if (!asserted(m, option_sets[o]))
+                continue;
+            run_case(&c, m, option_sets[o]);
+            const char *why = expectation_failure(m, &c);
+            const char *shown = option_sets[o] ? option_sets[o] : "default";
+            if (why) {
+                printf("FAIL: %s (%s): %s (%s); stdout [%s] stderr [%s]\n", m->name, shown, why, child_how(&c),
+                       c.out, c.err);
+                failures++;
+            } else {
+                printf("PASS: %s (%s): %s", m->name, shown, m->expect == MUST ? c.err : "as expected\n");
+            }
+        }
+    printf("%d case(s) failed\n", failures);
+    return failures ? 1 : 0;
+}
+
+static int table(const char *lib, const char *options)
+{
+    if (lib != NULL && strcmp(lib, "-") != 0)
+        setenv("LD_PRELOAD", lib, 1);
+    else
+        unsetenv("LD_PRELOAD");
+    int counts[RAN_CLEAN + 1] = { 0 }, hmm_lines = 0, misuses = 0, false_positives = 0;
+    static struct child c;
+    for (size_t i = 0; i < CASE_COUNT; i++) {
+        run_case(&c, &cases[i], options && *options ? options : NO_OPTIONS);
+        enum outcome o = classify(&c);
+        if (cases[i].expect == CORRECT) {
+            false_positives += o != RAN_CLEAN || c.err_len > 0;
+        } else {
+            counts[o]++;
+            misuses++;
+            hmm_lines += o == MESSAGE && strncmp(c.err, "hmm: ", 5) == 0;
+        }
+        char *nl = strchr(c.err, '\n');
+        if (nl)
+            *nl = '\0';
+        printf("%-36s %-9s %s\n", cases[i].name, outcome_names[o], o == MESSAGE ? c.err : "");
+    }
+    printf("misuses %d caught %d message %d hmm_message %d zeroed %d missed %d false_positives %d\n",
+           misuses, misuses - counts[MISSED], counts[MESSAGE], hmm_lines, counts[ZEROED], counts[MISSED],
+           false_positives);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 3 && strcmp(argv[1], "case") == 0) {
+        alarm(20);
+        printf("case %s\n", argv[2]);   /* stdio's buffer is taken before the case starts */
+        for (size_t i = 0; i < CASE_COUNT; i++)
+            if (strcmp(argv[2], cases[i].name) == 0)
+                cases[i].run(cases[i].size, cases[i].bytes, cases[i].variant);
+        fprintf(stderr, "no case %s\n", argv[2]);
+        return 3;
+    }
+    alarm(TEST_TIMEOUT);
+    unsetenv("LD_PRELOAD");
+    if (argc >= 2 && strcmp(argv[1], "table") == 0)
+        return table(argc > 2 ? argv[2] : NULL, argc > 3 ? argv[3] : NULL);
+    return assert_hmm();
+}
