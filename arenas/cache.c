@@ -169,4 +169,6 @@ void cache_flush(struct thread_cache *cache)
     }
     if (list)
         arena_free_cached(cache->arena, list);
+    if (cache->arena)
+        arena_merge_central(cache->arena);
 }

@@ -82,6 +82,7 @@ extern struct tunables hmm_tunables;
  *    being unlikely in other memory, mark a live header; a header that
  *    stops being one (merged into a neighbour) gets tag 0;
  *  - no two FREE blocks are adjacent, and a block is in a bin iff FREE;
+ *    a CENTRAL block is free but not merged: its neighbours may be FREE;
  *  - bin_offset is the byte offset of the block's size class in a thread
  *    cache's bins (class x sizeof(struct cache_bin)), 0 when not cacheable;
  *    a block with a class has class_units(class) units, or one more
@@ -96,6 +97,7 @@ enum block_state {
     BLOCK_INUSE = 0xa16d,    /* held by the program */
     BLOCK_CACHED = 0xc55c,   /* parked in a thread cache */
     BLOCK_REMOTE = 0xd2b4,   /* on the owner's remote-free stack */
+    BLOCK_CENTRAL = 0x3e71,  /* on its arena's central list of its class */
     BLOCK_FENCE = 0xfe3a,    /* the zero-sized header closing a chunk */
     BLOCK_HUGE = 0x9be7,     /* a block that is its own mapping */
 };
@@ -195,7 +197,7 @@ static inline bool block_tagged(const struct block *b)
 {
     uint16_t state = block_state(b);
     return state == BLOCK_FREE || state == BLOCK_INUSE || state == BLOCK_CACHED ||
-           state == BLOCK_REMOTE || state == BLOCK_FENCE || state == BLOCK_HUGE;
+           state == BLOCK_REMOTE || state == BLOCK_CENTRAL || state == BLOCK_FENCE || state == BLOCK_HUGE;
 }
 
 /* A header an arena block may have: tagged, and a real size. */
@@ -553,12 +555,29 @@ struct bin_set {
     struct block *bins[BIN_COUNT];
 };
 
+/* Between the thread caches and the bins, an arena keeps freed blocks of
+ * each cache class whole, on a central list, so that a cache's flush and
+ * its next refill cost a push and a pop a block instead of a merge and a
+ * split.  central[cls] lists count blocks of class cls, each in state
+ * BLOCK_CENTRAL, in one of the arena's chunks, not merged with its
+ * neighbours; count is at most limit (set with the arena, 0 for class 0).  They count as free
+ * bytes, not used ones.  They are merged into the bins (central_flush)
+ * before the arena takes a new chunk, when an arena's free memory passes
+ * its live bytes, and by malloc_trim and the maintenance thread. */
+struct central_list {
+    struct cache_entry *head;
+    uint32_t count;
+    uint32_t limit;
+};
+
 enum arena_state { ARENA_LIVE = 1, ARENA_ORPHANED = 2, ARENA_RETIRED = 3 };
 
 /* An arena.  Invariants: every chunk in `chunks` has arena == this arena;
  * sets[kind] holds the FREE blocks of the chunks of that kind, and no block
- * of a dedicated chunk; used_bytes is the sum of the sizes of the
- * blocks not FREE (in use, cached or pending on the remote stack).  All of it
+ * of a dedicated chunk; central[cls] holds the CENTRAL blocks of class cls,
+ * central_bytes their sizes; used_bytes is the sum of the sizes of the
+ * blocks neither FREE nor CENTRAL (in use, cached or pending on the remote
+ * stack); free_bytes the sum of the FREE and CENTRAL ones.  All of it
  * is guarded by lock except `remote` (lock-free, any thread pushes, a lock
  * holder pops all) and the registry fields (registry lock). */
 struct arena {
@@ -571,6 +590,7 @@ struct arena {
     size_t used_bytes;
     size_t used_blocks;
     size_t free_bytes;
+    size_t central_bytes;         /* of free_bytes, on the central lists */
     size_t purged_bytes;          /* of free_bytes, madvised away */
     size_t purged_total;          /* every byte purged so far */
     size_t purge_mark;            /* free bytes left resident by the last purge */
@@ -581,6 +601,7 @@ struct arena {
     size_t frees;
     size_t remote_frees;          /* blocks drained from the remote stack */
     struct bin_set sets[BIN_SETS];
+    struct central_list central[CLASS_COUNT];
     /* registry: guarded by the registry lock */
     unsigned id;
     unsigned threads;
@@ -648,6 +669,7 @@ void arena_free(struct arena *a, struct block *b);
 size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want);
 void arena_free_cached(struct arena *mine, struct cache_entry *list);
 void arena_free_remote(struct arena *a, struct block *b);
+void arena_merge_central(struct arena *a);
 bool arena_resize(struct arena *a, struct block *b, size_t size);
 void arena_drain_remote(struct arena *a);
 size_t arena_release(struct arena *a, bool keep_spare);
@@ -761,6 +783,14 @@ static inline bool block_cached(struct block *b)
 {
     return block_in_chunk(b) && block_header_valid(b) && block_state(b) == BLOCK_CACHED &&
            block_class(b) != 0 && block_class_valid(b);
+}
+
+/* b is on a's central list of class cls: a CENTRAL block of that class in
+ * one of a's chunks. */
+static inline bool block_central(struct arena *a, unsigned cls, struct block *b)
+{
+    return block_in_chunk(b) && block_chunk(b)->arena == a && block_header_valid(b) &&
+           block_state(b) == BLOCK_CENTRAL && block_class(b) == cls && block_class_valid(b);
 }
 
 /* c is one of a's chunks: valid, mapped, linked both ways in a's list,
