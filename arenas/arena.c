@@ -529,17 +529,16 @@ static void free_locked(struct arena *a, struct block *b)
 
 /* ---- central lists ------------------------------------------------------ */
 
-/* As many blocks of class cls as a thread cache's bin holds, up to twice
- * CACHE_CLASS_MAX: room for a flush and for a batch of remote frees.  Only
- * small blocks (up to 1 KiB): larger ones are few, and merging them is what
- * keeps the large free blocks whole.  About 2 MiB in all at the default
- * cache_size. */
+/* A sixteenth of cache_size in blocks of class cls (64 KiB at the
+ * default): room for many flushes of a thread cache's bin and for batches
+ * of remote frees.  Only small blocks (up to 1 KiB): larger ones are few,
+ * and merging them is what keeps the large free blocks whole.  At most
+ * 2.3 MiB in all at the default cache_size. */
 static uint32_t central_limit(unsigned cls)
 {
     if (class_units(cls) > SMALL_UNITS)
         return 0;
-    size_t blocks = hmm_tunables.cache_size / 16 / class_size(cls);
-    return blocks > 2 * CACHE_CLASS_MAX ? 2 * CACHE_CLASS_MAX : (uint32_t)blocks;
+    return (uint32_t)(hmm_tunables.cache_size / 16 / class_size(cls));
 }
 
 /* What a batch of central pushes adds up to, for the counters, which are
