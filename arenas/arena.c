@@ -529,16 +529,17 @@ static void free_locked(struct arena *a, struct block *b)
 
 /* ---- central lists ------------------------------------------------------ */
 
-/* A sixteenth of cache_size in blocks of class cls (64 KiB at the
- * default): room for many flushes of a thread cache's bin and for batches
- * of remote frees.  Only small blocks (up to 1 KiB): larger ones are few,
- * and merging them is what keeps the large free blocks whole.  At most
- * 2.3 MiB in all at the default cache_size. */
+/* A quarter of cache_size in blocks of class cls (256 KiB at the
+ * default): room for many flushes of a thread cache's bin and for the
+ * blocks a producer has in flight to its consumers.  Only small blocks (up
+ * to 1 KiB): larger ones are few, and merging them is what keeps the large
+ * free blocks whole.  What the lists hold is bounded by the live bytes
+ * too: they are merged when the free memory passes them (purge_if_due). */
 static uint32_t central_limit(unsigned cls)
 {
     if (class_units(cls) > SMALL_UNITS)
         return 0;
-    return (uint32_t)(hmm_tunables.cache_size / 16 / class_size(cls));
+    return (uint32_t)(hmm_tunables.cache_size / 4 / class_size(cls));
 }
 
 /* What a batch of central pushes adds up to, for the counters, which are
