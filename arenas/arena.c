@@ -15,6 +15,7 @@
 #define PURGE_TICK_MS 10u         /* how often frees look for aged free pages */
 #define SPARSE_SLACK ((size_t)8 << 20)  /* an arena holding this much more than its */
 #define SPARSE_RATIO 4u                  /* live bytes, and 4 times them, is being emptied */
+#define CENTRAL_FLOOR ((size_t)1 << 20) /* central bytes an arena may always keep */
 #define CANARY_BYTE 0xca
 #define JUNK_BYTE 0xdf
 
@@ -543,10 +544,11 @@ static uint32_t central_limit(unsigned cls)
 }
 
 /* What a batch of central pushes adds up to, for the counters, which are
- * updated once a batch. */
+ * updated once a batch, and the bytes the batch may add. */
 struct central_tally {
     size_t bytes;
     size_t blocks;
+    size_t room;
 };
 
 /* Park a block that left the program (cached or remote) on its class's
@@ -555,7 +557,8 @@ static inline bool central_push(struct arena *a, struct block *b, struct central
 {
     unsigned cls = block_class(b);
     struct central_list *list = &a->central[cls];
-    if (list->count >= list->limit)
+    size_t bytes = (size_t)b->units << UNIT_SHIFT;
+    if (list->count >= list->limit || tally->bytes + bytes > tally->room)
         return false;
     HMM_ASSERT(block_linked(b) && block_chunk(b)->arena == a);
     if (canary_units())
@@ -565,9 +568,25 @@ static inline bool central_push(struct arena *a, struct block *b, struct central
     entry->next = list->head;
     list->head = entry;
     list->count++;
-    tally->bytes += (size_t)b->units << UNIT_SHIFT;
+    tally->bytes += bytes;
     tally->blocks++;
     return true;
+}
+
+/* The start of a batch: the central lists of all classes together may hold
+ * an eighth of the live bytes (and CENTRAL_FLOOR), so that they never keep
+ * much more than the live set needs; nothing while the arena is being
+ * emptied, when they are merged at once. */
+static struct central_tally central_open(struct arena *a)
+{
+    struct central_tally tally = { 0, 0, 0 };
+    if (arena_sparse(a)) {
+        central_flush(a);
+        return tally;
+    }
+    size_t budget = a->used_bytes / 8 > CENTRAL_FLOOR ? a->used_bytes / 8 : CENTRAL_FLOOR;
+    tally.room = budget > a->central_bytes ? budget - a->central_bytes : 0;
+    return tally;
 }
 
 static void central_settle(struct arena *a, const struct central_tally *tally)
@@ -626,10 +645,9 @@ static void central_flush(struct arena *a)
 
 /* A block that left the program: onto its central list, or merged into the
  * bins when the list is full or the arena is being emptied. */
-static inline void release_locked(struct arena *a, struct block *b, bool central,
-                                  struct central_tally *tally)
+static inline void release_locked(struct arena *a, struct block *b, struct central_tally *tally)
 {
-    if (!central || !central_push(a, b, tally))
+    if (!central_push(a, b, tally))
         free_locked(a, b);
 }
 
@@ -641,8 +659,7 @@ static void drain_locked(struct arena *a)
         return;
     ck_stack_entry_t *entry = ck_stack_batch_pop_upmc(&a->remote);
     __atomic_store_n(&a->remote_pending, 0, __ATOMIC_RELEASE);
-    bool central = !arena_sparse(a);
-    struct central_tally tally = { 0, 0 };
+    struct central_tally tally = central_open(a);
     while (entry != NULL) {
         ck_stack_entry_t *next = entry->next;
         struct block *b = block_of(entry);
@@ -650,7 +667,7 @@ static void drain_locked(struct arena *a)
             fatal("free(): corrupted remote-free stack of arena %u at %p", a->id, (void *)entry);
         HMM_ASSERT(block_linked(b) && block_chunk(b)->arena == a);
         counter_add(&a->remote_frees, 1);
-        release_locked(a, b, central, &tally);
+        release_locked(a, b, &tally);
         entry = next;
     }
     central_settle(a, &tally);
@@ -845,15 +862,12 @@ void arena_free_cached(struct arena *mine, struct cache_entry *list)
 {
     struct cache_entry *foreign = NULL;
     spin_lock(&mine->lock);
-    bool central = !arena_sparse(mine);
-    struct central_tally tally = { 0, 0 };
-    if (!central)
-        central_flush(mine);
+    struct central_tally tally = central_open(mine);
     while (list != NULL) {
         struct cache_entry *next = list->next;
         struct block *b = block_of(list);
         if (block_chunk(b)->arena == mine) {
-            release_locked(mine, b, central, &tally);
+            release_locked(mine, b, &tally);
         } else {
             list->next = foreign;
             foreign = list;
