@@ -660,16 +660,19 @@ static void drain_locked(struct arena *a)
     ck_stack_entry_t *entry = ck_stack_batch_pop_upmc(&a->remote);
     __atomic_store_n(&a->remote_pending, 0, __ATOMIC_RELEASE);
     struct central_tally tally = central_open(a);
+    size_t drained = 0;
     while (entry != NULL) {
         ck_stack_entry_t *next = entry->next;
         struct block *b = block_of(entry);
-        if (!block_header_valid(b) || block_state(b) != BLOCK_REMOTE)
+        /* A remote block's tag is a valid header's: only its size is left to check. */
+        if (block_state(b) != BLOCK_REMOTE || b->units < MIN_BLOCK_UNITS)
             fatal("free(): corrupted remote-free stack of arena %u at %p", a->id, (void *)entry);
-        HMM_ASSERT(block_linked(b) && block_chunk(b)->arena == a);
-        counter_add(&a->remote_frees, 1);
+        HMM_ASSERT(block_header_valid(b) && block_linked(b) && block_chunk(b)->arena == a);
         release_locked(a, b, &tally);
+        drained++;
         entry = next;
     }
+    counter_add(&a->remote_frees, drained);
     central_settle(a, &tally);
 }
 
