@@ -719,7 +719,7 @@ void *arena_malloc(struct arena *a, size_t size)
 /* Blocks of class cls for a thread cache, linked through their payloads,
  * in state BLOCK_CACHED: up to want from the class's central list (after
  * the remote stack is drained onto it) or, when it is empty, want new
- * ones.  Returns how many central ones. */
+ * ones.  Returns how many (want at most). */
 size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want)
 {
     uint32_t units = class_units(cls);
@@ -727,7 +727,7 @@ size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size
     spin_lock(&a->lock);
     drain_locked(a);
     size_t got = central_take(a, cls, &head, want);
-    for (size_t fresh = 0; got == 0 && fresh < want; fresh++) {
+    for (size_t fresh = got == 0 ? want : 0; got < fresh; got++) {
         struct block *b = alloc_locked(a, units);
         if (b == NULL)
             break;

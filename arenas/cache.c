@@ -55,25 +55,6 @@ void cache_bind(struct thread_cache *cache, struct arena *a)
         cache->batch[cls] = 1;
 }
 
-/* Spread a list of cached blocks over their bins; what finds no room goes
- * back to the arenas. */
-static void cache_take(struct thread_cache *cache, struct cache_entry *list)
-{
-    struct cache_entry *overflow = NULL;
-    while (list != NULL) {
-        HMM_ASSERT(block_cached(block_of(list)));
-        struct cache_entry *next = list->next;
-        struct cache_bin *bin = cache_bin_at(cache, block_of(list)->bin_offset);
-        struct cache_entry **into = bin->room > 0 ? &bin->head : &overflow;
-        bin->room -= bin->room > 0;
-        list->next = *into;
-        *into = list;
-        list = next;
-    }
-    if (overflow != NULL)
-        arena_free_cached(cache->arena, overflow);
-}
-
 /* A malloc that missed the fast path (or did not try it): refill the
  * class's bin when it is empty, from blocks other threads gave back or new
  * ones, and hand out one block; or go to the arena for an uncached size.
@@ -88,14 +69,12 @@ void *cache_fill(struct thread_cache *cache, size_t size)
         return arena_malloc(cache->arena, size);
     struct cache_bin *bin = &cache->bins[cls];
     if (bin->head == NULL) {
-        struct cache_entry *list;
-        bin->room = limit;
         cache->closed = false;
         uint32_t want = cache->batch[cls] < limit / 4u + 1u ? cache->batch[cls] : limit / 4u + 1u;
-        arena_fill(cache->arena, cls, &list, want);
+        size_t got = arena_fill(cache->arena, cls, &bin->head, want);
+        bin->room = (intptr_t)(limit - got);
         if (want < 128u && want <= limit / 8u)
             cache->batch[cls] = (uint8_t)(want * 2u);
-        cache_take(cache, list);
         if (bin->head == NULL) {
             errno = ENOMEM;
             return NULL;
@@ -109,7 +88,8 @@ void *cache_fill(struct thread_cache *cache, size_t size)
     return entry;
 }
 
-/* Detach every block of the bin past the first keep onto tail. */
+/* Detach every block of the bin past the first keep onto tail (as they
+ * are, when there is no tail). */
 static struct cache_entry *bin_cut(struct cache_bin *bin, uint32_t keep, struct cache_entry *tail)
 {
     struct cache_entry **link = &bin->head;
@@ -117,6 +97,8 @@ static struct cache_entry *bin_cut(struct cache_bin *bin, uint32_t keep, struct 
         link = &(*link)->next;
     struct cache_entry *cut = *link;
     *link = NULL;
+    if (tail == NULL)
+        return cut;
     while (cut != NULL) {
         struct cache_entry *next = cut->next;
         cut->next = tail;
