@@ -1,8 +1,10 @@
 /* Arenas: chunks borrowed from the region, each a list of blocks with their
  * headers in front; free blocks in bins by size; allocation splits, free
  * coalesces, and a chunk that becomes wholly free goes back to the region
- * (one is kept back as a spare).  Blocks freed by other threads arrive on
- * the lock-free remote stack and are freed here by a lock holder. */
+ * (one is kept back as a spare).  Small blocks a thread cache gives back
+ * wait unmerged on per-class central lists for the next refill.  Blocks
+ * freed by other threads arrive on the lock-free remote stack and are
+ * taken onto the central lists (or freed) by a lock holder. */
 #include "internal.h"
 
 #include <errno.h>
