@@ -17,7 +17,8 @@
 #define PURGE_TICK_MS 10u         /* how often frees look for aged free pages */
 #define SPARSE_SLACK ((size_t)8 << 20)  /* an arena holding this much more than its */
 #define SPARSE_RATIO 4u                  /* live bytes, and 4 times them, is being emptied */
-#define CENTRAL_FLOOR ((size_t)1 << 20) /* central bytes an arena may always keep */
+#define CENTRAL_FLOOR ((size_t)1 << 20)  /* central bytes an arena may always keep */
+#define CENTRAL_MAX_SIZE 4096u           /* larger blocks are always merged */
 #define CANARY_BYTE 0xca
 #define JUNK_BYTE 0xdf
 
@@ -534,13 +535,13 @@ static void free_locked(struct arena *a, struct block *b)
 
 /* A quarter of cache_size in blocks of class cls (256 KiB at the
  * default): room for many flushes of a thread cache's bin and for the
- * blocks a producer has in flight to its consumers.  Only small blocks (up
- * to 1 KiB): larger ones are few, and merging them is what keeps the large
- * free blocks whole.  What the lists hold is bounded by the live bytes
- * too: they are merged when the free memory passes them (purge_if_due). */
+ * blocks a producer has in flight to its consumers.  Only blocks of up to
+ * 4 KiB (a producer's buffers): larger ones are few, and merging them is
+ * what keeps the large free blocks whole.  What the lists hold together is
+ * bounded by the live bytes too (central_open). */
 static uint32_t central_limit(unsigned cls)
 {
-    if (class_units(cls) > SMALL_UNITS)
+    if (class_size(cls) > CENTRAL_MAX_SIZE)
         return 0;
     return (uint32_t)(hmm_tunables.cache_size / 4 / class_size(cls));
 }
