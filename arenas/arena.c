@@ -23,10 +23,22 @@
 #define JUNK_BYTE 0xdf
 
 static uint64_t held_bytes;        /* every arena's chunk_bytes */
+unsigned arena_threads_bound;      /* atomic stores by the registry, under its lock */
+static void (*orphan_emptied)(struct arena *a);   /* the registry's, atomic: set by every new arena */
 
 size_t arena_held_bytes(void)
 {
     return (size_t)__atomic_load_n(&held_bytes, __ATOMIC_RELAXED);
+}
+
+unsigned arena_threads(void)
+{
+    return __atomic_load_n(&arena_threads_bound, __ATOMIC_RELAXED);
+}
+
+void arena_on_orphan_emptied(void (*emptied)(struct arena *a))
+{
+    __atomic_store_n(&orphan_emptied, emptied, __ATOMIC_RELAXED);
 }
 
 static inline uint32_t canary_units(void)
@@ -83,14 +95,14 @@ static void block_set_purged(struct block *b, size_t bytes)
  * they start, and how many bytes. */
 static char *purgeable_start(struct block *b)
 {
-    uintptr_t page = os_page_size();
+    uintptr_t page = region_page_size();
     return (char *)(((uintptr_t)(purge_record(b) + 1) + page - 1) & ~(page - 1));
 }
 
 static size_t purgeable_len(struct block *b)
 {
     uintptr_t from = (uintptr_t)purgeable_start(b);
-    uintptr_t to = (uintptr_t)block_next(b) & ~(uintptr_t)(os_page_size() - 1);
+    uintptr_t to = (uintptr_t)block_next(b) & ~(uintptr_t)(region_page_size() - 1);
     return to > from ? to - from : 0;
 }
 
@@ -112,7 +124,7 @@ static bool block_dirty(struct block *b)
 static void dirty_push(struct arena *a, struct block *b)
 {
     struct purge_record *r = purge_record(b);
-    r->dirty_since = os_now_ms();
+    r->dirty_since = region_now_ms();
     r->newer = NULL;
     r->older = a->dirty_newest;
     if (a->dirty_newest)
@@ -397,7 +409,7 @@ static size_t purge_oldest(struct arena *a)
 {
     struct block *b = a->dirty_oldest;
     size_t len = purgeable_len(b), before = block_purged(b);
-    if (!os_purge(purgeable_start(b), len))
+    if (!region_purge(purgeable_start(b), len))
         return 0;               /* the pages stay resident, the block dirty */
     dirty_unlink(a, b);
     block_set_purged(b, len);
@@ -443,7 +455,7 @@ static uint64_t purge_delay_ms(void)
  * purging on every free. */
 static void purge_if_due(struct arena *a)
 {
-    uint64_t now = os_now_ms();
+    uint64_t now = region_now_ms();
     if (now - a->purge_clock >= PURGE_TICK_MS) {
         a->purge_clock = now;
         uint64_t delay = purge_delay_ms();
@@ -681,18 +693,6 @@ static void drain_locked(struct arena *a)
 
 /* ---- the arena API ------------------------------------------------------ */
 
-void spin_wait(struct spin *lock)
-{
-    for (unsigned spins = 0;; spins++) {
-        if (__atomic_load_n(&lock->held, __ATOMIC_RELAXED) == 0 && spin_trylock(lock))
-            return;
-        if (spins < 128)
-            ck_pr_stall();
-        else
-            os_yield();
-    }
-}
-
 void arena_init(struct arena *a, unsigned id)
 {
     memset(a, 0, sizeof(*a));
@@ -809,7 +809,7 @@ static void remote_pushed(struct arena *a, unsigned count)
     bool empty = a->used_bytes == 0;
     spin_unlock(&a->lock);
     if (empty && orphan)
-        registry_reclaim(a);
+        __atomic_load_n(&orphan_emptied, __ATOMIC_RELAXED)(a);
 }
 
 /* A block of a's freed by a thread not bound to a.  Claim it first, so

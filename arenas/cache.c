@@ -13,7 +13,7 @@ __thread struct thread_cache hmm_thread_cache __attribute__((tls_model("initial-
  * budget is looked at again on every slow path. */
 static void cache_budget(struct thread_cache *cache)
 {
-    size_t threads = registry_threads();
+    size_t threads = arena_threads();
     size_t total = hmm_tunables.cache_size * CACHE_TOTAL_SHARES;
     size_t share = threads > CACHE_TOTAL_SHARES ? total / threads : hmm_tunables.cache_size;
     cache->budget = share;

@@ -49,7 +49,8 @@ HMM_COLD __attribute__((noreturn)) void assert_failed(const char *cond, const ch
 #define CHUNK_HEADER 64u               /* struct chunk, rounded to a unit */
 #define MAX_UNITS ((uint32_t)0xffffffffu)
 
-/* ---- tunables: filled by lib/ from HMM_OPTIONS and mallopt ------------ */
+/* ---- tunables: the engine's (tunables.c), filled by lib/ from HMM_OPTIONS
+ * and mallopt ------------------------------------------------------------ */
 
 enum check_level { CHECK_BASIC = 0, CHECK_FULL = 1 };
 
@@ -64,7 +65,10 @@ struct tunables {
     unsigned decay_ms;       /* how long freed memory counts as recently used */
 };
 
+#define ARENA_MAX_LIMIT 1024u
+
 extern struct tunables hmm_tunables;
+void tunables_init(void);   /* the defaults that depend on the machine */
 
 /* ---- blocks ------------------------------------------------------------
  * Every block is preceded by this 16-byte header.  Invariants:
@@ -386,6 +390,18 @@ enum cache_state { CACHE_UNBOUND = 0, CACHE_BOUND = 1, CACHE_EXITED = 2 };
 extern __thread struct thread_cache hmm_thread_cache
     __attribute__((tls_model("initial-exec")));
 
+/* The calling thread's cache is bound to an arena. */
+static inline bool cache_bound(void)
+{
+    return hmm_thread_cache.state == CACHE_BOUND;
+}
+
+/* The calling thread never had an arena (not even one it gave up at exit). */
+static inline bool cache_never_bound(void)
+{
+    return hmm_thread_cache.state == CACHE_UNBOUND;
+}
+
 static inline unsigned block_class(const struct block *b)
 {
     return b->bin_offset / sizeof(struct cache_bin);
@@ -497,7 +513,7 @@ struct spin {
     int held;
 };
 
-void spin_wait(struct spin *lock);
+void spin_wait(struct spin *lock);      /* spin.c */
 
 static inline bool spin_trylock(struct spin *lock)
 {
@@ -631,6 +647,15 @@ uint64_t os_now_ms(void);
 size_t os_page_size(void);
 unsigned os_cpu_count(void);
 void os_write(int fd, const char *buf, size_t len);
+bool os_pipe(int fds[2]);               /* non-blocking, close-on-exec */
+size_t os_read(int fd, void *buf, size_t len);   /* 0: nothing read */
+bool os_wait_readable(int fd, unsigned ms);
+void os_close(int fd);
+bool os_catch_signal(int sig, void (*handler)(int));
+int os_create(const char *path);        /* -1 on failure */
+bool os_rename(const char *from, const char *to);
+void os_unlink(const char *path);
+int os_pid(void);
 void os_yield(void);
 __attribute__((noreturn)) void os_abort(void);
 #ifdef HMM_TEST_BUILD
@@ -663,6 +688,11 @@ void region_unlock(void);
 void region_child_reset(void);
 void *region_sbrk(intptr_t delta);      /* sbrk and brk for the whole program */
 int region_brk(void *addr);
+/* The arenas' way to the kernel (calls flow arena -> region -> os): the
+ * pages inside their free blocks, and the clock their decay runs on. */
+size_t region_page_size(void);
+bool region_purge(void *addr, size_t size);  /* false: the pages stay resident */
+uint64_t region_now_ms(void);
 
 /* arena.c: blocks in chunks, bins, split and coalesce, remote frees. */
 void arena_init(struct arena *a, unsigned id);
@@ -680,6 +710,12 @@ size_t arena_purge(struct arena *a);
 bool arena_empty(struct arena *a);
 bool arena_sparse(const struct arena *a);
 size_t arena_held_bytes(void);
+unsigned arena_threads(void);           /* threads bound to an arena, all arenas together */
+extern unsigned arena_threads_bound;    /* kept by the registry, under its lock */
+/* An orphan (no thread bound) whose last block came back through its
+ * remote stack is handed to emptied, which the registry sets before it
+ * creates the first arena: the arena knows nothing of the registry. */
+void arena_on_orphan_emptied(void (*emptied)(struct arena *a));
 size_t block_usable(struct block *b);
 bool arena_needs_dedicated(size_t size);
 int arena_check(struct arena *a);
@@ -701,6 +737,14 @@ void *heap_realloc(void *ptr, size_t size);
 size_t heap_usable(void *ptr, const char *call);
 struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out);
 
+/* A block heap_malloc just returned is already zero: a huge block is always
+ * a fresh mapping.  Asked of the block, not of mmap_threshold, which
+ * mallopt may change meanwhile. */
+static inline bool heap_fresh_mapping(void *ptr)
+{
+    return block_state(block_of(ptr)) == BLOCK_HUGE;
+}
+
 /* huge.c: blocks that are their own mapping. */
 void *huge_malloc(size_t size, size_t alignment);
 void huge_free(struct chunk *chunk, struct block *b);
@@ -715,10 +759,29 @@ struct arena *registry_bind(void);
 void registry_unbind(struct arena *a);
 void registry_reclaim(struct arena *a);
 void registry_foreach(void (*visit)(struct arena *a, void *ctx), void *ctx);
-unsigned registry_threads(void);
 void registry_lock_all(void);
 void registry_unlock_all(void);
 void registry_child_reset(struct arena *keep);
+
+/* engine.c: lib/'s door besides heap.c.  lib/ reads no field of an engine
+ * struct (tests/lib_reads_no_engine_struct.sh): it gets summaries. */
+struct arena_summary {
+    unsigned id;
+    unsigned threads;             /* bound to it; 0: orphaned */
+    size_t chunks, chunk_bytes;
+    size_t used_bytes, used_blocks;   /* not FREE: in use, cached or remote, headers included */
+    size_t free_bytes, purged_bytes;  /* in its bins; of them madvised away */
+    size_t purged_total;          /* every byte purged so far */
+    size_t mallocs, frees, remote_frees;
+    size_t own_cached_bytes, own_cached_blocks;   /* of used: in the calling thread's cache */
+};
+void *engine_bind(void);                /* the thread's exit-key value, or NULL: no arena */
+void engine_unbind(void *bound);        /* at thread exit, with engine_bind's value */
+void engine_fork_child(void);
+void engine_arenas(void (*visit)(const struct arena_summary *s, void *ctx), void *ctx);
+int engine_check(void);
+size_t engine_trim(size_t pad);
+void engine_maintain(size_t pad);
 
 /* report.c: formatting without malloc, and the fatal path. */
 size_t fmt_buf(char *buf, size_t cap, const char *fmt, va_list ap);

@@ -3,9 +3,13 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>                  /* rename's declaration only: no stdio here */
 #include <stdlib.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -166,16 +170,23 @@ size_t os_page_size(void)
     static size_t page;
     size_t size = __atomic_load_n(&page, __ATOMIC_RELAXED);
     if (size == 0) {
-        size = (size_t)sysconf(_SC_PAGESIZE);
+        size = (size_t)getauxval(AT_PAGESZ);
         __atomic_store_n(&page, size, __ATOMIC_RELAXED);
     }
     return size;
 }
 
+/* The CPUs this process may run on, from the affinity mask as a raw system
+ * call: sysconf reads /sys through code that faults in 64 KiB of libc a
+ * small process never needs otherwise. */
 unsigned os_cpu_count(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1u;
+    uint64_t mask[16] = { 0 };
+    long bytes = syscall(SYS_sched_getaffinity, 0, sizeof mask, mask);
+    unsigned count = 0;
+    for (long i = 0; i < bytes / 8; i++)
+        count += (unsigned)__builtin_popcountll(mask[i]);
+    return count > 0 ? count : 1u;
 }
 
 void os_write(int fd, const char *buf, size_t len)
@@ -189,6 +200,61 @@ void os_write(int fd, const char *buf, size_t len)
         buf += done;
         len -= (size_t)done;
     }
+}
+
+/* The pipe, the handler and the files of statistics on request
+ * (lib/live_stats.c). */
+bool os_pipe(int fds[2])
+{
+    return pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0;
+}
+
+size_t os_read(int fd, void *buf, size_t len)
+{
+    ssize_t done = read(fd, buf, len);
+    return done > 0 ? (size_t)done : 0;
+}
+
+/* Waits up to ms for fd to be readable; a negative fd only sleeps. */
+bool os_wait_readable(int fd, unsigned ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    return poll(&p, 1, (int)ms) > 0 && (p.revents & POLLIN);
+}
+
+void os_close(int fd)
+{
+    close(fd);
+}
+
+bool os_catch_signal(int sig, void (*handler)(int))
+{
+    struct sigaction action = { .sa_handler = handler, .sa_flags = SA_RESTART };
+    sigemptyset(&action.sa_mask);
+    return sigaction(sig, &action, NULL) == 0;
+}
+
+/* A new file of the caller's only (a name left by an earlier run is
+ * removed first); never through a symbolic link. */
+int os_create(const char *path)
+{
+    unlink(path);
+    return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+bool os_rename(const char *from, const char *to)
+{
+    return rename(from, to) == 0;
+}
+
+void os_unlink(const char *path)
+{
+    unlink(path);
+}
+
+int os_pid(void)
+{
+    return (int)getpid();
 }
 
 void os_yield(void)

@@ -673,9 +673,26 @@ static size_t dirty_limit(size_t given)
     return limit > hmm_tunables.trim_threshold ? limit : hmm_tunables.trim_threshold;
 }
 
+/* Grow c to size by moving the break: c is the top chunk, or lies under a
+ * free top chunk too small to make up the difference alone. */
+static bool top_extend(struct chunk *c, struct chunk *above, size_t size)
+{
+    size_t have = c->size + (above ? above->size : 0);
+    if (break_read() != region.top || break_grow(region.top, size - have, true) == NULL)
+        return false;
+    if (above == NULL) {
+        c->size = size;
+        return true;
+    }
+    free_remove(above);
+    above->size += size - have;
+    chunk_absorb_above(c, above);
+    return true;
+}
+
 /* Grow a chunk an arena holds to size bytes in place: into the free chunk
- * above it, or by moving the break when it is the top chunk.  Lets realloc
- * grow a large block without copying it. */
+ * above it, or by moving the break when it is (or is under) the top chunk.
+ * Lets realloc grow a large block without copying it. */
 bool region_grow_chunk(struct chunk *c, size_t size)
 {
     size = round_granule(size);
@@ -684,17 +701,16 @@ bool region_grow_chunk(struct chunk *c, size_t size)
     region_lock();
     size_t old = c->size;
     struct chunk *above = chunk_above(c);
+    bool above_free = above && chunk_is_free(above);
     bool done = false;
-    if (above && chunk_is_free(above) && old + above->size >= size) {
+    if (above_free && old + above->size >= size) {
         free_remove(above);
         chunk_absorb_above(c, above);
         if (c->size > size)
             chunk_split(c, size);
         done = true;
-    } else if (c == region.top_chunk && break_read() == region.top &&
-               break_grow(region.top, size - old, true) != NULL) {
-        c->size = size;
-        done = true;
+    } else if (c == region.top_chunk || (above_free && above == region.top_chunk)) {
+        done = top_extend(c, above_free ? above : NULL, size);
     }
     if (done && !map_set(c)) {
         chunk_split(c, old);
@@ -813,4 +829,23 @@ int region_check(void)
     }
     region_unlock();
     return w.broken ? -1 : 0;
+}
+
+/* ---- the arenas' way to the kernel --------------------------------------
+ * Arenas purge the pages inside their free blocks and time that on this
+ * clock through the region, so that calls flow arena -> region -> os. */
+
+size_t region_page_size(void)
+{
+    return os_page_size();
+}
+
+bool region_purge(void *addr, size_t size)
+{
+    return os_purge(addr, size);
+}
+
+uint64_t region_now_ms(void)
+{
+    return os_now_ms();
 }

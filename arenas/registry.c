@@ -30,7 +30,6 @@ static struct arena *limbo_list;      /* retired; a walk may still be on them (a
 static struct arena *retired_list;    /* retired, no walk on them: ready to reuse */
 static unsigned arena_total;          /* arenas on arena_list */
 static unsigned next_id;
-static unsigned bound_threads;        /* threads bound to an arena (atomic reads) */
 
 /* The walked list: writers hold the registry lock; walkers follow next. */
 static void list_add_tail(struct cds_list_head *node, struct cds_list_head *head)
@@ -81,6 +80,7 @@ static struct arena *arena_new(void)
         if (a == NULL)
             return NULL;
     }
+    arena_on_orphan_emptied(registry_reclaim);   /* the arena cannot call up here */
     arena_init(a, next_id++);
     a->state = ARENA_LIVE;
     a->threads = 1;
@@ -122,7 +122,7 @@ struct arena *registry_bind(void)
         __atomic_store_n(&a->threads, a->threads + 1, __ATOMIC_RELEASE);
     }
     if (a != NULL)
-        __atomic_store_n(&bound_threads, bound_threads + 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&arena_threads_bound, arena_threads_bound + 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&registry_mutex);
     if (adopted)
         arena_drain_remote(a);
@@ -133,7 +133,7 @@ void registry_unbind(struct arena *a)
 {
     pthread_mutex_lock(&registry_mutex);
     __atomic_store_n(&a->threads, a->threads - 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&bound_threads, bound_threads - 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&arena_threads_bound, arena_threads_bound - 1, __ATOMIC_RELAXED);
     bool orphaned = a->threads == 0;
     if (orphaned)
         a->state = ARENA_ORPHANED;
@@ -180,11 +180,6 @@ void registry_foreach(void (*visit)(struct arena *a, void *ctx), void *ctx)
     limbo_settle();
 }
 
-unsigned registry_threads(void)
-{
-    return __atomic_load_n(&bound_threads, __ATOMIC_RELAXED);
-}
-
 /* fork: every allocator lock, in lock order. */
 void registry_lock_all(void)
 {
@@ -213,7 +208,7 @@ void registry_child_reset(struct arena *keep)
     region_child_reset();
     pthread_rwlock_init(&walk_lock, NULL);
     pthread_mutex_init(&registry_mutex, NULL);
-    bound_threads = keep != NULL;
+    arena_threads_bound = keep != NULL;
     struct arena *a;
     cds_list_for_each_entry(a, &arena_list, node) {
         spin_unlock(&a->lock);

@@ -15,6 +15,7 @@ struct lib_options {
     bool stats_at_exit;
     uint64_t check_every;        /* run hmm_check() every N calls; 0 = never */
     unsigned background_thread;  /* enum background_mode */
+    int stats_signal;            /* answered with a stats file (live_stats.c); 0: none */
 };
 extern struct lib_options hmm_options;
 void options_init(const char *text);
@@ -26,13 +27,19 @@ bool thread_bind(void);
 
 static inline bool thread_bound(void)
 {
-    return hmm_thread_cache.state == CACHE_BOUND;
+    return cache_bound();
 }
 
 /* maint.c: the opt-in maintenance thread. */
 void maint_start(void);
-void maint_pass(void);
 void maint_child_reset(void);
+
+/* live_stats.c: statistics on request (stats_signal), answered by the
+ * maintenance thread. */
+bool live_stats_wanted(void);
+void live_stats_start(void);
+void live_stats_wait(unsigned ms);
+void live_stats_child_reset(void);
 
 /* check.c */
 void check_tick(void);

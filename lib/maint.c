@@ -7,46 +7,27 @@
  * auto, once the process has two threads and its arenas hold
  * AUTO_HELD_BYTES (a daemon, not a short-lived tool); false never.  It is
  * started outside every allocator lock (pthread_create allocates) with
- * signals blocked, and started again in a fork child on a later allocation. */
+ * signals blocked, and started again in a fork child on a later allocation.
+ * stats_signal starts it too (whatever background_thread says), to answer
+ * hmm-stats between its passes (live_stats.c). */
 #include "lib.h"
 
 #include <signal.h>
-#include <time.h>
 
 #define AUTO_HELD_BYTES ((size_t)64 << 20)
 
 static bool maint_running;
 static pthread_mutex_t maint_mutex = PTHREAD_MUTEX_INITIALIZER;
 
-/* Retiring an orphan waits for nothing, so it is done inside the walk. */
-static void tidy_arena(struct arena *a, void *ctx)
-{
-    (void)ctx;
-    bool live = __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE) != 0;
-    arena_release(a, live);
-    arena_purge(a);
-    if (!live)
-        registry_reclaim(a);
-}
+/* auto: whether the process has grown into a daemon; once true, stays. */
+static bool grown;
 
-void maint_pass(void)
+static bool grown_enough(void)
 {
-    registry_foreach(tidy_arena, NULL);
-    region_trim(hmm_tunables.top_pad);
-}
-
-static void *maint_main(void *arg)
-{
-    (void)arg;
-    pthread_setname_np(pthread_self(), "hmm-maint");
-    for (;;) {
-        unsigned ms = hmm_tunables.decay_ms ? hmm_tunables.decay_ms : 1;
-        struct timespec pause = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-        while (nanosleep(&pause, &pause) != 0)
-            ;
-        maint_pass();
-    }
-    return NULL;
+    if (!__atomic_load_n(&grown, __ATOMIC_RELAXED) && arena_threads() >= 2 &&
+        arena_held_bytes() >= AUTO_HELD_BYTES)
+        __atomic_store_n(&grown, true, __ATOMIC_RELAXED);
+    return __atomic_load_n(&grown, __ATOMIC_RELAXED);
 }
 
 static bool maint_wanted(void)
@@ -55,10 +36,30 @@ static bool maint_wanted(void)
     case BACKGROUND_ON:
         return true;
     case BACKGROUND_AUTO:
-        return registry_threads() >= 2 && arena_held_bytes() >= AUTO_HELD_BYTES;
+        return grown_enough() || live_stats_wanted();
     default:
-        return false;
+        return live_stats_wanted();
     }
+}
+
+/* A thread started for stats_signal alone purges only as background_thread
+ * says: never with false, with auto once the process has grown enough. */
+static bool maint_purges(void)
+{
+    return hmm_options.background_thread == BACKGROUND_ON ||
+           (hmm_options.background_thread == BACKGROUND_AUTO && grown_enough());
+}
+
+static void *maint_main(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "hmm-maint");
+    for (;;) {
+        live_stats_wait(hmm_tunables.decay_ms ? hmm_tunables.decay_ms : 1);
+        if (maint_purges())
+            engine_maintain(hmm_tunables.top_pad);
+    }
+    return NULL;
 }
 
 void maint_start(void)
@@ -69,6 +70,7 @@ void maint_start(void)
     if (pthread_mutex_trylock(&maint_mutex) != 0)
         return;
     if (!maint_running) {
+        live_stats_start();
         sigset_t all, saved;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &saved);
@@ -89,4 +91,5 @@ void maint_child_reset(void)
 {
     pthread_mutex_init(&maint_mutex, NULL);
     maint_running = false;
+    live_stats_child_reset();
 }

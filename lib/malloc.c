@@ -40,7 +40,7 @@ static HMM_NOINLINE void free_slow(void *ptr)
 {
     if (HMM_UNLIKELY(hmm_options.check_every))
         check_tick();
-    if (ptr != NULL && hmm_thread_cache.state == CACHE_UNBOUND)
+    if (ptr != NULL && cache_never_bound())
         thread_bind();
     heap_free(ptr, "free");
 }
@@ -52,13 +52,6 @@ HMM_EXPORT void hmm_free(void *ptr)
     free_slow(ptr);
 }
 
-/* Already zero: a huge block is always a fresh mapping.  Asked of the
- * block, not of mmap_threshold, which mallopt may change meanwhile. */
-static bool fresh_mapping(void *ptr)
-{
-    return block_state(block_of(ptr)) == BLOCK_HUGE;
-}
-
 HMM_EXPORT void *hmm_calloc(size_t count, size_t size)
 {
     size_t total;
@@ -67,7 +60,7 @@ HMM_EXPORT void *hmm_calloc(size_t count, size_t size)
         return NULL;
     }
     void *ptr = hmm_malloc(total);
-    if (ptr != NULL && !fresh_mapping(ptr))
+    if (ptr != NULL && !heap_fresh_mapping(ptr))
         memset(ptr, 0, total);
     return ptr;
 }
@@ -181,22 +174,10 @@ HMM_EXPORT void hmm_free_aligned_sized(void *ptr, size_t alignment, size_t size)
     hmm_free(ptr);
 }
 
-/* Flush this thread's cache, give back every wholly free chunk and drain
- * orphans, then lower the break to pad and purge the free chunks below. */
-static void release_arena(struct arena *a, void *released)
-{
-    *(size_t *)released += arena_release(a, false) + arena_purge(a);
-}
-
 HMM_EXPORT int hmm_malloc_trim(size_t pad)
 {
     thread_init();
-    size_t released = 0;
-    if (thread_bound())
-        cache_flush(&hmm_thread_cache);
-    registry_foreach(release_arena, &released);
-    released += region_trim(pad);
-    return released > 0;
+    return engine_trim(pad) > 0;
 }
 
 HMM_EXPORT int hmm_mallopt(int param, int value)

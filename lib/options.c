@@ -4,26 +4,16 @@
 #include "lib.h"
 
 #include <malloc.h>
+#include <signal.h>
 #include <string.h>
 
 #define KIB ((size_t)1 << 10)
 #define MIB ((size_t)1 << 20)
 #define GIB ((size_t)1 << 30)
 
-struct tunables hmm_tunables = {
-    .trim_threshold = 2 * MIB,
-    .top_pad = 1 * MIB,
-    .mmap_threshold = 32 * MIB,
-    .chunk_size = 1 * MIB,
-    .cache_size = 1 * MIB,
-    .arena_max = 0,                      /* 4 x CPUs, set by options_init */
-    .check_level = CHECK_BASIC,
-    .decay_ms = 10000,
-};
-
 struct lib_options hmm_options;
 
-enum kind { KIND_SIZE, KIND_COUNT, KIND_BOOL, KIND_CHECK, KIND_SWITCH };
+enum kind { KIND_SIZE, KIND_COUNT, KIND_BOOL, KIND_CHECK, KIND_SWITCH, KIND_SIGNAL };
 
 struct option_spec {
     const char *key;
@@ -43,6 +33,8 @@ static const struct option_spec specs[] = {
     { "decay_ms", KIND_COUNT, 0, 3600000, "expected milliseconds from 0 to 3600000" },
     { "check", KIND_CHECK, 1, UINT32_MAX, "expected basic, full, or a number N of calls between heap checks" },
     { "stats_at_exit", KIND_BOOL, 0, 1, "expected true or false" },
+    { "stats_signal", KIND_SIGNAL, 0, 0,
+      "expected SIGUSR1, SIGUSR2 or a real-time signal number (SIGRTMIN to SIGRTMAX, 34 to 64 with glibc)" },
 };
 
 #define SPEC_COUNT (sizeof(specs) / sizeof(specs[0]))
@@ -85,6 +77,19 @@ static bool parse_bool(const char *s, size_t len, uint64_t *out)
     return false;
 }
 
+/* A signal a library may be given: the two left to applications, or a
+ * real-time one by number (SIGRTMIN is a call: glibc keeps the first few). */
+static bool parse_signal(const char *s, size_t len, uint64_t *out)
+{
+    if (len > 3 && memcmp(s, "SIG", 3) == 0)
+        s += 3, len -= 3;
+    if (equals(s, len, "USR1"))
+        return *out = SIGUSR1, true;
+    if (equals(s, len, "USR2"))
+        return *out = SIGUSR2, true;
+    return parse_number(s, len, out, false) && *out >= (uint64_t)SIGRTMIN && *out <= (uint64_t)SIGRTMAX;
+}
+
 /* check=basic|full|N; N is stored as is, basic as 0, full as UINT64_MAX. */
 static bool parse_value(const struct option_spec *spec, const char *s, size_t len, uint64_t *out)
 {
@@ -110,6 +115,8 @@ static bool parse_value(const struct option_spec *spec, const char *s, size_t le
         return strcmp(spec->key, "chunk_size") != 0 || *out % MIB == 0;
     case KIND_COUNT:
         return parse_number(s, len, out, false) && *out >= spec->min && *out <= spec->max;
+    case KIND_SIGNAL:
+        return parse_signal(s, len, out);
     }
     return false;
 }
@@ -126,6 +133,7 @@ static void apply(const struct option_spec *spec, uint64_t value)
     else if (!strcmp(key, "background_thread")) hmm_options.background_thread = value;
     else if (!strcmp(key, "decay_ms")) hmm_tunables.decay_ms = (unsigned)value;
     else if (!strcmp(key, "stats_at_exit")) hmm_options.stats_at_exit = value;
+    else if (!strcmp(key, "stats_signal")) hmm_options.stats_signal = (int)value;
     else if (value == UINT64_MAX) hmm_tunables.check_level = CHECK_FULL;
     else hmm_options.check_every = value;
 }
@@ -158,14 +166,13 @@ static void parse_pair(const char *pair, size_t len)
         return;
     }
     warn_pair(pair, len, "unknown key (known: arena_max, trim_threshold, top_pad, mmap_threshold, "
-                         "chunk_size, cache_size, background_thread, decay_ms, check, stats_at_exit)");
+                         "chunk_size, cache_size, background_thread, decay_ms, check, stats_at_exit, "
+                         "stats_signal)");
 }
 
 void options_init(const char *text)
 {
-    hmm_tunables.arena_max = 4 * os_cpu_count();
-    if (hmm_tunables.arena_max > 1024)
-        hmm_tunables.arena_max = 1024;
+    tunables_init();
     while (text != NULL && *text) {
         const char *end = strchr(text, ',');
         size_t len = end ? (size_t)(end - text) : strlen(text);

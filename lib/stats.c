@@ -1,48 +1,31 @@
 /* Statistics: hmm_stats fills a struct from the region, the huge blocks and
- * every arena (walked under RCU, each read under its lock); printing as
+ * every arena's summary (read without blocking allocation); printing as
  * text or JSON without stdio; glibc's malloc_stats and mallinfo2. */
 #include "lib.h"
 
 #include <errno.h>
 #include <string.h>
 
-/* Bytes and blocks parked in the calling thread's cache; other threads'
+/* One arena's row, from its counters; blocks parked in other threads'
  * caches count as in use, since only their owners may read them. */
-static void own_cache(struct arena *a, size_t *bytes, size_t *blocks)
-{
-    *bytes = *blocks = 0;
-    for (unsigned cls = 1; cls < CLASS_COUNT; cls++)
-        for (struct cache_entry *e = hmm_thread_cache.bins[cls].head; e; e = e->next) {
-            if (block_chunk(block_of(e))->arena != a)
-                continue;
-            *bytes += (size_t)block_of(e)->units << UNIT_SHIFT;
-            (*blocks)++;
-        }
-}
-
-/* Counters are read without the arena's lock, so that a walker is never
- * held up by the threads sharing an arena: each is exact, the set is a
- * near-instant snapshot. */
-static void visit_arena(struct arena *a, void *ctx)
+static void visit_arena(const struct arena_summary *a, void *ctx)
 {
     struct hmm_stats *s = ctx;
     struct hmm_arena_stats row = { .id = a->id };
-    size_t used = counter_read(&a->used_bytes), blocks = counter_read(&a->used_blocks);
-    size_t cached, cached_blocks;
-    own_cache(a, &cached, &cached_blocks);
-    size_t overhead = cached + (blocks - cached_blocks) * BLOCK_HEADER;
+    size_t cached = a->own_cached_bytes, cached_blocks = a->own_cached_blocks;
+    size_t overhead = cached + (a->used_blocks - cached_blocks) * BLOCK_HEADER;
     row.cached_bytes = cached - cached_blocks * BLOCK_HEADER;
-    row.in_use_bytes = used > overhead ? used - overhead : 0;
-    row.chunks = counter_read(&a->chunk_count);
-    row.chunk_bytes = counter_read(&a->chunk_bytes);
-    row.free_bytes = counter_read(&a->free_bytes);
-    row.mallocs = counter_read(&a->mallocs);
-    row.frees = counter_read(&a->frees);
-    row.remote_frees = counter_read(&a->remote_frees);
-    row.threads = __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE);
+    row.in_use_bytes = a->used_bytes > overhead ? a->used_bytes - overhead : 0;
+    row.chunks = a->chunks;
+    row.chunk_bytes = a->chunk_bytes;
+    row.free_bytes = a->free_bytes;
+    row.mallocs = a->mallocs;
+    row.frees = a->frees;
+    row.remote_frees = a->remote_frees;
+    row.threads = a->threads;
     row.orphaned = row.threads == 0;
-    s->purged_in_arenas += counter_read(&a->purged_bytes);
-    s->returned_bytes += counter_read(&a->purged_total);
+    s->purged_in_arenas += a->purged_bytes;
+    s->returned_bytes += a->purged_total;
     s->in_use_bytes += row.in_use_bytes;
     s->free_bytes += row.free_bytes;
     s->cached_bytes += row.cached_bytes;
@@ -57,7 +40,7 @@ HMM_EXPORT int hmm_stats(struct hmm_stats *s)
 {
     thread_init();
     memset(s, 0, sizeof(*s));
-    registry_foreach(visit_arena, s);
+    engine_arenas(visit_arena, s);
     struct region_stats region;
     region_stats(&region);
     size_t huge_usable;

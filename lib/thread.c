@@ -14,13 +14,7 @@ static pthread_key_t exit_key;
 
 static void thread_exit(void *value)
 {
-    struct thread_cache *cache = value;
-    struct arena *a = cache->arena;
-    if (a == NULL)
-        return;
-    cache_flush(cache);
-    cache_bind(cache, NULL);
-    registry_unbind(a);
+    engine_unbind(value);
 }
 
 /* Nothing here may allocate: getenv, pthread_key_create and the option
@@ -42,12 +36,10 @@ void thread_init(void)
 bool thread_bind(void)
 {
     thread_init();
-    struct thread_cache *cache = &hmm_thread_cache;
-    struct arena *a = registry_bind();
-    if (a == NULL)
+    void *bound = engine_bind();
+    if (bound == NULL)
         return false;
-    cache_bind(cache, a);
-    pthread_setspecific(exit_key, cache);
+    pthread_setspecific(exit_key, bound);
     maint_start();
     return true;
 }
@@ -64,7 +56,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
-    registry_child_reset(hmm_thread_cache.arena);
+    engine_fork_child();
     maint_child_reset();
 }
 

@@ -42,6 +42,16 @@
 #define CK_F_PR
 #include <gcc/ck_f_pr.h>
 
+/* CK's integer types: X(suffix, memory type, value type) for each. */
+#define HMM_CK_FOR_INTS(X)                                                     \
+    X(char, char, char)                                                        \
+    X(int, int, int)                                                           \
+    X(uint, unsigned int, unsigned int)                                        \
+    X(64, uint64_t, uint64_t)                                                  \
+    X(32, uint32_t, uint32_t)                                                  \
+    X(16, uint16_t, uint16_t)                                                  \
+    X(8, uint8_t, uint8_t)
+
 #define HMM_CK_LOAD_STORE(S, M, T)                                             \
     CK_CC_INLINE static T ck_pr_md_load_##S(const M *target)                   \
     {                                                                          \
@@ -62,13 +72,7 @@ CK_CC_INLINE static void ck_pr_md_store_ptr(void *target, const void *v)
     __atomic_store_n((void **)target, CK_CC_DECONST_PTR(v), __ATOMIC_RELAXED);
 }
 
-HMM_CK_LOAD_STORE(char, char, char)
-HMM_CK_LOAD_STORE(uint, unsigned int, unsigned int)
-HMM_CK_LOAD_STORE(int, int, int)
-HMM_CK_LOAD_STORE(64, uint64_t, uint64_t)
-HMM_CK_LOAD_STORE(32, uint32_t, uint32_t)
-HMM_CK_LOAD_STORE(16, uint16_t, uint16_t)
-HMM_CK_LOAD_STORE(8, uint8_t, uint8_t)
+HMM_CK_FOR_INTS(HMM_CK_LOAD_STORE)
 #undef HMM_CK_LOAD_STORE
 
 #ifndef CK_PR_DISABLE_DOUBLE
@@ -146,13 +150,7 @@ CK_CC_INLINE static bool ck_pr_cas_ptr_value(void *target, void *compare, void *
     return ok;
 }
 
-HMM_CK_CAS(char, char, char)
-HMM_CK_CAS(int, int, int)
-HMM_CK_CAS(uint, unsigned int, unsigned int)
-HMM_CK_CAS(64, uint64_t, uint64_t)
-HMM_CK_CAS(32, uint32_t, uint32_t)
-HMM_CK_CAS(16, uint16_t, uint16_t)
-HMM_CK_CAS(8, uint8_t, uint8_t)
+HMM_CK_FOR_INTS(HMM_CK_CAS)
 #undef HMM_CK_CAS
 
 #define HMM_CK_FAA(S, M, T)                                                    \
@@ -166,13 +164,7 @@ CK_CC_INLINE static void *ck_pr_faa_ptr(void *target, uintptr_t d)
     return (void *)__atomic_fetch_add((uintptr_t *)target, d, __ATOMIC_SEQ_CST);
 }
 
-HMM_CK_FAA(char, char, char)
-HMM_CK_FAA(uint, unsigned int, unsigned int)
-HMM_CK_FAA(int, int, int)
-HMM_CK_FAA(64, uint64_t, uint64_t)
-HMM_CK_FAA(32, uint32_t, uint32_t)
-HMM_CK_FAA(16, uint16_t, uint16_t)
-HMM_CK_FAA(8, uint8_t, uint8_t)
+HMM_CK_FOR_INTS(HMM_CK_FAA)
 #undef HMM_CK_FAA
 
 #define HMM_CK_BINARY(K, S, M, T)                                              \
@@ -213,13 +205,8 @@ HMM_CK_BINARY_ALL(xor)
     }
 
 HMM_CK_UNARY(ptr, void, uintptr_t)
-HMM_CK_UNARY(char, char, char)
-HMM_CK_UNARY(int, int, int)
-HMM_CK_UNARY(uint, unsigned int, unsigned int)
-HMM_CK_UNARY(64, uint64_t, uint64_t)
-HMM_CK_UNARY(32, uint32_t, uint32_t)
-HMM_CK_UNARY(16, uint16_t, uint16_t)
-HMM_CK_UNARY(8, uint8_t, uint8_t)
+HMM_CK_FOR_INTS(HMM_CK_UNARY)
 #undef HMM_CK_UNARY
+#undef HMM_CK_FOR_INTS
 
 #endif /* HMM_CK_PR_TSAN_H */

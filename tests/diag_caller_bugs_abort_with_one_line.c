@@ -44,6 +44,7 @@
 #include "hmm.h"
 #include "internal.h"
 #include "diag_child.h"
+#include "hmm_probes.h"
 
 static char static_buffer[256] __attribute__((aligned(64)));
 char global_buffer[256] __attribute__((aligned(64))) = "a global, initialised buffer";
@@ -64,22 +65,25 @@ static void *overwritten_header(size_t size)
     return p;
 }
 
-static void header_small_then_free(void)
+/* A block of size beside a live one of the same size, its header
+ * overwritten, freed. */
+static void header_then_free(size_t size)
 {
-    void *keep = hmm_malloc(48);
-    void *p = overwritten_header(48);
+    void *keep = hmm_malloc(size);
+    void *p = overwritten_header(size);
     announce(p);
     hmm_free(p);
     hmm_free(keep);
 }
 
+static void header_small_then_free(void)
+{
+    header_then_free(48);
+}
+
 static void header_medium_then_free(void)
 {
-    void *keep = hmm_malloc(40000);
-    void *p = overwritten_header(40000);
-    announce(p);
-    hmm_free(p);
-    hmm_free(keep);
+    header_then_free(40000);
 }
 
 static void header_then_realloc(void)
@@ -135,22 +139,24 @@ static void realloc_of_static(void)
     (void)p;
 }
 
-static void free_misaligned(void)
+/* free of a pointer offset bytes into a block of size (its first 64 zero). */
+static void free_inside(size_t size, size_t offset)
 {
-    char *p = hmm_malloc(64);
+    char *p = hmm_malloc(size);
     CHECK(p != NULL, "malloc");
     memset(p, 0, 64);
-    announce(p + 8);
-    hmm_free(p + 8);
+    announce(p + offset);
+    hmm_free(p + offset);
+}
+
+static void free_misaligned(void)
+{
+    free_inside(64, 8);
 }
 
 static void free_misaligned_medium(void)
 {
-    char *p = hmm_malloc(50000);
-    CHECK(p != NULL, "malloc");
-    memset(p, 0, 64);
-    announce(p + 4);
-    hmm_free(p + 4);
+    free_inside(50000, 4);
 }
 
 static void usable_size_of_static(void)
@@ -218,26 +224,26 @@ static void remote_stack_corrupted(void)
     printf("malloc returned %p\n", q);
 }
 
-static void canary_overwritten(void)
+/* A write past a block of size (beside a live one), at usable + beyond. */
+static void canary_overwritten_at(size_t size, size_t beyond)
 {
-    void *keep = hmm_malloc(40);
-    unsigned char *p = hmm_malloc(40);
+    void *keep = hmm_malloc(size);
+    unsigned char *p = hmm_malloc(size);
     CHECK(p != NULL && keep != NULL, "malloc");
     size_t usable = hmm_malloc_usable_size(p);
     announce(p);
-    p[usable] = 'x';
+    p[usable + beyond] = 'x';
     hmm_free(p);
+}
+
+static void canary_overwritten(void)
+{
+    canary_overwritten_at(40, 0);
 }
 
 static void canary_overwritten_medium(void)
 {
-    void *keep = hmm_malloc(3000);
-    unsigned char *p = hmm_malloc(3000);
-    CHECK(p != NULL && keep != NULL, "malloc");
-    size_t usable = hmm_malloc_usable_size(p);
-    announce(p);
-    p[usable + 7] = 'x';
-    hmm_free(p);
+    canary_overwritten_at(3000, 7);
 }
 
 /* Where the free memory the message names starts. */
@@ -293,19 +299,10 @@ static void free_inside_huge_block(void)
 }
 
 /* Not aborts: exit 0 when the freed bytes are junk / the last byte is fine. */
-static void junk_after_free(void)
+static void junk_probe(void)
 {
-    unsigned char *a = hmm_malloc(100), *p = hmm_malloc(100), *c = hmm_malloc(100);
-    CHECK(a && p && c, "malloc");
-    size_t usable = hmm_malloc_usable_size(p), junk = 0;
-    memset(p, 0x55, usable);
-    hmm_free(p);
-    /* the bin links (or the cache's link) live in the first 16 bytes */
-    for (size_t i = 16; i < usable; i++)
-        junk += p[i] == 0xdf;
-    printf("junk %zu of %zu\n", junk, usable - 16);
-    hmm_free(a);
-    hmm_free(c);
+    size_t of, junk = junk_after_free(&of);
+    printf("junk %zu of %zu\n", junk, of);
     exit(0);
 }
 
@@ -366,17 +363,6 @@ static const struct {
     { "free_inside_huge_block", "invalid pointer %s (inside the huge block at %s)" },
 };
 
-/* The pointer the child announced after key ("ptr " or "at "), as printed
- * by %p. */
-static const char *announced(const struct child *c, const char *key, char text[64])
-{
-    const char *line = strstr(c->out, key);
-    text[0] = '\0';
-    if (line)
-        sscanf(line + strlen(key), "%63s", text);
-    return text;
-}
-
 /* The line the case expects word for word, or NULL when it names only the
  * key phrase. */
 static const char *exact_line(const struct misuse *m, const struct child *c, const char *ptr)
@@ -386,9 +372,25 @@ static const char *exact_line(const struct misuse *m, const struct child *c, con
     for (size_t i = 0; i < sizeof(exact_lines) / sizeof(exact_lines[0]); i++)
         if (!strcmp(exact_lines[i].name, m->name)) {
             snprintf(format, sizeof(format), "hmm: %s(): %s\n", m->call, exact_lines[i].line);
-            snprintf(line, sizeof(line), format, ptr, announced(c, "\nat ", at));
+            snprintf(line, sizeof(line), format, ptr, child_announced(c, "\nat ", at));
             return line;
         }
+    return NULL;
+}
+
+/* Why the child's end is not the one line the case wants; NULL when it is. */
+static const char *misuse_fault(const struct misuse *m, const struct child *c, const char *ptr,
+                                const char *call, const char *exact)
+{
+    const char *why = one_line_abort_fault(c, ptr, "hmm: ");
+    if (why)
+        return why;
+    if (!strstr(c->err, call))
+        return "the line does not name the call";
+    if (!strstr(c->err, m->what))
+        return "the line does not say what is wrong";
+    if (exact && strcmp(c->err, exact) != 0)
+        return "the line is not word for word the one expected";
     return NULL;
 }
 
@@ -398,26 +400,10 @@ static int run_misuse(const struct misuse *m)
     char call[64];
     char ptr[64];
     child_self(&c, m->options, "case", m->name, NULL);
-    announced(&c, "ptr ", ptr);
+    child_announced(&c, "ptr ", ptr);
     const char *exact = exact_line(m, &c, ptr);
     snprintf(call, sizeof(call), "%s(): ", m->call);
-    const char *why = NULL;
-    if (!child_aborted(&c))
-        why = "did not end with SIGABRT";
-    else if (!ptr[0])
-        why = "the child did not reach the bug";
-    else if (count_lines(c.err) != 1 || c.err[c.err_len - 1] != '\n')
-        why = "not exactly one line on stderr";
-    else if (strncmp(c.err, "hmm: ", 5) != 0)
-        why = "the line does not start with 'hmm: '";
-    else if (!strstr(c.err, call))
-        why = "the line does not name the call";
-    else if (!strstr(c.err, ptr))
-        why = "the line does not name the pointer";
-    else if (!strstr(c.err, m->what))
-        why = "the line does not say what is wrong";
-    else if (exact && strcmp(c.err, exact) != 0)
-        why = "the line is not word for word the one expected";
+    const char *why = misuse_fault(m, &c, ptr, call, exact);
     if (why) {
         printf("FAIL: %s [%s]: %s (%s, expected %s..%s..%s%s%s); stdout [%s] stderr [%s]\n", m->name,
                m->options ? m->options : "", why, child_how(&c), call, ptr, m->what,
@@ -461,43 +447,32 @@ static int run_quiet(const char *name, const char *options)
     return 0;
 }
 
+static void (*case_named(const char *name))(void)
+{
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (!strcmp(name, cases[i].name))
+            return cases[i].run;
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc == 3 && strcmp(argv[1], "case") == 0) {
         if (!strcmp(argv[2], "junk_after_free"))
-            junk_after_free();
+            junk_probe();
         if (!strcmp(argv[2], "last_usable_byte_is_fine"))
             last_usable_byte_is_fine();
-        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-            if (!strcmp(argv[2], cases[i].name)) {
-                cases[i].run();
-                printf("the program went on after the bug\n");
-                return 0;
-            }
-        fprintf(stderr, "no case %s\n", argv[2]);
-        return 2;
+        return child_case_ran(argv[2], case_named(argv[2]));
     }
 
-    alarm(TEST_TIMEOUT);
-    int failures = 0, ran = 0;
-    const char *only = argc > 1 ? argv[1] : NULL;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        if (only && !strstr(cases[i].name, only))
-            continue;
-        failures += run_misuse(&cases[i]);
-        ran++;
-    }
-    if (!only || strstr("junk_after_free", only)) {
-        failures += run_junk("check=full", 1);
-        failures += run_junk(NO_OPTIONS, 0);
-        ran += 2;
-    }
-    if (!only || strstr("last_usable_byte_is_fine", only)) {
-        failures += run_quiet("last_usable_byte_is_fine", "check=full");
-        ran++;
-    }
-    CHECK(ran > 0, "no case matches %s", only);
-    printf("%d of %d cases failed\n", failures, ran);
-    return failures ? 1 : 0;
+    struct tally t = tally_start(argc, argv);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (tally_wants(&t, cases[i].name))
+            tally_add(&t, run_misuse(&cases[i]), 1);
+    if (tally_wants(&t, "junk_after_free"))
+        tally_add(&t, run_junk("check=full", 1) + run_junk(NO_OPTIONS, 0), 2);
+    if (tally_wants(&t, "last_usable_byte_is_fine"))
+        tally_add(&t, run_quiet("last_usable_byte_is_fine", "check=full"), 1);
+    return tally_end(&t);
 }

@@ -328,12 +328,7 @@ static void periodic_broken(void)
     printf("done\n");
 }
 
-struct broken {
-    const char *name;
-    void (*run)(void);
-};
-
-static const struct broken cases[] = {
+static const struct named_case cases[] = {
     { "free_block_marked_in_use", free_block_marked_in_use },
     { "prev_units_wrong", prev_units_wrong },
     { "block_header_broken", block_header_broken },
@@ -346,7 +341,7 @@ static const struct broken cases[] = {
     { "central_entry_in_use", central_entry_in_use },
 };
 
-static int run_broken(const struct broken *b)
+static int run_broken(const struct named_case *b)
 {
     struct child c;
     child_self(&c, NO_OPTIONS, "case", b->name, NULL);
@@ -378,12 +373,7 @@ static int run_broken(const struct broken *b)
     }
     if (!why && expectations == 0)
         why = "the child set no expectation";
-    if (why) {
-        printf("FAIL: %s: %s (%s); stdout [%s] stderr [%s]\n", b->name, why, child_how(&c), c.out, c.err);
-        return 1;
-    }
-    printf("PASS: %s: %s", b->name, c.err);
-    return 0;
+    return case_verdict(b->name, why, &c);
 }
 
 static int run_periodic(void)
@@ -441,21 +431,12 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    alarm(TEST_TIMEOUT);
-    int failures = 0, ran = 0;
-    const char *only = argc > 1 ? argv[1] : NULL;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        if (only && !strstr(cases[i].name, only))
-            continue;
-        failures += run_broken(&cases[i]);
-        ran++;
-    }
-    if (!only || strstr("periodic", only)) {
-        failures += run_periodic();
-        ran += 3;
-    }
-    CHECK(ran > 0, "no case matches %s", only);
+    struct tally t = tally_start(argc, argv);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (tally_wants(&t, cases[i].name))
+            tally_add(&t, run_broken(&cases[i]), 1);
+    if (tally_wants(&t, "periodic"))
+        tally_add(&t, run_periodic(), 3);
     CHECK(hmm_check() == 0, "hmm_check() in the parent");
-    printf("%d of %d cases failed\n", failures, ran);
-    return failures ? 1 : 0;
+    return tally_end(&t);
 }

@@ -157,6 +157,112 @@ static inline long long child_value(const struct child *c, const char *key, long
     return def;
 }
 
+/* Prints the child's HMM_OPTIONS, its stdout, and its stderr if any. */
+static inline void child_show(const struct child *c, const char *options)
+{
+    printf("HMM_OPTIONS=%s\n%s", options ? options : "(unset)", c->out);
+    if (c->err_len)
+        printf("stderr: %s", c->err);
+}
+
+/* A case a child runs by its name. */
+struct named_case {
+    const char *name;
+    void (*run)(void);
+};
+
+/* The word after key ("ptr " or "\nat ") in the child's stdout, where it
+ * announced a pointer as printed by %p; "" when it did not. */
+static inline const char *child_announced(const struct child *c, const char *key, char text[64])
+{
+    const char *line = strstr(c->out, key);
+    text[0] = '\0';
+    if (line)
+        sscanf(line + strlen(key), "%63s", text);
+    return text;
+}
+
+/* Why the child is not a clean report of a caller's bug: it must have
+ * announced ptr and ended with SIGABRT, with exactly one line on stderr
+ * that starts with prefix and names ptr.  NULL when it is. */
+static inline const char *one_line_abort_fault(const struct child *c, const char *ptr, const char *prefix)
+{
+    static char why[128];
+    if (!child_aborted(c))
+        return "did not end with SIGABRT";
+    if (!ptr[0])
+        return "the child did not reach the bug";
+    if (count_lines(c->err) != 1 || c->err[c->err_len - 1] != '\n')
+        return "not exactly one line on stderr";
+    if (strncmp(c->err, prefix, strlen(prefix)) != 0) {
+        snprintf(why, sizeof(why), "the line does not start with '%s'", prefix);
+        return why;
+    }
+    return strstr(c->err, ptr) ? NULL : "the line does not name the pointer";
+}
+
+/* Prints PASS with the child's line, or FAIL with why, how it ended and
+ * its output, for the case name; returns 1 when it failed. */
+static inline int case_verdict(const char *name, const char *why, const struct child *c)
+{
+    if (why) {
+        printf("FAIL: %s: %s (%s); stdout [%s] stderr [%s]\n", name, why, child_how(c), c->out, c->err);
+        return 1;
+    }
+    printf("PASS: %s: %s", name, c->err);
+    return 0;
+}
+
+/* The child's side of a case that must not return: runs it (run NULL: no
+ * case of that name, exit 2) and says so if the program goes on. */
+static inline int child_case_ran(const char *name, void (*run)(void))
+{
+    if (!run) {
+        fprintf(stderr, "no case %s\n", name);
+        return 2;
+    }
+    run();
+    printf("the program went on after the bug\n");
+    return 0;
+}
+
+/* ---- the parent's run of a test's cases ---------------------------------- */
+
+/* The cases a test ran and those that failed; only (argv[1]) picks the
+ * cases whose name has it. */
+struct tally {
+    int ran, failed;
+    const char *only;
+};
+
+/* The alarm against a hang, line-buffered stdout, and the tally. */
+static inline struct tally tally_start(int argc, char **argv)
+{
+    alarm(TEST_TIMEOUT);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    return (struct tally){ 0, 0, argc > 1 ? argv[1] : NULL };
+}
+
+/* Whether the case named name runs (a NULL name only without a filter). */
+static inline int tally_wants(const struct tally *t, const char *name)
+{
+    return !t->only || (name && strstr(name, t->only));
+}
+
+static inline void tally_add(struct tally *t, int failures, int cases)
+{
+    t->failed += failures;
+    t->ran += cases;
+}
+
+/* Prints the count and returns the exit status; no case run fails. */
+static inline int tally_end(const struct tally *t)
+{
+    CHECK(t->ran > 0, "no case matches %s", t->only ? t->only : "");
+    printf("%d of %d cases failed\n", t->failed, t->ran);
+    return t->failed ? 1 : 0;
+}
+
 /* ---- tests/options_probe ------------------------------------------------- */
 
 /* Run tests/options_probe (next to this program) with HMM_OPTIONS=options

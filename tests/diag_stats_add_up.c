@@ -96,16 +96,41 @@ static const size_t sizes[] = {
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
 #define ROUNDS 3
 
+/* What held blocks may use; the huge ones (all sizes above 32 MiB) apart. */
+struct held {
+    size_t bytes, huge_bytes, huge_count;
+};
+
+static void hold(struct held *h, size_t usable)
+{
+    h->bytes += usable;
+    if (usable > 32 * MiB) {
+        h->huge_bytes += usable;
+        h->huge_count++;
+    }
+}
+
+/* The statistics s, taken `when`, against the baseline s0 and what is held. */
+static void expect_held(const struct hmm_stats *s0, const struct hmm_stats *s, const struct held *h,
+                        const char *when)
+{
+    EXPECT(s->in_use_bytes == s0->in_use_bytes + h->bytes, "%s: in use %zu, expected baseline %zu + held %zu",
+           when, s->in_use_bytes, s0->in_use_bytes, h->bytes);
+    EXPECT(s->huge_blocks == s0->huge_blocks + h->huge_count, "%s: huge blocks %zu, expected %zu + %zu", when,
+           s->huge_blocks, s0->huge_blocks, h->huge_count);
+    rows_add_up(s, h->huge_bytes, when);
+}
+
 static void one_thread(void)
 {
     void *held[NSIZES * ROUNDS];
-    size_t usable[NSIZES * ROUNDS], sum = 0, huge_sum = 0, huge_count = 0;
+    size_t usable[NSIZES * ROUNDS];
+    struct held all = { 0 }, kept = { 0 }, none = { 0 };
     struct hmm_stats s0, s1, s2;
     size_t n = 0;
 
     stats(&s0);
     CHECK(s0.huge_blocks == 0, "huge blocks alive before the test: %zu", s0.huge_blocks);
-    size_t huge_before = 0;
     for (int r = 0; r < ROUNDS; r++)
         for (size_t i = 0; i < NSIZES; i++) {
             held[n] = hmm_malloc(sizes[i]);
@@ -113,53 +138,30 @@ static void one_thread(void)
             memset(held[n], 0x33, sizes[i] < 4096 ? sizes[i] : 4096);
             usable[n] = hmm_malloc_usable_size(held[n]);
             CHECK(usable[n] >= sizes[i], "usable %zu < %zu", usable[n], sizes[i]);
-            sum += usable[n];
-            if (sizes[i] > 32 * MiB) {
-                huge_sum += usable[n];
-                huge_count++;
-            }
-            n++;
+            hold(&all, usable[n++]);
         }
     stats(&s1);
-    EXPECT(s1.in_use_bytes == s0.in_use_bytes + sum,
-           "after allocating: in use %zu, expected baseline %zu + held %zu", s1.in_use_bytes,
-           s0.in_use_bytes, sum);
-    EXPECT(s1.huge_blocks == huge_before + huge_count, "huge blocks %zu, expected %zu + %zu",
-           s1.huge_blocks, huge_before, huge_count);
-    EXPECT(s1.huge_bytes >= s0.huge_bytes + huge_sum, "huge bytes %zu < %zu + %zu", s1.huge_bytes,
-           s0.huge_bytes, huge_sum);
-    rows_add_up(&s1, huge_sum, "after allocating");
+    expect_held(&s0, &s1, &all, "after allocating");
+    EXPECT(s1.huge_bytes >= s0.huge_bytes + all.huge_bytes, "huge bytes %zu < %zu + %zu", s1.huge_bytes,
+           s0.huge_bytes, all.huge_bytes);
 
     /* free every other block */
-    size_t kept = 0, kept_huge = 0, kept_huge_count = 0;
     for (size_t i = 0; i < n; i++) {
         if (i % 2) {
             hmm_free(held[i]);
             held[i] = NULL;
         } else {
-            kept += usable[i];
-            if (usable[i] > 32 * MiB) {
-                kept_huge += usable[i];
-                kept_huge_count++;
-            }
+            hold(&kept, usable[i]);
         }
     }
     stats(&s2);
-    EXPECT(s2.in_use_bytes == s0.in_use_bytes + kept,
-           "after freeing half: in use %zu, expected baseline %zu + held %zu", s2.in_use_bytes,
-           s0.in_use_bytes, kept);
-    EXPECT(s2.huge_blocks == huge_before + kept_huge_count, "huge blocks %zu, expected %zu + %zu",
-           s2.huge_blocks, huge_before, kept_huge_count);
-    rows_add_up(&s2, kept_huge, "after freeing half");
+    expect_held(&s0, &s2, &kept, "after freeing half");
 
     for (size_t i = 0; i < n; i++)
         hmm_free(held[i]);
     stats(&s2);
-    EXPECT(s2.in_use_bytes == s0.in_use_bytes, "after freeing all: in use %zu, baseline %zu",
-           s2.in_use_bytes, s0.in_use_bytes);
-    EXPECT(s2.huge_blocks == huge_before, "after freeing all: %zu huge blocks, baseline %zu",
-           s2.huge_blocks, huge_before);
-    printf("one thread: %zu blocks, %zu bytes usable, %zu huge\n", n, sum, huge_count);
+    expect_held(&s0, &s2, &none, "after freeing all");
+    printf("one thread: %zu blocks, %zu bytes usable, %zu huge\n", n, all.bytes, all.huge_count);
 }
 
 /* ---- threads holding blocks at a barrier --------------------------------- */

@@ -120,14 +120,10 @@ static bool got(void *ptr, const char *call, size_t size)
 
 static size_t pick_size(uint64_t *rng)
 {
-    unsigned r = (unsigned)rng_range(rng, 0, 99);
-    if (r < 60)
-        return rng_range(rng, 16, 512);
-    if (r < 85)
-        return rng_range(rng, 513, 64 << 10);
-    if (r < 95)
-        return rng_range(rng, 64 << 10, 900 << 10);
-    return rng_range(rng, 1 << 20, 4 << 20);
+    static const struct size_band mix[] = {
+        { 60, 16, 512 }, { 25, 513, 64 << 10 }, { 10, 64 << 10, 900 << 10 }, { 5, 1 << 20, 4 << 20 },
+    };
+    return rng_mix_size(rng, mix, sizeof(mix) / sizeof(mix[0]));
 }
 
 static void release(struct live *b)

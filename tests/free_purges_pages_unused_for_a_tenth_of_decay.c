@@ -95,9 +95,7 @@ int main(int argc, char **argv)
     if (argc == 2 && !strcmp(argv[1], "purge"))
         return purge_after_delay();
     child_self(&c, options, "purge", NULL, NULL);
-    printf("HMM_OPTIONS=%s\n%s", options, c.out);
-    if (c.err_len)
-        printf("stderr: %s", c.err);
+    child_show(&c, options);
     CHECK(child_exited(&c, 0), "the child ended with %s", child_how(&c));
     return 0;
 }

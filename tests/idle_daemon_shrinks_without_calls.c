@@ -119,9 +119,7 @@ int main(int argc, char **argv)
         return idle_daemon();
     snprintf(options, sizeof(options), "decay_ms=%d", DECAY_MS);
     child_self(&c, options, "idle", NULL, NULL);
-    printf("HMM_OPTIONS=%s\n%s", options, c.out);
-    if (c.err_len)
-        printf("stderr: %s", c.err);
+    child_show(&c, options);
     CHECK(child_exited(&c, 0), "the idle daemon ended with %s", child_how(&c));
     return 0;
 }

@@ -26,6 +26,7 @@
 
 #include "hmm.h"
 #include "diag_child.h"
+#include "hmm_probes.h"
 
 #define MiB ((size_t)1 << 20)
 
@@ -47,49 +48,16 @@ static int is_huge(size_t size)
     return huge;
 }
 
-static pthread_barrier_t held, release;
-
-static void *holder(void *arg)
-{
-    void *p = hmm_malloc(1000), *q = hmm_malloc(50000);
-    CHECK(p && q, "malloc");
-    (void)arg;
-    pthread_barrier_wait(&held);
-    pthread_barrier_wait(&release);
-    hmm_free(p);
-    hmm_free(q);
-    return NULL;
-}
-
 /* arena_count while four threads (and this one) hold blocks. */
 static unsigned arenas_with_four_threads(void)
 {
-    pthread_t t[4];
-    void *mine = hmm_malloc(100);
-    CHECK(pthread_barrier_init(&held, NULL, 5) == 0 && pthread_barrier_init(&release, NULL, 5) == 0, "barrier");
-    for (int i = 0; i < 4; i++)
-        CHECK(pthread_create(&t[i], NULL, holder, NULL) == 0, "pthread_create");
-    pthread_barrier_wait(&held);
-    unsigned count = stats().arena_count;
-    pthread_barrier_wait(&release);
-    for (int i = 0; i < 4; i++)
-        pthread_join(t[i], NULL);
-    hmm_free(mine);
-    return count;
+    return stats_while_threads_hold(4, 50000, 100).arena_count;
 }
 
-/* 64 MiB of 96 KiB blocks (above the largest cached class, so that no
- * thread cache keeps one) allocated and freed; the statistics after. */
+/* The statistics after a 64 MiB burst was allocated and freed. */
 static struct hmm_stats burst(void)
 {
-    static void *blocks[683];
-    for (int i = 0; i < 683; i++) {
-        blocks[i] = hmm_malloc(96 << 10);
-        CHECK(blocks[i] != NULL, "malloc");
-        memset(blocks[i], 0x77, 96 << 10);
-    }
-    for (int i = 0; i < 683; i++)
-        hmm_free(blocks[i]);
+    burst_64mib();
     return stats();
 }
 
@@ -176,12 +144,7 @@ static void unknown(void)
     CHECK(hmm_mallopt(12345, -1) == 0, "mallopt(12345, -1) accepted");
 }
 
-struct param_case {
-    const char *name;
-    void (*run)(void);
-};
-
-static const struct param_case cases[] = {
+static const struct named_case cases[] = {
     { "mmap_threshold", mmap_threshold },
     { "mmap_refused", mmap_refused },
     { "arena_max", arena_max },

@@ -4,7 +4,7 @@
  * abort() after one line on stderr that names the call and the pointer.
  * Never silently continue on a corrupted heap (DESIGN.md, Errors).
  *
- * Each case runs in a child process; its stderr is read through a pipe.
+ * Each case runs in a child (this program again, tests/diag_child.h).
  * Uses the hmm_* names only. */
 #include "config.h"
 
@@ -17,35 +17,32 @@
 #include <unistd.h>
 
 #include "hmm.h"
-#include "testutil.h"
-
-static int announce_fd = -1;
+#include "diag_child.h"
 
 /* The child tells the parent which pointer it is about to misuse, so that
  * the parent can look for it in the message. */
-static void announce(void *p)
+static void announce(const void *p)
 {
-    char text[32];
-    int len = snprintf(text, sizeof text, "%p", p);
-    if (write(announce_fd, text, (size_t)len) != len)
-        _exit(3);
-    close(announce_fd);
+    printf("ptr %p\n", p);
+    fflush(stdout);
+}
+
+static void double_free_of(size_t size)
+{
+    void *p = hmm_malloc(size);
+    announce(p);
+    hmm_free(p);
+    hmm_free(p);
 }
 
 static void double_free_small(void)
 {
-    void *p = hmm_malloc(24);
-    announce(p);
-    hmm_free(p);
-    hmm_free(p);
+    double_free_of(24);
 }
 
 static void double_free_medium(void)
 {
-    void *p = hmm_malloc(100000);
-    announce(p);
-    hmm_free(p);
-    hmm_free(p);
+    double_free_of(100000);
 }
 
 static void double_free_after_other_frees(void)
@@ -117,80 +114,37 @@ static const struct misuse cases[] = {
     { "realloc_of_freed_block", realloc_of_freed_block, "realloc" },
 };
 
-/* Runs one case in a child; returns 1 if it did not abort with a message
- * naming the call and the pointer. */
+/* Runs one case in a child (this program again, with HMM_OPTIONS as it
+ * is); returns 1 if it did not abort with one line naming the call and
+ * the pointer. */
 static int run_case(const struct misuse *m)
 {
-    int fds[2], ptrfds[2], status;
-    char out[4096], ptrtext[64];
-    size_t len = 0;
-    ssize_t n;
-    pid_t pid;
-    char *nl;
+    struct child c;
+    char ptr[64];
+    child_self(&c, getenv("HMM_OPTIONS"), "case", m->name, NULL);
+    child_announced(&c, "ptr ", ptr);
+    const char *why = one_line_abort_fault(&c, ptr, "hmm: ");
+    if (!why && !strstr(c.err, m->call))
+        why = "the line does not name the call";
+    return case_verdict(m->name, why, &c);
+}
 
-    CHECK(pipe(fds) == 0 && pipe(ptrfds) == 0, "pipe");
-    fflush(stdout);
-    fflush(stderr);
-    pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        close(fds[0]);
-        close(ptrfds[0]);
-        announce_fd = ptrfds[1];
-        dup2(fds[1], 2);
-        signal(SIGABRT, SIG_DFL);
-        m->run();
-        _exit(0);
-    }
-    close(fds[1]);
-    close(ptrfds[1]);
-    n = read(ptrfds[0], ptrtext, sizeof ptrtext - 1);
-    ptrtext[n > 0 ? n : 0] = '\0';
-    close(ptrfds[0]);
-    while (len < sizeof out - 1 && (n = read(fds[0], out + len, sizeof out - 1 - len)) > 0)
-        len += (size_t)n;
-    out[len] = '\0';
-    close(fds[0]);
-    CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
-
-    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT) {
-        printf("FAIL: %s: the program went on (status %#x); stderr: [%s]\n", m->name, status,
-               out);
-        return 1;
-    }
-    if (!strstr(out, m->call)) {
-        printf("FAIL: %s: the message does not name %s(): [%s]\n", m->name, m->call, out);
-        return 1;
-    }
-    if (!ptrtext[0] || !strstr(out, ptrtext)) {
-        printf("FAIL: %s: the message does not name the pointer %s: [%s]\n", m->name,
-               ptrtext, out);
-        return 1;
-    }
-    nl = strchr(out, '\n');
-    if (!nl || nl[1] != '\0') {
-        printf("FAIL: %s: not exactly one line on stderr: [%s]\n", m->name, out);
-        return 1;
-    }
-    printf("PASS: %s: %s", m->name, out);
-    return 0;
+static void (*case_named(const char *name))(void)
+{
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        if (!strcmp(name, cases[i].name))
+            return cases[i].run;
+    return NULL;
 }
 
 int main(int argc, char **argv)
 {
-    size_t i;
-    int failures = 0, ran = 0;
-
-    alarm(TEST_TIMEOUT);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    for (i = 0; i < sizeof cases / sizeof *cases; i++) {
-        if (argc > 1 && !strstr(cases[i].name, argv[1]))
-            continue;
-        failures += run_case(&cases[i]);
-        ran++;
-    }
-    CHECK(ran > 0, "no case matches");
+    if (argc == 3 && strcmp(argv[1], "case") == 0)
+        return child_case_ran(argv[2], case_named(argv[2]));
+    struct tally t = tally_start(argc, argv);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        if (tally_wants(&t, cases[i].name))
+            tally_add(&t, run_case(&cases[i]), 1);
     CHECK(hmm_check() == 0, "hmm_check() failed in the parent");
-    printf("%d of %d cases failed\n", failures, ran);
-    return failures ? 1 : 0;
+    return tally_end(&t);
 }

@@ -18,6 +18,9 @@
  *   check            full: freed memory is junk, an overflow is caught;
  *                    basic: neither; N: accepted, the program runs
  *   stats_at_exit    true/yes/1 print the statistics at exit, false not
+ *   stats_signal     the process catches that signal and runs the
+ *                    maintenance thread, which purges only as
+ *                    background_thread says
  *   several pairs at once, and empty pairs, all honoured.
  *
  * The driver itself does not allocate through hmm. */
@@ -91,6 +94,18 @@ static const struct good cases[] = {
     { "stats_at_exit=1", "nothing", "", STATS_REPORT },
     { "stats_at_exit=false", "nothing", "", QUIET },
     { "stats_at_exit=0", "nothing", "", QUIET },
+    /* stats_signal: caught, and the thread runs; auto and false still purge nothing */
+    { NO_OPTIONS, "caught 10 12", "caught_10 == 0; caught_12 == 0; tasks == 1", QUIET },
+    { "stats_signal=SIGUSR1", "caught 10 12", "caught_10 == 1; caught_12 == 0; tasks == 2", QUIET },
+    { "stats_signal=USR2,background_thread=false", "caught 10 12", "caught_10 == 0; caught_12 == 1; tasks == 2",
+      QUIET },
+    { "stats_signal=40", "caught 40", "caught_40 == 1; tasks == 2", QUIET },
+    { "stats_signal=SIGUSR1,stats_signal=SIGUSR2", "caught 10 12", "caught_10 == 0; caught_12 == 1", QUIET },
+    { "trim_threshold=1G,background_thread=false,decay_ms=50,stats_signal=SIGUSR1", "burst 1000",
+      "footprint_bytes >= 48M", QUIET },
+    { "trim_threshold=1G,decay_ms=50,stats_signal=SIGUSR1", "burst 1000", "footprint_bytes >= 48M", QUIET },
+    { "trim_threshold=1G,background_thread=true,decay_ms=50,stats_signal=SIGUSR1", "burst 1000",
+      "footprint_bytes <= 16M", QUIET },
     /* several pairs, empty pairs */
     { "arena_max=1,mmap_threshold=1M,cache_size=0", "arenas 4", "arena_count == 1", QUIET },
     { "arena_max=1,mmap_threshold=1M,cache_size=0", "huge 2097152", "huge_2097152 == 1", QUIET },
@@ -119,14 +134,11 @@ static int run_good(const struct good *g)
             why = "no statistics on stderr at exit";
         break;
     case CANARY_ABORT: {
-        char ptr[64] = "";
-        const char *line = strstr(c.out, "ptr ");
-        if (line)
-            sscanf(line + 4, "%63s", ptr);
+        char ptr[64];
+        child_announced(&c, "ptr ", ptr);
         if (!child_aborted(&c))
             why = "the overflow was not caught";
-        else if (count_lines(c.err) != 1 || strncmp(c.err, "hmm: free(): ", 13) != 0 || !ptr[0] ||
-                 !strstr(c.err, ptr) || !strstr(c.err, "canary overwritten"))
+        else if (one_line_abort_fault(&c, ptr, "hmm: free(): ") || !strstr(c.err, "canary overwritten"))
             why = "not the one line 'hmm: free(): ... <ptr> ... canary overwritten'";
         break;
     }
@@ -152,16 +164,9 @@ static int run_good(const struct good *g)
 
 int main(int argc, char **argv)
 {
-    int failures = 0, ran = 0;
-    alarm(TEST_TIMEOUT);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        if (argc > 1 && !(cases[i].options && strstr(cases[i].options, argv[1])))
-            continue;
-        failures += run_good(&cases[i]);
-        ran++;
-    }
-    CHECK(ran > 0, "no case matches");
-    printf("%d of %d cases failed\n", failures, ran);
-    return failures ? 1 : 0;
+    struct tally t = tally_start(argc, argv);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (tally_wants(&t, cases[i].options))
+            tally_add(&t, run_good(&cases[i]), 1);
+    return tally_end(&t);
 }

@@ -21,6 +21,9 @@
  *                         threads of the process
  *   grown                 a second thread holds 80 MiB; after 200 ms:
  *                         "tasks" and "maint" (threads named hmm-maint)
+ *   caught SIG...         after an allocation: "caught_SIG" 1 if the
+ *                         process catches signal number SIG, else 0, and
+ *                         "tasks"
  *   nothing               allocates a block and exits
  *
  * Calls the hmm_* names; links libhmm.la. */
@@ -28,6 +31,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +40,7 @@
 #include <unistd.h>
 
 #include "hmm.h"
+#include "hmm_probes.h"
 #include "testutil.h"
 
 #define MiB ((size_t)1 << 20)
@@ -77,37 +82,9 @@ static void huge(int argc, char **argv)
     }
 }
 
-static pthread_barrier_t held, release;
-
-static void *holder(void *arg)
-{
-    void *p = hmm_malloc(1000), *q = hmm_malloc(100000);
-    CHECK(p && q, "malloc");
-    (void)arg;
-    pthread_barrier_wait(&held);
-    pthread_barrier_wait(&release);
-    hmm_free(p);
-    hmm_free(q);
-    return NULL;
-}
-
 static void arenas(int n)
 {
-    pthread_t t[64];
-    CHECK(n > 0 && n <= 64, "1 to 64 threads");
-    void *mine = hmm_malloc(1000);
-    CHECK(pthread_barrier_init(&held, NULL, (unsigned)n + 1) == 0, "barrier");
-    CHECK(pthread_barrier_init(&release, NULL, (unsigned)n + 1) == 0, "barrier");
-    for (int i = 0; i < n; i++)
-        CHECK(pthread_create(&t[i], NULL, holder, NULL) == 0, "pthread_create");
-    pthread_barrier_wait(&held);
-    struct hmm_stats s;
-    stats(&s);
-    pthread_barrier_wait(&release);
-    for (int i = 0; i < n; i++)
-        pthread_join(t[i], NULL);
-    hmm_free(mine);
-    printf("arena_count %u\n", s.arena_count);
+    printf("arena_count %u\n", stats_while_threads_hold(n, 100000, 1000).arena_count);
 }
 
 static void cache(void)
@@ -164,18 +141,9 @@ static void chunk(void)
     hmm_free(mine);
 }
 
-#define BURST_BLOCKS 683
-
 static void burst(unsigned idle_ms)
 {
-    static void *blocks[BURST_BLOCKS];
-    for (int i = 0; i < BURST_BLOCKS; i++) {
-        blocks[i] = hmm_malloc(96 << 10);
-        CHECK(blocks[i] != NULL, "malloc");
-        memset(blocks[i], 0x77, 96 << 10);
-    }
-    for (int i = 0; i < BURST_BLOCKS; i++)
-        hmm_free(blocks[i]);
+    burst_64mib();
     if (idle_ms)
         sleep_ms(idle_ms);
     struct hmm_stats s;
@@ -186,16 +154,8 @@ static void burst(unsigned idle_ms)
 
 static void junk(void)
 {
-    unsigned char *a = hmm_malloc(100), *p = hmm_malloc(100), *c = hmm_malloc(100);
-    CHECK(a && p && c, "malloc");
-    size_t usable = hmm_malloc_usable_size(p), count = 0;
-    memset(p, 0x55, usable);
-    hmm_free(p);
-    for (size_t i = 16; i < usable; i++)
-        count += p[i] == 0xdf;
-    printf("junk %zu\njunk_of %zu\n", count, usable - 16);
-    hmm_free(a);
-    hmm_free(c);
+    size_t of, count = junk_after_free(&of);
+    printf("junk %zu\njunk_of %zu\n", count, of);
 }
 
 static void overflow(void)
@@ -239,6 +199,20 @@ static void tasks(void)
     void *p = hmm_malloc(100);
     CHECK(p != NULL, "malloc");
     sleep_ms(200);
+    int named;
+    printf("tasks %d\n", count_tasks("hmm-maint", &named));
+    hmm_free(p);
+}
+
+static void caught(int argc, char **argv)
+{
+    void *p = hmm_malloc(100);
+    CHECK(p != NULL, "malloc");
+    for (int i = 2; i < argc; i++) {
+        struct sigaction action;
+        CHECK(sigaction(atoi(argv[i]), NULL, &action) == 0, "sigaction %s", argv[i]);
+        printf("caught_%s %d\n", argv[i], action.sa_handler != SIG_DFL && action.sa_handler != SIG_IGN);
+    }
     int named;
     printf("tasks %d\n", count_tasks("hmm-maint", &named));
     hmm_free(p);
@@ -298,6 +272,8 @@ int main(int argc, char **argv)
         overflow();
     else if (!strcmp(action, "tasks"))
         tasks();
+    else if (!strcmp(action, "caught"))
+        caught(argc, argv);
     else if (!strcmp(action, "nothing"))
         hmm_free(hmm_malloc(1234));
     else

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "../stress/bench/soak_mix.h"
 
 #define MiB ((size_t)1 << 20)
 #define SLOTS 10000
@@ -52,21 +53,11 @@ static _Atomic long long live_bytes;
 static size_t rss_series[SAMPLES + 1];
 static uint64_t sample_steps = STEPS / SAMPLES / BATCH * BATCH;
 
-static size_t churn_size(uint64_t *rng)
-{
-    unsigned pick = (unsigned)(rng_next(rng) % 100);
-    if (pick < 80)
-        return rng_range(rng, 16, 1024);
-    if (pick < 97)
-        return rng_range(rng, 1025, 32 << 10);
-    return rng_range(rng, (32 << 10) + 1, 96 << 10);
-}
-
 /* A new block that knows its size (first word), written in its first 256
  * bytes like a server filling a header. */
 static unsigned char *new_block(uint64_t *rng, long long *live)
 {
-    size_t size = churn_size(rng);
+    size_t size = soak_mix_size(rng);
     unsigned char *p = malloc(size);
     CHECK(p != NULL, "malloc(%zu) failed", size);
     memset(p, 0x5a, size < TOUCH ? size : TOUCH);

@@ -44,6 +44,26 @@ static inline size_t rng_range(uint64_t *state, size_t lo, size_t hi)
     return lo + (size_t)(rng_next(state) % (uint64_t)(hi - lo + 1));
 }
 
+/* One band of a size mix: `weight` parts of the mix, uniform in [lo, hi]. */
+struct size_band {
+    unsigned weight;
+    size_t lo, hi;
+};
+
+/* A size from a mix of n bands: one draw picks the band by weight (of
+ * their sum), another the size in it. */
+static inline size_t rng_mix_size(uint64_t *state, const struct size_band *bands, size_t n)
+{
+    unsigned total = 0, below = 0;
+    for (size_t i = 0; i < n; i++)
+        total += bands[i].weight;
+    unsigned pick = (unsigned)rng_range(state, 0, total - 1);
+    size_t i = 0;
+    while (i + 1 < n && pick >= below + bands[i].weight)
+        below += bands[i++].weight;
+    return rng_range(state, bands[i].lo, bands[i].hi);
+}
+
 /* Log-uniform in [lo, hi), lo and hi powers of two: each doubling is
  * equally likely, sizes uniform within it. */
 static inline size_t rng_log_size(uint64_t *state, size_t lo, size_t hi)

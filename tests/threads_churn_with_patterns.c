@@ -95,14 +95,10 @@ static size_t queued(void)
 
 static size_t random_size(uint64_t *r)
 {
-    unsigned k = (unsigned)rng_range(r, 0, 999);
-    if (k < 700)
-        return rng_range(r, 0, 512);
-    if (k < 950)
-        return rng_range(r, 513, 8192);
-    if (k < 998)
-        return rng_range(r, 8193, 128 << 10);
-    return rng_range(r, (128 << 10) + 1, 2 << 20);
+    static const struct size_band mix[] = {
+        { 700, 0, 512 }, { 250, 513, 8192 }, { 48, 8193, 128 << 10 }, { 2, (128 << 10) + 1, 2 << 20 },
+    };
+    return rng_mix_size(r, mix, sizeof(mix) / sizeof(mix[0]));
 }
 
 static void verify(const struct item *it, int self, const char *when)

@@ -87,26 +87,8 @@ static int check_case(const struct wild *w)
     struct child c;
     char ptr[64] = "";
     child_self(&c, NULL, "case", w->name, NULL);
-    const char *line = strstr(c.out, "ptr ");
-    if (line)
-        sscanf(line + 4, "%63s", ptr);
-    const char *why = NULL;
-    if (!child_aborted(&c))
-        why = "did not end with SIGABRT";
-    else if (!ptr[0])
-        why = "the child did not reach the free";
-    else if (count_lines(c.err) != 1 || c.err[c.err_len - 1] != '\n')
-        why = "not exactly one line on stderr";
-    else if (strncmp(c.err, "hmm: free(): ", 13) != 0)
-        why = "the line does not start with 'hmm: free(): '";
-    else if (!strstr(c.err, ptr))
-        why = "the line does not name the pointer";
-    if (why) {
-        printf("FAIL: %s: %s (%s); stdout [%s] stderr [%s]\n", w->name, why, child_how(&c), c.out, c.err);
-        return 1;
-    }
-    printf("PASS: %s: %s", w->name, c.err);
-    return 0;
+    child_announced(&c, "ptr ", ptr);
+    return case_verdict(w->name, one_line_abort_fault(&c, ptr, "hmm: free(): "), &c);
 }
 
 int main(int argc, char **argv)

@@ -95,5 +95,10 @@ struct seeded_arg {
 uint64_t bench_run_seeded(const struct bench_params *bp, uint64_t ops, uint64_t stream,
                           void *(*fn)(void *));
 void bench_die(const char *what);
+/* calloc, or exit. */
+void *bench_calloc(size_t n, size_t size);
+/* Sums the n checksums that stand stride bytes apart from *first, so that
+ * the compiler keeps the work that made them. */
+void bench_sink_sums(const uint64_t *first, int n, size_t stride);
 
 #endif

@@ -70,9 +70,7 @@ static void *fast_thread(void *arg)
 static uint64_t fast_run(const struct bench_params *bp, uint64_t ops, int cycle)
 {
     int n = bp->threads;
-    struct fast_arg *args = calloc((size_t)n, sizeof *args);
-    if (!args)
-        bench_die("calloc");
+    struct fast_arg *args = bench_calloc((size_t)n, sizeof *args);
     for (int i = 0; i < n; i++) {
         args[i].ops = ops;
         args[i].cycle = cycle;

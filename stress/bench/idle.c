@@ -25,6 +25,16 @@ struct idle_worker {
     char pad[64];
 };
 
+/* A block of size with its first 16 bytes written. */
+static unsigned char *idle_block(size_t size, int k)
+{
+    unsigned char *p = malloc(size);
+    if (!p)
+        bench_die("malloc");
+    memset(p, k, 16);
+    return p;
+}
+
 static void *idle_thread(void *arg)
 {
     struct idle_worker *w = arg;
@@ -38,19 +48,10 @@ static void *idle_thread(void *arg)
             break;
         for (int k = 0; k < IDLE_SESSION; k++) {
             free(session[k]);
-            size_t size = rng_range(&rng, 64, 1024);
-            session[k] = malloc(size);
-            if (!session[k])
-                bench_die("malloc");
-            memset(session[k], k, 16);
+            session[k] = idle_block(rng_range(&rng, 64, 1024), k);
         }
-        for (int k = 0; k < IDLE_BURST; k++) {
-            size_t size = rng_logsize(&rng, 16, 2048);
-            tmp[k] = malloc(size);
-            if (!tmp[k])
-                bench_die("malloc");
-            memset(tmp[k], k, 16);
-        }
+        for (int k = 0; k < IDLE_BURST; k++)
+            tmp[k] = idle_block(rng_logsize(&rng, 16, 2048), k);
         for (int k = 0; k < IDLE_BURST; k++) {
             sum += tmp[k][k & 15];
             free(tmp[k]);

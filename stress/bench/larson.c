@@ -74,9 +74,7 @@ static void *larson_drain(void *arg)
 static uint64_t larson_run(const struct bench_params *bp, uint64_t ops)
 {
     int n = bp->threads;
-    struct larson_pool *pools = calloc((size_t)n, sizeof *pools);
-    if (!pools)
-        bench_die("calloc");
+    struct larson_pool *pools = bench_calloc((size_t)n, sizeof *pools);
     uint64_t per_gen = ops / LARSON_GENERATIONS;
     if (!per_gen)
         per_gen = 1;
@@ -88,10 +86,7 @@ static uint64_t larson_run(const struct bench_params *bp, uint64_t ops)
     for (int g = 0; g < LARSON_GENERATIONS; g++)
         bench_run_threads(n, larson_gen, pools, sizeof *pools);
     bench_run_threads(n, larson_drain, pools, sizeof *pools);
-    uint64_t sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += pools[i].sum;
-    BENCH_SINK(sum);
+    bench_sink_sums(&pools[0].sum, n, sizeof *pools);
     free(pools);
     return per_gen * LARSON_GENERATIONS * (uint64_t)n;
 }

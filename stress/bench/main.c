@@ -81,22 +81,33 @@ long bench_rss_kib(void)
     return (long)(resident * (unsigned long)sysconf(_SC_PAGESIZE) / 1024);
 }
 
+void *bench_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+    if (!p)
+        bench_die("calloc");
+    return p;
+}
+
+void bench_sink_sums(const uint64_t *first, int n, size_t stride)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += *(const uint64_t *)((const char *)first + (size_t)i * stride);
+    BENCH_SINK(sum);
+}
+
 uint64_t bench_run_seeded(const struct bench_params *bp, uint64_t ops, uint64_t stream,
                           void *(*fn)(void *))
 {
     int n = bp->threads;
-    struct seeded_arg *args = calloc((size_t)n, sizeof *args);
-    if (!args)
-        bench_die("calloc");
+    struct seeded_arg *args = bench_calloc((size_t)n, sizeof *args);
     for (int i = 0; i < n; i++) {
         args[i].ops = ops;
         args[i].seed = rng_seed(stream, (uint64_t)i);
     }
     bench_run_threads(n, fn, args, sizeof *args);
-    uint64_t sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += args[i].sum;
-    BENCH_SINK(sum);
+    bench_sink_sums(&args[0].sum, n, sizeof *args);
     free(args);
     return ops * (uint64_t)n;
 }

@@ -109,10 +109,7 @@ static uint64_t prodcon_run(const struct bench_params *bp, uint64_t ops)
         args[2 * i + 1] = (struct pc_arg){ .ring = &rings[i], .ops = ops, .consumer = 1 };
     }
     bench_run_threads(2 * n, prodcon_thread, args, sizeof *args);
-    uint64_t sum = 0;
-    for (int i = 0; i < 2 * n; i++)
-        sum += args[i].sum;
-    BENCH_SINK(sum);
+    bench_sink_sums(&args[0].sum, 2 * n, sizeof *args);
     free(args);
     free(rings);
     return ops * (uint64_t)n;

@@ -42,9 +42,7 @@ static void *scratch_thread(void *arg)
 static uint64_t scratch_run(const struct bench_params *bp, uint64_t ops)
 {
     int n = bp->threads;
-    struct scratch_arg *args = calloc((size_t)n, sizeof *args);
-    if (!args)
-        bench_die("calloc");
+    struct scratch_arg *args = bench_calloc((size_t)n, sizeof *args);
     for (int i = 0; i < n; i++) {
         args[i].first = malloc(SCRATCH_SIZE);
         if (!args[i].first)
@@ -52,10 +50,7 @@ static uint64_t scratch_run(const struct bench_params *bp, uint64_t ops)
         args[i].ops = ops;
     }
     bench_run_threads(n, scratch_thread, args, sizeof *args);
-    uint64_t sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += args[i].sum;
-    BENCH_SINK(sum);
+    bench_sink_sums(&args[0].sum, n, sizeof *args);
     free(args);
     return ops * (uint64_t)n;
 }

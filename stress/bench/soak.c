@@ -10,26 +10,16 @@
 #include <string.h>
 
 #include "bench.h"
+#include "soak_mix.h"
 
 #define SOAK_SLOTS 40000
 #define SOAK_TOUCH 256
 
 static _Atomic(unsigned char *) soak_slot[SOAK_SLOTS];
 
-/* The mix: mostly small, some medium, a few up to 96 KiB. */
-static size_t soak_size(uint64_t *rng)
-{
-    unsigned pick = (unsigned)(rng_next(rng) % 100);
-    if (pick < 80)
-        return rng_range(rng, 16, 1024);
-    if (pick < 97)
-        return rng_range(rng, 1025, 32 << 10);
-    return rng_range(rng, (32 << 10) + 1, 96 << 10);
-}
-
 static unsigned char *soak_block(uint64_t *rng)
 {
-    size_t size = soak_size(rng);
+    size_t size = soak_mix_size(rng);
     unsigned char *p = malloc(size);
     if (!p)
         bench_die("malloc");

@@ -1,0 +1,144 @@
+/* hmm-stats PID (tools/hmm-stats) shows a running process's statistics,
+ * and they are the ones the process gets from hmm_stats_print: the test
+ * re-executes itself with HMM_OPTIONS=stats_signal=..., four threads
+ * allocate and hold their blocks, the main thread prints its own
+ * statistics (text and JSON) and runs hmm-stats on its own pid, which must
+ * print the same bytes (cache_size=0: the calling thread's cache is the one
+ * difference between two callers).  A process started without
+ * stats_signal is not sent the signal (an uncaught SIGUSR1 would kill it):
+ * hmm-stats says why in one line and fails. */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "diag_child.h"
+#include "hmm.h"
+
+#define HOLDERS 4
+
+static pthread_barrier_t held, release;
+
+static void *holder(void *arg)
+{
+    size_t n = (size_t)(uintptr_t)arg;
+    void *small = hmm_malloc(100 * n), *large = hmm_malloc(50000 * n);
+    CHECK(small && large, "malloc");
+    pthread_barrier_wait(&held);
+    pthread_barrier_wait(&release);
+    hmm_free(small);
+    hmm_free(large);
+    return NULL;
+}
+
+static const char *tool_path(void)
+{
+    static char path[4096];
+    const char *env = getenv("HMM_STATS_TOOL");
+    if (env != NULL)
+        return env;
+    ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+    CHECK(n > 0, "readlink /proc/self/exe");
+    path[n] = '\0';
+    strcpy(strrchr(path, '/') + 1, "../tools/hmm-stats");
+    return path;
+}
+
+/* hmm-stats [--json] on this process. */
+static void run_tool(struct child *c, const char *format)
+{
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    char *args[] = { (char *)"hmm-stats", (char *)(strcmp(format, "json") ? "--" : "--json"), pid, NULL };
+    child_run(c, tool_path(), NO_OPTIONS, args);
+}
+
+/* What hmm_stats_print writes in this process. */
+static void own_stats(const char *format, char *out, size_t cap)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0, "pipe");
+    CHECK(hmm_stats_print(fds[1], format) == 0, "hmm_stats_print");
+    close(fds[1]);
+    ssize_t n = read(fds[0], out, cap - 1);
+    CHECK(n > 0, "read");
+    out[n] = '\0';
+    close(fds[0]);
+}
+
+static int compare(const char *format)
+{
+    static struct child tool;
+    static char own[CHILD_OUT_MAX];
+    own_stats(format, own, sizeof(own));
+    run_tool(&tool, format);
+    if (!child_exited(&tool, 0) || strcmp(tool.out, own) != 0) {
+        printf("FAIL: hmm-stats (%s): %s, stderr [%s]\n  hmm-stats printed [%s]\n  the process has [%s]\n", format,
+               child_how(&tool), tool.err, tool.out, own);
+        return 1;
+    }
+    printf("PASS: hmm-stats (%s) printed what hmm_stats_print has:\n%s", format, tool.out);
+    return 0;
+}
+
+/* The process hmm-stats looks at: HOLDERS threads hold blocks meanwhile. */
+static int serve(void)
+{
+    pthread_t t[HOLDERS];
+    CHECK(pthread_barrier_init(&held, NULL, HOLDERS + 1) == 0, "barrier");
+    CHECK(pthread_barrier_init(&release, NULL, HOLDERS + 1) == 0, "barrier");
+    for (size_t i = 0; i < HOLDERS; i++)
+        CHECK(pthread_create(&t[i], NULL, holder, (void *)(i + 1)) == 0, "pthread_create");
+    pthread_barrier_wait(&held);
+    struct hmm_stats s;
+    hmm_stats(&s);
+    int failures = compare("json") + compare("text");
+    if (s.arena_count < HOLDERS) {
+        printf("FAIL: %u arenas, expected at least %d\n", s.arena_count, HOLDERS);
+        failures++;
+    }
+    pthread_barrier_wait(&release);
+    for (int i = 0; i < HOLDERS; i++)
+        pthread_join(t[i], NULL);
+    return failures ? 1 : 0;
+}
+
+/* Without stats_signal: one line naming the option, and this process lives. */
+static int refused(void)
+{
+    static struct child tool;
+    hmm_free(hmm_malloc(100));
+    run_tool(&tool, "text");
+    if (child_exited(&tool, 0) || count_lines(tool.err) != 1 || !strstr(tool.err, "stats_signal") ||
+        tool.out_len != 0) {
+        printf("FAIL: hmm-stats on a process without stats_signal: %s, stdout [%s], stderr [%s]\n",
+               child_how(&tool), tool.out, tool.err);
+        return 1;
+    }
+    printf("PASS: hmm-stats on a process without stats_signal: %s", tool.err);
+    return 0;
+}
+
+static int in_child(const char *options, const char *action)
+{
+    static struct child c;
+    child_self(&c, options, action, NULL, NULL);
+    printf("HMM_OPTIONS=%s, %s: %s\n%s%s", options ? options : "(unset)", action, child_how(&c), c.out, c.err);
+    return child_exited(&c, 0) ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    alarm(TEST_TIMEOUT);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 1)
+        return !strcmp(argv[1], "serve") ? serve() : refused();
+    int failures = in_child("stats_signal=SIGUSR1,cache_size=0", "serve") +
+                   in_child("stats_signal=USR2,cache_size=0,background_thread=false", "serve") +
+                   in_child(NO_OPTIONS, "refused");
+    printf("%d of 3 cases failed\n", failures);
+    return failures ? 1 : 0;
+}
