@@ -8,6 +8,41 @@
 
 __thread struct thread_cache hmm_thread_cache __attribute__((tls_model("initial-exec")));
 
+struct sampling hmm_sampling;
+
+void cache_sampling_start(uint64_t (*interval)(void), void (*forget)(void *ptr))
+{
+    hmm_sampling.interval = interval;
+    hmm_sampling.forget = forget;
+    hmm_sampling.on = true;
+}
+
+/* The mallocs of class cls that pass before the next sampled one. */
+static uint32_t sample_draw(unsigned cls)
+{
+    uint64_t pops = hmm_sampling.interval() / class_size(cls);
+    return pops >= UINT32_MAX ? UINT32_MAX - 1 : (uint32_t)pops;
+}
+
+/* A block enters a bin's list: with sampling on, the malloc that will pop
+ * it is counted now, if the countdown allows. */
+static bool sample_charge(struct thread_cache *cache, unsigned cls)
+{
+    uint32_t *pops = &cache->sample_pops[cls];
+    if (!hmm_sampling.on)
+        return true;
+    if (*pops == 0)
+        return false;
+    (*pops)--;
+    return true;
+}
+
+static void sample_refund(struct thread_cache *cache, unsigned cls, uint32_t blocks)
+{
+    uint32_t *pops = &cache->sample_pops[cls];
+    *pops = *pops > UINT32_MAX - blocks ? UINT32_MAX : *pops + blocks;
+}
+
 /* A cache may hold cache_size bytes, and all of them together
  * CACHE_TOTAL_SHARES times that: with many threads each gets less.  The
  * budget is looked at again on every slow path. */
@@ -47,12 +82,56 @@ void cache_bind(struct thread_cache *cache, struct arena *a)
     for (unsigned cls = 0; cls < CACHE_BINS; cls++) {
         cache->bins[cls].head = NULL;
         cache->bins[cls].room = a && cls < CLASS_COUNT ? cache_limit(cache, cls) : 0;
-        cache->bins[cls].key = class_key(cls, a != NULL, 0);
-        cache->bins[cls].key_long = class_key(cls, a != NULL, 1);
+        cache->bins[cls].key = class_key(cls, a != NULL && !hmm_sampling.on, 0);
+        cache->bins[cls].key_long = class_key(cls, a != NULL && !hmm_sampling.on, 1);
+        cache->sample_keys[cls] = class_key(cls, a != NULL && hmm_sampling.on, 0);
     }
     cache->state = a ? CACHE_BOUND : CACHE_EXITED;
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
         cache->batch[cls] = 1;
+    if (a != NULL && hmm_sampling.on) {
+        cache->sample_bytes = (int64_t)hmm_sampling.interval();
+        for (unsigned cls = 1; cls < CLASS_COUNT; cls++)
+            cache->sample_pops[cls] = sample_draw(cls);
+    }
+}
+
+/* With sampling on, a refill of cls brings no more blocks than the
+ * countdown has mallocs left (cache_fill charges them all); with
+ * none left this malloc is the sampled one: it takes one block, charged to
+ * a countdown started again.  True when this malloc is sampled. */
+static bool sample_refill(struct thread_cache *cache, unsigned cls, uint32_t *want)
+{
+    uint32_t *pops = &cache->sample_pops[cls];
+    if (*pops == 0) {
+        *pops = sample_draw(cls) + 1u;
+        *want = 1;
+        return true;
+    }
+    if (*want > *pops)
+        *want = *pops;
+    return false;
+}
+
+/* A chosen block: out of the bins for good (offset 0), and counted. */
+static void *sample_take(struct thread_cache *cache, void *ptr, size_t counted)
+{
+    block_of(ptr)->bin_offset = 0;
+    cache->sampled = counted;
+    return ptr;
+}
+
+/* The countdown of the sizes no bin holds, in bytes. */
+void *sample_uncached(void *ptr, size_t size)
+{
+    struct thread_cache *cache = &hmm_thread_cache;
+    if (HMM_LIKELY(!hmm_sampling.on) || ptr == NULL)
+        return ptr;
+    cache->sample_bytes -= (int64_t)size;
+    if (cache->sample_bytes > 0)
+        return ptr;
+    cache->sample_bytes = (int64_t)hmm_sampling.interval();
+    return sample_take(cache, ptr, size);
 }
 
 /* A malloc that missed the fast path (or did not try it): refill the
@@ -66,15 +145,19 @@ void *cache_fill(struct thread_cache *cache, size_t size)
     cache_budget(cache);
     uint32_t limit = cache_limit(cache, cls);
     if (limit == 0)
-        return arena_malloc(cache->arena, size);
+        return sample_uncached(arena_malloc(cache->arena, size), size);
     struct cache_bin *bin = &cache->bins[cls];
+    bool sampled = false;
     if (bin->head == NULL) {
         cache->closed = false;
         uint32_t want = cache->batch[cls] < limit / 4u + 1u ? cache->batch[cls] : limit / 4u + 1u;
-        size_t got = arena_fill(cache->arena, cls, &bin->head, want);
-        bin->room = (intptr_t)(limit - got);
         if (want < 128u && want <= limit / 8u)
             cache->batch[cls] = (uint8_t)(want * 2u);
+        sampled = hmm_sampling.on && sample_refill(cache, cls, &want);
+        size_t got = arena_fill(cache->arena, cls, &bin->head, want);
+        bin->room = (intptr_t)(limit - got);
+        if (hmm_sampling.on)
+            cache->sample_pops[cls] -= (uint32_t)got;   /* want <= pops: every block parks */
         if (bin->head == NULL) {
             errno = ENOMEM;
             return NULL;
@@ -85,26 +168,28 @@ void *cache_fill(struct thread_cache *cache, size_t size)
     bin->head = entry->next;
     bin->room++;
     block_set_state(block_of(entry), BLOCK_INUSE);
-    return entry;
+    return sampled ? sample_take(cache, entry, class_size(cls)) : entry;
 }
 
-/* Detach every block of the bin past the first keep onto tail (as they
- * are, when there is no tail). */
-static struct cache_entry *bin_cut(struct cache_bin *bin, uint32_t keep, struct cache_entry *tail)
+/* Detach every block of class cls's bin past the first keep onto tail;
+ * with sampling on, the pops they were counted for are given back. */
+static struct cache_entry *bin_cut(struct thread_cache *cache, unsigned cls, uint32_t keep,
+                                   struct cache_entry *tail)
 {
-    struct cache_entry **link = &bin->head;
+    struct cache_entry **link = &cache->bins[cls].head;
     for (uint32_t kept = 0; *link != NULL && kept < keep; kept++)
         link = &(*link)->next;
     struct cache_entry *cut = *link;
     *link = NULL;
-    if (tail == NULL)
-        return cut;
-    while (cut != NULL) {
+    uint32_t blocks = 0;
+    for (; cut != NULL; blocks++) {
         struct cache_entry *next = cut->next;
         cut->next = tail;
         tail = cut;
         cut = next;
     }
+    if (hmm_sampling.on)
+        sample_refund(cache, cls, blocks);
     return tail;
 }
 
@@ -135,10 +220,44 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
         cache_close(cache);
         return false;
     }
-    struct cache_bin *bin = &cache->bins[cls];
-    struct cache_entry *list = bin_cut(bin, limit / 2u, NULL);
+    struct cache_entry *list = bin_cut(cache, cls, limit / 2u, NULL);
     arena_free_cached(cache->arena, list);
-    bin->room = (intptr_t)(limit - limit / 2u);
+    cache->bins[cls].room = (intptr_t)(limit - limit / 2u);
+    return true;
+}
+
+/* With sampling on, the free fast path's push, for the free slow path: the
+ * bins' keys are 0, so the key is checked against its class's here, and
+ * the malloc that will pop the block is counted ahead. */
+bool cache_push_counted(void *ptr)
+{
+    struct thread_cache *cache = &hmm_thread_cache;
+    if (!heap_holds_header(ptr))
+        return false;
+    struct block *b = block_of(ptr);
+    uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
+    unsigned cls = (key_bin_offset(key) & CACHE_OFFSET_MASK) / sizeof(struct cache_bin);
+    if (((key - cache->sample_keys[cls]) & ~KEY_ONE_UNIT) != 0)
+        return false;
+    struct cache_bin *bin = &cache->bins[cls];
+    if (bin->room <= 0 || !sample_charge(cache, cls))
+        return false;
+    bin->room--;
+    cache_put(bin, b);
+    return true;
+}
+
+/* Whether a slow free may park b in its bin: its class is cached, the bin
+ * has room (made if need be) and, with sampling on, the malloc that will
+ * pop it can be counted ahead. */
+bool cache_admit(struct thread_cache *cache, struct block *b)
+{
+    struct cache_bin *bin = cache_bin_at(cache, b->bin_offset);
+    if (b->bin_offset == 0 || (bin->room <= 0 && !cache_make_room(cache, b)) || bin->room <= 0)
+        return false;
+    if (!sample_charge(cache, block_class(b)))
+        return false;
+    bin->room--;
     return true;
 }
 
@@ -146,7 +265,7 @@ void cache_flush(struct thread_cache *cache)
 {
     struct cache_entry *list = NULL;
     for (unsigned cls = 1; cls < CLASS_COUNT; cls++) {
-        list = bin_cut(&cache->bins[cls], 0, list);
+        list = bin_cut(cache, cls, 0, list);
         cache->bins[cls].room = cache_limit(cache, cls);
     }
     if (list)

@@ -85,7 +85,7 @@ struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out)
 void *heap_malloc(size_t size)
 {
     if (size > hmm_tunables.mmap_threshold)
-        return huge_malloc(size, UNIT);
+        return sample_uncached(huge_malloc(size, UNIT), size);
     return cache_fill(&hmm_thread_cache, size ? size : 1);
 }
 
@@ -95,8 +95,15 @@ void *heap_memalign(size_t alignment, size_t size)
         return heap_malloc(size);
     if (size > hmm_tunables.mmap_threshold || alignment > hmm_tunables.chunk_size / 4 ||
         arena_needs_dedicated(size + alignment + ((size_t)MIN_BLOCK_UNITS << UNIT_SHIFT)))
-        return huge_malloc(size, alignment);
-    return arena_memalign(hmm_thread_cache.arena, alignment, size);
+        return sample_uncached(huge_malloc(size, alignment), size);
+    return sample_uncached(arena_memalign(hmm_thread_cache.arena, alignment, size), size);
+}
+
+/* A block the profiler may hold (offset 0) stops being that block. */
+static void sample_forget(void *ptr, struct block *b)
+{
+    if (HMM_UNLIKELY(hmm_sampling.on) && b->bin_offset == 0)
+        hmm_sampling.forget(ptr);
 }
 
 void heap_free(void *ptr, const char *call)
@@ -105,6 +112,7 @@ void heap_free(void *ptr, const char *call)
         return;
     struct chunk *c;
     struct block *b = heap_block(ptr, call, &c);
+    sample_forget(ptr, b);
     if (c->state == CHUNK_HUGE) {
         huge_free(c, b);
         return;
@@ -114,9 +122,8 @@ void heap_free(void *ptr, const char *call)
               (unsigned)b->bin_offset, b->units);
     struct thread_cache *cache = &hmm_thread_cache;
     struct arena *a = c->arena;
-    struct cache_bin *bin = cache_bin_at(cache, b->bin_offset);
-    if (b->bin_offset != 0 && (bin->room > 0 || cache_make_room(cache, b)) && --bin->room >= 0)
-        cache_put(bin, b);
+    if (cache_admit(cache, b))
+        cache_put(cache_bin_at(cache, b->bin_offset), b);
     else if (a == cache->arena)
         arena_free(a, b);
     else
@@ -146,21 +153,24 @@ static size_t growth_capacity(size_t usable, size_t size)
     return size < hmm_tunables.chunk_size / 4 ? size + size / 2 : 2 * size;
 }
 
+/* With sampling on, a block resized where it is counts as a new malloc of
+ * its new size (a moved one is counted by heap_malloc). */
 void *heap_realloc(void *ptr, size_t size)
 {
     struct chunk *c;
     struct block *b = heap_block(ptr, "realloc", &c);
     bool huge_size = size > hmm_tunables.mmap_threshold;
+    sample_forget(ptr, b);
     if (c->state == CHUNK_HUGE) {
         if (huge_size)
-            return huge_realloc(c, b, size);
+            return sample_uncached(huge_realloc(c, b, size), size);
         return realloc_move(ptr, huge_usable(c, b), size, size);
     }
     size_t usable = block_usable(b);
     if (size <= usable && size >= usable / 2)
-        return ptr;
+        return sample_uncached(ptr, size);
     if (!huge_size && c->arena == hmm_thread_cache.arena && arena_resize(c->arena, b, size))
-        return ptr;
+        return sample_uncached(ptr, size);
     return realloc_move(ptr, usable, size, growth_capacity(usable, size));
 }
 

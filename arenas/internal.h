@@ -376,7 +376,16 @@ struct thread_cache {
     uint32_t state;             /* enum cache_state */
     bool closed;                /* emptied with no room left since the last refill */
     uint8_t batch[CLASS_COUNT]; /* blocks the next refill of a class takes */
+    /* sampling (hmm_sampling.on), see below */
+    size_t sampled;             /* bytes counted for the malloc just chosen; 0: none */
+    int64_t sample_bytes;       /* uncached mallocs: bytes before the next sample */
+    uint32_t sample_pops[CLASS_COUNT];  /* mallocs of a class that pass, beyond its bin's list */
+    uint64_t sample_keys[CACHE_BINS];   /* the bins' keys, kept here while theirs are 0 */
 };
+
+/* A key (struct block) and the key of the same block a unit longer differ
+ * in this bit only. */
+#define KEY_ONE_UNIT ((uint64_t)1 << 32)
 
 #define CACHE_CLASS_MAX 128u      /* blocks one bin may hold */
 #define CACHE_TOTAL_SHARES 32u    /* all caches together: this many cache_size */
@@ -400,6 +409,21 @@ static inline bool cache_bound(void)
 static inline bool cache_never_bound(void)
 {
     return hmm_thread_cache.state == CACHE_UNBOUND;
+}
+
+/* The bytes the profiler should record for the malloc the calling thread
+ * just made (0: it was not sampled). */
+static inline size_t cache_sampled(void)
+{
+    return hmm_thread_cache.sampled;
+}
+
+/* Read the sampled bytes and clear them, so that each is recorded once. */
+static inline size_t cache_take_sampled(void)
+{
+    size_t bytes = hmm_thread_cache.sampled;
+    hmm_thread_cache.sampled = 0;
+    return bytes;
 }
 
 static inline unsigned block_class(const struct block *b)
@@ -499,6 +523,25 @@ static inline bool cache_push(void *ptr)
     block_flip_state(b, BLOCK_INUSE, BLOCK_CACHED);
     return true;
 }
+
+/* ---- sampling: the heap profiler's view of the engine -------------------
+ * lib/ turns it on (prof=true) before any thread binds.  The malloc fast
+ * path keeps no count, so with sampling on a bin's list holds only mallocs
+ * counted ahead: a block is charged to its class's sample_pops when it
+ * enters the list and refunded when it leaves other than by a pop, and the
+ * free fast path is off (every bin key 0) so that no free adds to a list
+ * unseen.  A class's countdown is an exponential draw of bytes divided by
+ * the class's size, so each class is sampled as a Poisson process over its
+ * bytes; uncached sizes count bytes in sample_bytes.  A chosen block leaves
+ * with bin offset 0, set in `sampled` for lib/ to record; heap_free and
+ * heap_realloc report every block with offset 0 to `forget`. */
+struct sampling {
+    bool on;
+    uint64_t (*interval)(void);         /* bytes to the next sample, random */
+    void (*forget)(void *ptr);          /* a block with offset 0 is freed or resized */
+};
+
+extern struct sampling hmm_sampling;
 
 /* ---- the arena lock ------------------------------------------------------
  * Held briefly by the owner's slow path, and by remote drainers, walkers
@@ -647,6 +690,8 @@ uint64_t os_now_ms(void);
 size_t os_page_size(void);
 unsigned os_cpu_count(void);
 void os_write(int fd, const char *buf, size_t len);
+int os_open_write(const char *path);    /* create or truncate, close-on-exec; -1 on failure */
+int os_open_read(const char *path);     /* -1 on failure */
 bool os_pipe(int fds[2]);               /* non-blocking, close-on-exec */
 size_t os_read(int fd, void *buf, size_t len);   /* 0: nothing read */
 bool os_wait_readable(int fd, unsigned ms);
@@ -726,6 +771,10 @@ void cache_bind(struct thread_cache *cache, struct arena *a);
 void *cache_fill(struct thread_cache *cache, size_t size);
 bool cache_make_room(struct thread_cache *cache, struct block *b);
 void cache_flush(struct thread_cache *cache);
+bool cache_admit(struct thread_cache *cache, struct block *b);
+bool cache_push_counted(void *ptr);
+void cache_sampling_start(uint64_t (*interval)(void), void (*forget)(void *ptr));
+void *sample_uncached(void *ptr, size_t size);
 
 /* heap.c: the engine's front door for lib/: pointers checked, then handed
  * to the cache, the arena, a remote arena or the huge blocks.  The caller

@@ -202,6 +202,17 @@ void os_write(int fd, const char *buf, size_t len)
     }
 }
 
+/* The heap profiler's dumps (lib/prof.c). */
+int os_open_write(const char *path)
+{
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+int os_open_read(const char *path)
+{
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
 /* The pipe, the handler and the files of statistics on request
  * (lib/live_stats.c). */
 bool os_pipe(int fds[2])

@@ -86,6 +86,12 @@ int hmm_stats(struct hmm_stats *stats);
  * errno = EINVAL for an unknown format. */
 int hmm_stats_print(int fd, const char *format);
 
+/* With HMM_OPTIONS=prof=true, writes a heap profile of the sampled live
+ * blocks (the legacy text format google-pprof reads) to path, or to the
+ * next PREFIX.PID.SEQ.heap when path is NULL; returns 0, or -1 with
+ * errno = ENOENT when the profiler is off, or open's errno. */
+int hmm_prof_dump(const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,7 @@
  * stats_signal starts it too (whatever background_thread says), to answer
  * hmm-stats between its passes (live_stats.c). */
 #include "lib.h"
+#include "prof.h"
 
 #include <signal.h>
 
@@ -58,6 +59,8 @@ static void *maint_main(void *arg)
         live_stats_wait(hmm_tunables.decay_ms ? hmm_tunables.decay_ms : 1);
         if (maint_purges())
             engine_maintain(hmm_tunables.top_pad);
+        if (prof_options.on)
+            prof_poll();
     }
     return NULL;
 }

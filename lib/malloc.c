@@ -3,6 +3,7 @@
  * override.  The fast paths are the thread cache's inline pop and push;
  * everything else goes out of line to the engine's front door (heap.c). */
 #include "lib.h"
+#include "prof.h"
 
 #include <errno.h>
 #include <string.h>
@@ -21,7 +22,7 @@ static bool ready_to_allocate(void)
 /* The maintenance thread may start once the process has grown (auto). */
 static HMM_NOINLINE void *malloc_slow(size_t size)
 {
-    void *ptr = ready_to_allocate() ? heap_malloc(size) : NULL;
+    void *ptr = ready_to_allocate() ? prof_note(heap_malloc(size)) : NULL;
     maint_start();
     return ptr;
 }
@@ -40,6 +41,11 @@ static HMM_NOINLINE void free_slow(void *ptr)
 {
     if (HMM_UNLIKELY(hmm_options.check_every))
         check_tick();
+    if (HMM_UNLIKELY(prof_options.on)) {
+        prof_poll();
+        if (cache_push_counted(ptr))
+            return;
+    }
     if (ptr != NULL && cache_never_bound())
         thread_bind();
     heap_free(ptr, "free");
@@ -73,7 +79,7 @@ HMM_EXPORT void *hmm_realloc(void *ptr, size_t size)
         hmm_free(ptr);
         return NULL;
     }
-    return ready_to_allocate() ? heap_realloc(ptr, size) : NULL;
+    return ready_to_allocate() ? prof_note(heap_realloc(ptr, size)) : NULL;
 }
 
 HMM_EXPORT void *hmm_reallocarray(void *ptr, size_t count, size_t size)
@@ -93,7 +99,7 @@ static bool power_of_two(size_t n)
 
 static void *aligned(size_t alignment, size_t size)
 {
-    return ready_to_allocate() ? heap_memalign(alignment, size) : NULL;
+    return ready_to_allocate() ? prof_note(heap_memalign(alignment, size)) : NULL;
 }
 
 HMM_EXPORT int hmm_posix_memalign(void **out, size_t alignment, size_t size)

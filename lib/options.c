@@ -2,6 +2,7 @@
  * that is not understood is reported on one line, naming the pair and what
  * is accepted, and the default stays. */
 #include "lib.h"
+#include "prof.h"
 
 #include <malloc.h>
 #include <signal.h>
@@ -13,7 +14,7 @@
 
 struct lib_options hmm_options;
 
-enum kind { KIND_SIZE, KIND_COUNT, KIND_BOOL, KIND_CHECK, KIND_SWITCH, KIND_SIGNAL };
+enum kind { KIND_SIZE, KIND_COUNT, KIND_BOOL, KIND_CHECK, KIND_SWITCH, KIND_SIGNAL, KIND_TEXT };
 
 struct option_spec {
     const char *key;
@@ -21,6 +22,9 @@ struct option_spec {
     uint64_t min, max;
     const char *accepted;
 };
+
+#define SIGNALS_ACCEPTED \
+    "expected SIGUSR1, SIGUSR2 or a real-time signal number (SIGRTMIN to SIGRTMAX, 34 to 64 with glibc)"
 
 static const struct option_spec specs[] = {
     { "arena_max", KIND_COUNT, 1, 1024, "expected a whole number from 1 to 1024" },
@@ -33,8 +37,13 @@ static const struct option_spec specs[] = {
     { "decay_ms", KIND_COUNT, 0, 3600000, "expected milliseconds from 0 to 3600000" },
     { "check", KIND_CHECK, 1, UINT32_MAX, "expected basic, full, or a number N of calls between heap checks" },
     { "stats_at_exit", KIND_BOOL, 0, 1, "expected true or false" },
-    { "stats_signal", KIND_SIGNAL, 0, 0,
-      "expected SIGUSR1, SIGUSR2 or a real-time signal number (SIGRTMIN to SIGRTMAX, 34 to 64 with glibc)" },
+    { "prof", KIND_BOOL, 0, 1, "expected true or false" },
+    { "prof_sample", KIND_SIZE, 1, GIB, "expected a size from 1 to 1G (K, M, G suffixes)" },
+    { "prof_interval", KIND_SIZE, 0, (uint64_t)1 << 40, "expected a size up to 1T (0: no interval dumps)" },
+    { "prof_final", KIND_BOOL, 0, 1, "expected true or false" },
+    { "prof_prefix", KIND_TEXT, 1, PROF_PREFIX_MAX - 1, "expected a path prefix of 1 to 199 characters" },
+    { "prof_signal", KIND_SIGNAL, 0, 0, SIGNALS_ACCEPTED },
+    { "stats_signal", KIND_SIGNAL, 0, 0, SIGNALS_ACCEPTED },
 };
 
 #define SPEC_COUNT (sizeof(specs) / sizeof(specs[0]))
@@ -115,15 +124,37 @@ static bool parse_value(const struct option_spec *spec, const char *s, size_t le
         return strcmp(spec->key, "chunk_size") != 0 || *out % MIB == 0;
     case KIND_COUNT:
         return parse_number(s, len, out, false) && *out >= spec->min && *out <= spec->max;
+    case KIND_TEXT:
+        return len >= spec->min && len <= spec->max;
     case KIND_SIGNAL:
         return parse_signal(s, len, out);
     }
     return false;
 }
 
+/* prof_prefix=TEXT, checked for length. */
+static void apply_text(const char *text, size_t len)
+{
+    memcpy(prof_options.prefix, text, len);
+    prof_options.prefix[len] = '\0';
+}
+
+static void apply_prof(const char *key, uint64_t value)
+{
+    if (!strcmp(key, "prof")) prof_options.on = value;
+    else if (!strcmp(key, "prof_sample")) prof_options.sample = value;
+    else if (!strcmp(key, "prof_interval")) prof_options.interval = value;
+    else if (!strcmp(key, "prof_final")) prof_options.final = value;
+    else if (!strcmp(key, "prof_signal")) prof_options.signal = (int)value;
+}
+
 static void apply(const struct option_spec *spec, uint64_t value)
 {
     const char *key = spec->key;
+    if (!strncmp(key, "prof", 4)) {
+        apply_prof(key, value);
+        return;
+    }
     if (!strcmp(key, "arena_max")) hmm_tunables.arena_max = (unsigned)value;
     else if (!strcmp(key, "trim_threshold")) hmm_tunables.trim_threshold = value;
     else if (!strcmp(key, "top_pad")) hmm_tunables.top_pad = value;
@@ -159,15 +190,18 @@ static void parse_pair(const char *pair, size_t len)
         if (!equals(pair, key_len, specs[i].key))
             continue;
         uint64_t value;
-        if (parse_value(&specs[i], eq + 1, len - key_len - 1, &value))
-            apply(&specs[i], value);
-        else
+        size_t value_len = len - key_len - 1;
+        if (!parse_value(&specs[i], eq + 1, value_len, &value))
             warn_pair(pair, len, specs[i].accepted);
+        else if (specs[i].kind == KIND_TEXT)
+            apply_text(eq + 1, value_len);
+        else
+            apply(&specs[i], value);
         return;
     }
     warn_pair(pair, len, "unknown key (known: arena_max, trim_threshold, top_pad, mmap_threshold, "
                          "chunk_size, cache_size, background_thread, decay_ms, check, stats_at_exit, "
-                         "stats_signal)");
+                         "stats_signal, prof, prof_sample, prof_interval, prof_final, prof_prefix, prof_signal)");
 }
 
 void options_init(const char *text)
@@ -184,6 +218,7 @@ void options_init(const char *text)
      * check=N, so those run without the thread cache. */
     if (hmm_tunables.check_level == CHECK_FULL || hmm_options.check_every)
         hmm_tunables.cache_size = 0;
+    prof_init();
 }
 
 int options_mallopt(int param, int value)

@@ -3,6 +3,7 @@
  * exit (a pthread key destructor), and the fork handlers, registered from a
  * constructor so that they run after every handler registered later. */
 #include "lib.h"
+#include "prof.h"
 
 #include <stdlib.h>
 
@@ -46,18 +47,21 @@ bool thread_bind(void)
 
 static void fork_prepare(void)
 {
+    prof_fork_prepare();
     registry_lock_all();
 }
 
 static void fork_parent(void)
 {
     registry_unlock_all();
+    prof_fork_parent();
 }
 
 static void fork_child(void)
 {
     engine_fork_child();
     maint_child_reset();
+    prof_fork_child();
 }
 
 __attribute__((constructor)) static void hmm_constructor(void)
@@ -66,4 +70,5 @@ __attribute__((constructor)) static void hmm_constructor(void)
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     if (hmm_options.stats_at_exit)
         atexit(stats_print_at_exit);
+    prof_start();
 }

@@ -3,7 +3,7 @@
 # the malloc family, C23 free_sized/free_aligned_sized, glibc's __libc_*
 # aliases and __posix_memalign -- plus malloc_stats, mallinfo2 and mallopt,
 # and the hmm_* variant of each together with hmm_check, hmm_stats and
-# hmm_stats_print; and sbrk, brk, __sbrk and __brk, so that every movement
+# hmm_stats_print, hmm_prof_dump; and sbrk, brk, __sbrk and __brk, so that every movement
 # of the break goes through hmm's lock.  A --disable-override build must
 # export the hmm_* names and none of the standard ones.
 . "${srcdir:-.}/tests/smoke_lib.sh"
@@ -15,7 +15,7 @@ memalign valloc pvalloc malloc_usable_size malloc_trim free_sized
 free_aligned_sized malloc_stats mallinfo2 mallopt"
 aliases="__libc_malloc __libc_free __libc_calloc __libc_realloc __libc_memalign
 __libc_valloc __libc_pvalloc __posix_memalign sbrk brk __sbrk __brk"
-extra="hmm_check hmm_stats hmm_stats_print"
+extra="hmm_check hmm_stats hmm_stats_print hmm_prof_dump"
 
 # Defined dynamic symbols, one name a line, version suffix (@...) removed.
 nm -D --defined-only "$HMM_LIB" > "$tmp/nm.out" || fail "nm -D failed on $HMM_LIB"

@@ -37,6 +37,7 @@ struct bad {
 #define CHUNK_1M "chunk_bytes == 1M; chunks == 1"
 #define CACHE_1M "cached_bytes > 64K; cached_bytes <= 1M"
 #define NO_JUNK "junk == 0; junk_of > 0"
+#define PROF_DEFAULTS "prof_on == 1; prof_default_prefix == 1; prof_sample == 512K; prof_signal == 0"
 #define NOT_CAUGHT "caught_9 == 0; caught_10 == 0; caught_12 == 0; tasks == 1"
 
 static const struct bad cases[] = {
@@ -104,6 +105,16 @@ static const struct bad cases[] = {
     { "check=-1", { "check=-1" }, "cache", CACHE_1M },
     { "check=4294967296", { "check=4294967296" }, "cache", CACHE_1M },
     { "check=10K", { "check=10K" }, "cache", CACHE_1M },
+    /* the profiler: off, 512K, no signal, prefix hmm stay */
+    { "prof=maybe", { "prof=maybe" }, "prof", "prof_on == 0" },
+    { "prof=true,prof_sample=0", { "prof_sample=0" }, "prof", PROF_DEFAULTS },
+    { "prof=true,prof_sample=2G", { "prof_sample=2G" }, "prof", PROF_DEFAULTS },
+    { "prof=true,prof_signal=SIGKILL", { "prof_signal=SIGKILL" }, "prof", PROF_DEFAULTS },
+    { "prof=true,prof_signal=9", { "prof_signal=9" }, "prof", PROF_DEFAULTS },
+    { "prof=true,prof_signal=", { "prof_signal=" }, "prof", PROF_DEFAULTS },
+    { "prof=true,prof_prefix=", { "prof_prefix=" }, "prof", PROF_DEFAULTS },
+    { "prof=true,prof_interval=2T", { "prof_interval=2T" }, "prof", PROF_DEFAULTS },
+    { "prof=true,prof_final=sometimes", { "prof_final=sometimes" }, "prof", PROF_DEFAULTS },
     /* several pairs: one line per bad pair, in order; the good ones honoured */
     { "bogus=1,arena_max=0,check=bogus,cache_size=0", { "bogus=1", "arena_max=0", "check=bogus" }, "cache",
       "cached_bytes == 0" },

@@ -18,6 +18,8 @@
  *   check            full: freed memory is junk, an overflow is caught;
  *                    basic: neither; N: accepted, the program runs
  *   stats_at_exit    true/yes/1 print the statistics at exit, false not
+ *   prof...          prof=true: hmm_prof_dump writes hmm.PID.0.heap at the
+ *                    rate of prof_sample; prof_signal installs a handler
  *   stats_signal     the process catches that signal and runs the
  *                    maintenance thread, which purges only as
  *                    background_thread says
@@ -88,6 +90,12 @@ static const struct good cases[] = {
     { "check=full", "overflow", "", CANARY_ABORT },
     { "check=1000", "cache", "cached_bytes == 0", QUIET },
     { "check=4294967295", "cache", "cached_bytes == 0", QUIET },
+    /* the profiler */
+    { NO_OPTIONS, "prof", "prof_on == 0; prof_signal == 0", QUIET },
+    { "prof=true", "prof", "prof_on == 1; prof_default_prefix == 1; prof_sample == 512K; prof_signal == 0", QUIET },
+    { "prof=true,prof_sample=64K,prof_signal=SIGUSR1", "prof", "prof_sample == 64K; prof_signal == 10", QUIET },
+    { "prof=true,prof_sample=1,prof_signal=USR2", "prof", "prof_sample == 1; prof_signal == 12", QUIET },
+    { "prof=true,prof_signal=40,prof_interval=1G,prof_final=false", "prof", "prof_signal == 40", QUIET },
     /* stats_at_exit */
     { "stats_at_exit=true", "nothing", "", STATS_REPORT },
     { "stats_at_exit=yes", "nothing", "", STATS_REPORT },

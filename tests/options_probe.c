@@ -25,6 +25,11 @@
  *                         process catches signal number SIG, else 0, and
  *                         "tasks"
  *   nothing               allocates a block and exits
+ *   prof                  in a new directory, hmm_prof_dump(NULL):
+ *                         "prof_on" (it worked), "prof_default_prefix"
+ *                         (it wrote hmm.PID.0.heap), "prof_sample" (the
+ *                         rate in its header) and "prof_signal" (the first
+ *                         signal with a handler, 0: none); no dump at exit
  *
  * Calls the hmm_* names; links libhmm.la. */
 #include "config.h"
@@ -246,6 +251,44 @@ static void grown(void)
     hmm_free(p);
 }
 
+/* The first signal the profiler may take that has a handler set. */
+static int handled_signal(void)
+{
+    int candidates[] = { SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH };
+    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+        struct sigaction now;
+        if (sigaction(candidates[i], NULL, &now) == 0 && now.sa_handler != SIG_DFL)
+            return candidates[i];
+    }
+    for (int sig = 34; sig <= 64; sig++) {
+        struct sigaction now;
+        if (sigaction(sig, NULL, &now) == 0 && now.sa_handler != SIG_DFL)
+            return sig;
+    }
+    return 0;
+}
+
+static void prof(void)
+{
+    char dir[] = "/tmp/hmm-probe-XXXXXX", name[64], header[128] = "";
+    CHECK(mkdtemp(dir) != NULL && chdir(dir) == 0, "mkdtemp");
+    int on = hmm_prof_dump(NULL) == 0;
+    snprintf(name, sizeof(name), "hmm.%d.0.heap", (int)getpid());
+    FILE *f = fopen(name, "r");
+    size_t rate = 0;
+    if (f != NULL) {
+        CHECK(fgets(header, sizeof(header), f) != NULL, "empty dump");
+        fclose(f);
+        unlink(name);
+        CHECK(sscanf(header, "heap profile: %*u: %*u [%*u: %*u] @ heap_v2/%zu", &rate) == 1, "header [%s]", header);
+    }
+    CHECK(chdir("/") == 0 && rmdir(dir) == 0, "rmdir %s", dir);
+    printf("prof_on %d\nprof_default_prefix %d\nprof_sample %zu\nprof_signal %d\n", on, f != NULL, rate,
+           handled_signal());
+    fflush(stdout);
+    _exit(0);
+}
+
 int main(int argc, char **argv)
 {
     alarm(TEST_TIMEOUT);
@@ -272,6 +315,8 @@ int main(int argc, char **argv)
         overflow();
     else if (!strcmp(action, "tasks"))
         tasks();
+    else if (!strcmp(action, "prof"))
+        prof();
     else if (!strcmp(action, "caught"))
         caught(argc, argv);
     else if (!strcmp(action, "nothing"))
