@@ -1,8 +1,10 @@
 /* Arenas: chunks borrowed from the region, each a list of blocks with their
  * headers in front; free blocks in bins by size; allocation splits, free
  * coalesces, and a chunk that becomes wholly free goes back to the region
- * (one is kept back as a spare).  Blocks freed by other threads arrive on
- * the lock-free remote stack and are freed here by a lock holder. */
+ * (one is kept back as a spare).  Small blocks a thread cache gives back
+ * wait unmerged on per-class central lists for the next refill.  Blocks
+ * freed by other threads arrive on the lock-free remote stack and are
+ * taken onto the central lists (or freed) by a lock holder. */
 #include "internal.h"
 
 #include <errno.h>
@@ -15,6 +17,8 @@
 #define PURGE_TICK_MS 10u         /* how often frees look for aged free pages */
 #define SPARSE_SLACK ((size_t)8 << 20)  /* an arena holding this much more than its */
 #define SPARSE_RATIO 4u                  /* live bytes, and 4 times them, is being emptied */
+#define CENTRAL_FLOOR ((size_t)1 << 20)  /* central bytes an arena may always keep */
+#define CENTRAL_MAX_SIZE 4096u           /* larger blocks are always merged */
 #define CANARY_BYTE 0xca
 #define JUNK_BYTE 0xdf
 #define JUNK_MAX ((size_t)4096)   /* check=full junks at most this much of a freed block */
@@ -352,6 +356,8 @@ void arena_scrub(struct block *b, const char *call)
 
 /* ---- chunks ------------------------------------------------------------- */
 
+static void central_flush(struct arena *a);
+
 /* Take c into a's list as one free block, of the given kind or dedicated to
  * one large block; the block is not binned. */
 static struct block *chunk_adopt(struct arena *a, struct chunk *c, enum chunk_use use)
@@ -426,6 +432,12 @@ static struct block *arena_grow(struct arena *a, uint32_t units)
     size_t size = dedicated ? need : hmm_tunables.chunk_size;
     if (size - CHUNK_HEADER - BLOCK_HEADER > ((size_t)MAX_UNITS << UNIT_SHIFT))
         return NULL;
+    if (a->central_bytes != 0) {
+        central_flush(a);
+        struct block *merged = bin_take(a, units);
+        if (merged != NULL || (!dedicated && a->spare != NULL))
+            return merged != NULL ? merged : arena_grow(a, units);
+    }
     struct chunk *c = region_take(size, a);
     if (c == NULL)
         return NULL;
@@ -519,6 +531,7 @@ static void purge_if_due(struct arena *a)
         a->purge_mark = resident;
     if (resident <= trigger || resident <= a->purge_mark + GRANULE)
         return;
+    central_flush(a);
     purge_locked(a, trigger / 2, 0);
 }
 
@@ -589,42 +602,152 @@ static void free_locked(struct arena *a, struct block *b)
     coalesce_locked(a, b);
 }
 
-/* Take the whole remote-free stack and free its blocks; or, with kept,
- * move the cacheable ones onto *kept, cached, for a thread cache: a
- * producer whose blocks come back from its consumer reuses them without a
- * trip through the bins.  Returns how many kept blocks are of the cache
- * bin at offset. */
-static size_t drain_into(struct arena *a, struct cache_entry **kept, uint16_t offset)
+/* ---- central lists ------------------------------------------------------ */
+
+/* A quarter of cache_size in blocks of class cls (256 KiB at the
+ * default): room for many flushes of a thread cache's bin and for the
+ * blocks a producer has in flight to its consumers.  Only blocks of up to
+ * 4 KiB (a producer's buffers): larger ones are few, and merging them is
+ * what keeps the large free blocks whole.  What the lists hold together is
+ * bounded by the live bytes too (central_open). */
+static uint32_t central_limit(unsigned cls)
+{
+    if (class_size(cls) > CENTRAL_MAX_SIZE)
+        return 0;
+    return (uint32_t)(hmm_tunables.cache_size / 4 / class_size(cls));
+}
+
+/* What a batch of central pushes adds up to, for the counters, which are
+ * updated once a batch, and the bytes the batch may add. */
+struct central_tally {
+    size_t bytes;
+    size_t blocks;
+    size_t room;
+};
+
+/* Park a block that left the program (cached or remote) on its class's
+ * central list, if it has room; false when it has none. */
+static inline bool central_push(struct arena *a, struct block *b, struct central_tally *tally)
+{
+    unsigned cls = block_class(b);
+    struct central_list *list = &a->central[cls];
+    size_t bytes = (size_t)b->units << UNIT_SHIFT;
+    if (list->count >= list->limit || tally->bytes + bytes > tally->room)
+        return false;
+    HMM_ASSERT(block_linked(b) && block_chunk(b)->arena == a);
+    if (canary_units())
+        canary_verify(b, "free");
+    block_set_state(b, BLOCK_CENTRAL);
+    struct cache_entry *entry = block_payload(b);
+    entry->next = list->head;
+    list->head = entry;
+    list->count++;
+    tally->bytes += bytes;
+    tally->blocks++;
+    return true;
+}
+
+/* The start of a batch: the central lists of all classes together may hold
+ * an eighth of the live bytes (and CENTRAL_FLOOR), so that they never keep
+ * much more than the live set needs; nothing while the arena is being
+ * emptied, when they are merged at once. */
+static struct central_tally central_open(struct arena *a)
+{
+    struct central_tally tally = { 0, 0, 0 };
+    if (arena_sparse(a)) {
+        central_flush(a);
+        return tally;
+    }
+    size_t budget = a->used_bytes / 8 > CENTRAL_FLOOR ? a->used_bytes / 8 : CENTRAL_FLOOR;
+    tally.room = budget > a->central_bytes ? budget - a->central_bytes : 0;
+    return tally;
+}
+
+static void central_settle(struct arena *a, const struct central_tally *tally)
+{
+    counter_sub(&a->used_bytes, tally->bytes);
+    counter_sub(&a->used_blocks, tally->blocks);
+    counter_add(&a->frees, tally->blocks);
+    counter_add(&a->free_bytes, tally->bytes);
+    counter_add(&a->central_bytes, tally->bytes);
+}
+
+/* Up to want blocks of class cls off its central list, cached, onto *out;
+ * how many. */
+static size_t central_take(struct arena *a, unsigned cls, struct cache_entry **out, size_t want)
+{
+    struct central_list *list = &a->central[cls];
+    size_t taken = 0, bytes = 0;
+    while (taken < want && list->head != NULL) {
+        struct cache_entry *entry = list->head;
+        struct block *b = block_of(entry);
+        HMM_ASSERT(block_central(a, cls, b));
+        list->head = entry->next;
+        block_set_state(b, BLOCK_CACHED);
+        bytes += (size_t)b->units << UNIT_SHIFT;
+        entry->next = *out;
+        *out = entry;
+        taken++;
+    }
+    list->count -= (uint32_t)taken;
+    counter_sub(&a->central_bytes, bytes);
+    counter_sub(&a->free_bytes, bytes);
+    counter_add(&a->used_bytes, bytes);
+    counter_add(&a->used_blocks, taken);
+    counter_add(&a->mallocs, taken);
+    return taken;
+}
+
+/* Merge every central block with its free neighbours into the bins: before
+ * the arena grows, purges or gives chunks back, and when a cache is
+ * flushed whole (its thread exits, or its arena is being emptied). */
+static void central_flush(struct arena *a)
+{
+    for (unsigned cls = 1; cls < CLASS_COUNT && a->central_bytes != 0; cls++) {
+        struct central_list *list = &a->central[cls];
+        while (list->head != NULL) {
+            struct block *b = block_of(list->head);
+            HMM_ASSERT(block_central(a, cls, b));
+            list->head = list->head->next;
+            counter_sub(&a->central_bytes, (size_t)b->units << UNIT_SHIFT);
+            counter_sub(&a->free_bytes, (size_t)b->units << UNIT_SHIFT);
+            coalesce_locked(a, b);
+        }
+        list->count = 0;
+    }
+}
+
+/* A block that left the program: onto its central list, or merged into the
+ * bins when the list is full or the arena is being emptied. */
+static inline void release_locked(struct arena *a, struct block *b, struct central_tally *tally)
+{
+    if (!central_push(a, b, tally))
+        free_locked(a, b);
+}
+
+/* Take the whole remote-free stack: cacheable blocks go on the central
+ * lists, where the owner's next refill finds them, the rest to the bins. */
+static void drain_locked(struct arena *a)
 {
     if (__atomic_load_n(&a->remote.head, __ATOMIC_ACQUIRE) == NULL)
-        return 0;
+        return;
     ck_stack_entry_t *entry = ck_stack_batch_pop_upmc(&a->remote);
     __atomic_store_n(&a->remote_pending, 0, __ATOMIC_RELEASE);
-    size_t matching = 0;
+    struct central_tally tally = central_open(a);
+    size_t drained = 0;
     while (entry != NULL) {
         ck_stack_entry_t *next = entry->next;
         struct block *b = block_of(entry);
-        if (!block_header_valid(b) || block_state(b) != BLOCK_REMOTE)
+        /* A remote block's tag is a valid header's: only its size is left to check. */
+        if (block_state(b) != BLOCK_REMOTE || b->units < MIN_BLOCK_UNITS)
             fatal("free(): corrupted remote-free stack of arena %u at %p", a->id, (void *)entry);
-        HMM_ASSERT(block_linked(b) && block_chunk(b)->arena == a);
-        counter_add(&a->remote_frees, 1);
-        if (kept != NULL && b->bin_offset != 0) {
-            block_set_state(b, BLOCK_CACHED);
-            struct cache_entry *cached = block_payload(b);
-            cached->next = *kept;
-            *kept = cached;
-            matching += b->bin_offset == offset;
-        } else {
-            free_locked(a, b);
-        }
+        HMM_ASSERT(block_header_valid(b) && block_linked(b) && block_chunk(b)->arena == a);
+        release_locked(a, b, &tally);
+        drained++;
         entry = next;
     }
-    return matching;
-}
-
-static void drain_locked(struct arena *a)
-{
-    drain_into(a, NULL, 0);
+    counter_add(&a->remote_frees, drained);
+    central_settle(a, &tally);
 }
 
 /* ---- the arena API ------------------------------------------------------ */
@@ -638,6 +761,8 @@ void arena_init(struct arena *a, unsigned id)
     memset(a, 0, sizeof(*a));
     ck_stack_init(&a->remote);
     a->id = id;
+    for (unsigned cls = 1; cls < CLASS_COUNT; cls++)
+        a->central[cls].limit = central_limit(cls);
 }
 
 void *arena_malloc(struct arena *a, size_t size)
@@ -657,17 +782,18 @@ void *arena_malloc(struct arena *a, size_t size)
     return block_payload(b);
 }
 
-/* Blocks for a thread cache, linked through their payloads, in state
- * BLOCK_CACHED: every cacheable block on the remote stack and, when none
- * of those is of class cls, want new blocks of it.  Returns how many of the
- * list are of class cls. */
+/* Blocks of class cls for a thread cache, linked through their payloads,
+ * in state BLOCK_CACHED: up to want from the class's central list (after
+ * the remote stack is drained onto it) or, when it is empty, want new
+ * ones.  Returns how many (want at most). */
 size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want)
 {
     uint32_t units = class_units(cls);
     struct cache_entry *head = NULL;
     spin_lock(&a->lock);
-    size_t got = drain_into(a, &head, (uint16_t)(cls * sizeof(struct cache_bin)));
-    for (size_t fresh = 0; got == 0 && fresh < want; fresh++) {
+    drain_locked(a);
+    size_t got = central_take(a, cls, &head, want);
+    for (size_t fresh = got == 0 ? want : 0; got < fresh; got++) {
         struct block *b = alloc_locked(a, units);
         if (b == NULL)
             break;
@@ -759,51 +885,76 @@ void arena_free_remote(struct arena *a, struct block *b)
     remote_pushed(a, 1);
 }
 
-/* Cached blocks of other arenas go to their owners: the cache owns them, so
- * a store marks them, and each run of one arena's blocks is counted once. */
-static void push_foreign(struct cache_entry *list)
+/* Push the chain first..last onto a's remote stack in one compare and
+ * swap, as ck_stack_push_upmc does for one entry. */
+static void remote_push_chain(struct arena *a, struct cache_entry *first, struct cache_entry *last)
 {
-    struct arena *run = NULL;
-    unsigned count = 0;
-    while (list != NULL) {
-        struct cache_entry *next = list->next;
-        struct block *b = block_of(list);
-        struct arena *a = block_chunk(b)->arena;
-        if (a != run && count) {
-            remote_pushed(run, count);
-            count = 0;
-        }
-        run = a;
-        block_set_state(b, BLOCK_REMOTE);
-        ck_stack_push_upmc(&a->remote, (ck_stack_entry_t *)list);
-        count++;
-        list = next;
-    }
-    if (count)
-        remote_pushed(run, count);
+    ck_stack_entry_t *head = __atomic_load_n(&a->remote.head, __ATOMIC_RELAXED);
+    do
+        last->next = (struct cache_entry *)head;
+    while (!__atomic_compare_exchange_n(&a->remote.head, &head, (ck_stack_entry_t *)first, true,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
-/* A thread cache's overflow or flush: blocks of the thread's own arena are
- * freed under one lock; the others go to their owners' remote stacks. */
+/* Cached blocks of other arenas go to their owners: the cache owns them, so
+ * a store marks them, and all of one arena's blocks travel as one chain,
+ * pushed and counted once. */
+static void push_foreign(struct cache_entry *list)
+{
+    while (list != NULL) {
+        struct arena *a = block_chunk(block_of(list))->arena;
+        struct cache_entry *first = NULL, *last = NULL, *rest = NULL;
+        unsigned count = 0;
+        while (list != NULL) {
+            struct cache_entry *next = list->next;
+            struct block *b = block_of(list);
+            struct cache_entry **into = block_chunk(b)->arena == a ? &first : &rest;
+            if (into == &first) {
+                block_set_state(b, BLOCK_REMOTE);
+                last = last ? last : list;
+                count++;
+            }
+            list->next = *into;
+            *into = list;
+            list = next;
+        }
+        remote_push_chain(a, first, last);
+        remote_pushed(a, count);
+        list = rest;
+    }
+}
+
+/* A thread cache's overflow or flush: blocks of the thread's own arena go
+ * on its central lists under one lock (or, while it is being emptied,
+ * back to the bins); the others go to their owners' remote stacks. */
 void arena_free_cached(struct arena *mine, struct cache_entry *list)
 {
     struct cache_entry *foreign = NULL;
     spin_lock(&mine->lock);
+    struct central_tally tally = central_open(mine);
     while (list != NULL) {
         struct cache_entry *next = list->next;
         struct block *b = block_of(list);
         if (block_chunk(b)->arena == mine) {
-            free_locked(mine, b);
+            release_locked(mine, b, &tally);
         } else {
             list->next = foreign;
             foreign = list;
         }
         list = next;
     }
+    central_settle(mine, &tally);
     drain_locked(mine);
     purge_if_due(mine);
     spin_unlock(&mine->lock);
     push_foreign(foreign);
+}
+
+void arena_merge_central(struct arena *a)
+{
+    spin_lock(&a->lock);
+    central_flush(a);
+    spin_unlock(&a->lock);
 }
 
 void arena_drain_remote(struct arena *a)
@@ -866,6 +1017,7 @@ size_t arena_release(struct arena *a, bool keep_spare)
     size_t released = 0;
     spin_lock(&a->lock);
     drain_locked(a);
+    central_flush(a);
     struct chunk *c = a->chunks;
     while (c != NULL) {
         struct chunk *next = c->next;
@@ -904,6 +1056,7 @@ size_t arena_purge(struct arena *a)
 {
     spin_lock(&a->lock);
     drain_locked(a);
+    central_flush(a);
     size_t purged = purge_locked(a, 0, 0);
     spin_unlock(&a->lock);
     return purged;
@@ -923,10 +1076,11 @@ static int block_check(struct arena *a, struct chunk *c, struct block *b, struct
     if (state == BLOCK_FREE && below && block_state(below) == BLOCK_FREE)
         return warn("hmm_check: arena %u: free blocks %p and %p are adjacent", a->id,
                     block_payload(below), block_payload(b)), -1;
-    if (state != BLOCK_FREE && state != BLOCK_INUSE && state != BLOCK_CACHED && state != BLOCK_REMOTE)
+    if (state != BLOCK_FREE && state != BLOCK_INUSE && state != BLOCK_CACHED && state != BLOCK_REMOTE &&
+        state != BLOCK_CENTRAL)
         return warn("hmm_check: arena %u: block %p has unknown state 0x%x", a->id,
                     block_payload(b), (unsigned)state), -1;
-    if (state != BLOCK_FREE) {
+    if (state != BLOCK_FREE && state != BLOCK_CENTRAL) {
         *used += (size_t)b->units << UNIT_SHIFT;
         (*used_blocks)++;
     }
@@ -934,7 +1088,7 @@ static int block_check(struct arena *a, struct chunk *c, struct block *b, struct
 }
 
 static int chunk_check(struct arena *a, struct chunk *c, size_t *used, size_t *used_blocks,
-                       size_t *free_blocks)
+                       size_t *free_blocks, size_t *central_blocks)
 {
     if (!chunk_valid(c) || c->arena != a || c->state != CHUNK_ARENA || map_lookup(c) != c)
         return warn("hmm_check: arena %u: chunk %p has a broken header", a->id, (void *)c), -1;
@@ -943,6 +1097,7 @@ static int chunk_check(struct arena *a, struct chunk *c, size_t *used, size_t *u
         if (block_check(a, c, b, below, used, used_blocks) != 0)
             return -1;
         *free_blocks += block_state(b) == BLOCK_FREE;
+        *central_blocks += block_state(b) == BLOCK_CENTRAL;
         below = b;
         b = block_next(b);
     }
@@ -967,19 +1122,52 @@ static int bins_check(struct arena *a, unsigned use, size_t *binned)
     return 0;
 }
 
+/* Each central list holds as many central blocks of its class, of this
+ * arena, as it counts, and their bytes add up to central_bytes. */
+static int central_check(struct arena *a, size_t *listed)
+{
+    size_t bytes = 0;
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+        uint32_t count = 0;
+        for (struct cache_entry *e = a->central[cls].head; e != NULL && count <= a->central[cls].limit;
+             e = e->next, count++) {
+            struct block *b = block_of(e);
+            if (map_lookup(b) == NULL || block_chunk(b)->arena != a || block_state(b) != BLOCK_CENTRAL ||
+                block_class(b) != cls || !block_class_valid(b))
+                return warn("hmm_check: arena %u: block %p on central list %u is not a central block "
+                            "of its class", a->id, (void *)e, cls), -1;
+            bytes += (size_t)b->units << UNIT_SHIFT;
+        }
+        if (count != a->central[cls].count)
+            return warn("hmm_check: arena %u: central list %u holds %u blocks, counts %u", a->id, cls,
+                        count, a->central[cls].count), -1;
+        *listed += count;
+    }
+    if (bytes != a->central_bytes)
+        return warn("hmm_check: arena %u: central blocks add up to %zu bytes, the arena counts %zu",
+                    a->id, bytes, a->central_bytes), -1;
+    return 0;
+}
+
 /* Every chunk tiled by valid blocks, the bins holding exactly the free
- * blocks, and the used bytes adding up. */
+ * blocks, the central lists exactly the central ones, and the used bytes
+ * adding up. */
 int arena_check(struct arena *a)
 {
-    size_t used = 0, used_blocks = 0, free_blocks = 0, binned = 0;
+    size_t used = 0, used_blocks = 0, free_blocks = 0, central_blocks = 0, binned = 0, listed = 0;
     int broken = 0;
     spin_lock(&a->lock);
     for (struct chunk *c = a->chunks; c != NULL && !broken; c = c->next)
-        broken = chunk_check(a, c, &used, &used_blocks, &free_blocks);
+        broken = chunk_check(a, c, &used, &used_blocks, &free_blocks, &central_blocks);
     for (unsigned use = 0; use < BIN_SETS && !broken; use++)
         broken = bins_check(a, use, &binned);
     if (!broken && binned != free_blocks) {
         warn("hmm_check: arena %u: %zu free blocks but %zu in bins", a->id, free_blocks, binned);
+        broken = -1;
+    }
+    if (!broken && (broken = central_check(a, &listed)) == 0 && listed != central_blocks) {
+        warn("hmm_check: arena %u: %zu central blocks but %zu on central lists", a->id, central_blocks,
+             listed);
         broken = -1;
     }
     if (!broken && (used != a->used_bytes || used_blocks != a->used_blocks)) {

@@ -97,7 +97,7 @@ void cache_bind(struct thread_cache *cache, struct arena *a)
 }
 
 /* With sampling on, a refill of cls brings no more blocks than the
- * countdown has mallocs left (cache_take charges those that park); with
+ * countdown has mallocs left (cache_fill charges them all); with
  * none left this malloc is the sampled one: it takes one block, charged to
  * a countdown started again.  True when this malloc is sampled. */
 static bool sample_refill(struct thread_cache *cache, unsigned cls, uint32_t *want)
@@ -134,26 +134,6 @@ void *sample_uncached(void *ptr, size_t size)
     return sample_take(cache, ptr, size);
 }
 
-/* Spread a list of cached blocks over their bins; what finds no room goes
- * back to the arenas. */
-static void cache_take(struct thread_cache *cache, struct cache_entry *list)
-{
-    struct cache_entry *overflow = NULL;
-    while (list != NULL) {
-        HMM_ASSERT(block_cached(block_of(list)));
-        struct cache_entry *next = list->next;
-        struct cache_bin *bin = cache_bin_at(cache, block_of(list)->bin_offset);
-        bool parks = bin->room > 0 && sample_charge(cache, block_class(block_of(list)));
-        struct cache_entry **into = parks ? &bin->head : &overflow;
-        bin->room -= parks;
-        list->next = *into;
-        *into = list;
-        list = next;
-    }
-    if (overflow != NULL)
-        arena_free_cached(cache->arena, overflow);
-}
-
 /* A malloc that missed the fast path (or did not try it): refill the
  * class's bin when it is empty, from blocks other threads gave back or new
  * ones, and hand out one block; or go to the arena for an uncached size.
@@ -169,15 +149,15 @@ void *cache_fill(struct thread_cache *cache, size_t size)
     struct cache_bin *bin = &cache->bins[cls];
     bool sampled = false;
     if (bin->head == NULL) {
-        struct cache_entry *list;
-        bin->room = limit;
         cache->closed = false;
         uint32_t want = cache->batch[cls] < limit / 4u + 1u ? cache->batch[cls] : limit / 4u + 1u;
         if (want < 128u && want <= limit / 8u)
             cache->batch[cls] = (uint8_t)(want * 2u);
         sampled = hmm_sampling.on && sample_refill(cache, cls, &want);
-        arena_fill(cache->arena, cls, &list, want);
-        cache_take(cache, list);
+        size_t got = arena_fill(cache->arena, cls, &bin->head, want);
+        bin->room = (intptr_t)(limit - got);
+        if (hmm_sampling.on)
+            cache->sample_pops[cls] -= (uint32_t)got;   /* want <= pops: every block parks */
         if (bin->head == NULL) {
             errno = ENOMEM;
             return NULL;
@@ -290,4 +270,6 @@ void cache_flush(struct thread_cache *cache)
     }
     if (list)
         arena_free_cached(cache->arena, list);
+    if (cache->arena)
+        arena_merge_central(cache->arena);
 }

@@ -98,6 +98,7 @@ static inline bool frees_scrubbed(void)
  *    TAG_LOW: the free fast path checks that one byte of the next header
  *    (block_next_untouched) to catch an overflow of the block it frees;
  *  - no two FREE blocks are adjacent, and a block is in a bin iff FREE;
+ *    a CENTRAL block is free but not merged: its neighbours may be FREE;
  *  - bin_offset is the byte offset of the block's size class in a thread
  *    cache's bins (class x sizeof(struct cache_bin)), 0 when not cacheable;
  *    a block with a class has class_units(class) units, or one more
@@ -113,6 +114,7 @@ enum block_state {
     BLOCK_INUSE = 0xa1b3,    /* held by the program */
     BLOCK_CACHED = 0xc5b3,   /* parked in a thread cache */
     BLOCK_REMOTE = 0xd2b3,   /* on the owner's remote-free stack */
+    BLOCK_CENTRAL = 0x3eb3,  /* on its arena's central list of its class */
     BLOCK_FENCE = 0xfeb3,    /* the zero-sized header closing a chunk */
     BLOCK_HUGE = 0x9bb3,     /* a block that is its own mapping */
 };
@@ -253,7 +255,7 @@ static inline bool block_tagged(const struct block *b)
 {
     uint16_t state = block_state(b);
     return state == BLOCK_FREE || state == BLOCK_INUSE || state == BLOCK_CACHED ||
-           state == BLOCK_REMOTE || state == BLOCK_FENCE || state == BLOCK_HUGE;
+           state == BLOCK_REMOTE || state == BLOCK_CENTRAL || state == BLOCK_FENCE || state == BLOCK_HUGE;
 }
 
 /* A header an arena block may have: tagged, and a real size. */
@@ -445,8 +447,8 @@ struct thread_cache {
 _Static_assert(sizeof(struct cache_bin) == 32, "offsets and the mask assume 32-byte bins");
 _Static_assert(CLASS_COUNT <= CACHE_BINS, "every class has a bin");
 _Static_assert(CACHE_BINS * sizeof(struct cache_bin) <= 0x1000, "a key >> 28 is its units times 16");
-_Static_assert(((BLOCK_FREE | BLOCK_INUSE | BLOCK_CACHED | BLOCK_REMOTE | BLOCK_FENCE | BLOCK_HUGE) & 0xff) == TAG_LOW &&
-                   ((BLOCK_FREE & BLOCK_INUSE & BLOCK_CACHED & BLOCK_REMOTE & BLOCK_FENCE & BLOCK_HUGE) & 0xff) == TAG_LOW,
+_Static_assert(((BLOCK_FREE | BLOCK_INUSE | BLOCK_CACHED | BLOCK_REMOTE | BLOCK_CENTRAL | BLOCK_FENCE | BLOCK_HUGE) & 0xff) == TAG_LOW &&
+                   ((BLOCK_FREE & BLOCK_INUSE & BLOCK_CACHED & BLOCK_REMOTE & BLOCK_CENTRAL & BLOCK_FENCE & BLOCK_HUGE) & 0xff) == TAG_LOW,
                "every tag ends in TAG_LOW");
 
 enum cache_state { CACHE_UNBOUND = 0, CACHE_BOUND = 1, CACHE_EXITED = 2 };
@@ -671,12 +673,32 @@ struct bin_set {
     struct block *bins[BIN_COUNT];
 };
 
+/* Between the thread caches and the bins, an arena keeps freed blocks of
+ * up to 4 KiB of each cache class whole, on a central list, so that a cache's
+ * flush and its next refill cost a push and a pop a block instead of a
+ * merge and a split.  central[cls] lists count blocks of class cls, each in
+ * state BLOCK_CENTRAL, in one of the arena's chunks, not merged with its
+ * neighbours; count is at most limit (set with the arena; 0 for class 0
+ * and blocks above 4 KiB).  They count as free bytes, not used ones; a
+ * batch adds to them only while they hold less than an eighth of the live
+ * bytes (or 1 MiB).  They are merged into the bins (central_flush) before
+ * the arena takes a new chunk, when its free memory passes its live bytes
+ * or it is being emptied, when a cache is flushed whole, and by
+ * malloc_trim and the maintenance thread. */
+struct central_list {
+    struct cache_entry *head;
+    uint32_t count;
+    uint32_t limit;
+};
+
 enum arena_state { ARENA_LIVE = 1, ARENA_ORPHANED = 2, ARENA_RETIRED = 3 };
 
 /* An arena.  Invariants: every chunk in `chunks` has arena == this arena;
  * sets[kind] holds the FREE blocks of the chunks of that kind, and no block
- * of a dedicated chunk; used_bytes is the sum of the sizes of the
- * blocks not FREE (in use, cached or pending on the remote stack).  All of it
+ * of a dedicated chunk; central[cls] holds the CENTRAL blocks of class cls,
+ * central_bytes their sizes; used_bytes is the sum of the sizes of the
+ * blocks neither FREE nor CENTRAL (in use, cached or pending on the remote
+ * stack); free_bytes the sum of the FREE and CENTRAL ones.  All of it
  * is guarded by lock except `remote` (lock-free, any thread pushes, a lock
  * holder pops all) and the registry fields (registry lock). */
 struct arena {
@@ -689,6 +711,7 @@ struct arena {
     size_t used_bytes;
     size_t used_blocks;
     size_t free_bytes;
+    size_t central_bytes;         /* of free_bytes, on the central lists */
     size_t purged_bytes;          /* of free_bytes, madvised away */
     size_t purged_total;          /* every byte purged so far */
     size_t purge_mark;            /* free bytes left resident by the last purge */
@@ -699,6 +722,7 @@ struct arena {
     size_t frees;
     size_t remote_frees;          /* blocks drained from the remote stack */
     struct bin_set sets[BIN_SETS];
+    struct central_list central[CLASS_COUNT];
     /* registry: guarded by the registry lock */
     unsigned id;
     unsigned threads;
@@ -784,6 +808,7 @@ void arena_scrub(struct block *b, const char *call);
 size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want);
 void arena_free_cached(struct arena *mine, struct cache_entry *list);
 void arena_free_remote(struct arena *a, struct block *b);
+void arena_merge_central(struct arena *a);
 bool arena_resize(struct arena *a, struct block *b, size_t size);
 void arena_drain_remote(struct arena *a);
 size_t arena_release(struct arena *a, bool keep_spare);
@@ -944,6 +969,14 @@ static inline bool block_cached(struct block *b)
 {
     return block_in_chunk(b) && block_header_valid(b) && block_state(b) == BLOCK_CACHED &&
            block_class(b) != 0 && block_class_valid(b);
+}
+
+/* b is on a's central list of class cls: a CENTRAL block of that class in
+ * one of a's chunks. */
+static inline bool block_central(struct arena *a, unsigned cls, struct block *b)
+{
+    return block_in_chunk(b) && block_chunk(b)->arena == a && block_header_valid(b) &&
+           block_state(b) == BLOCK_CENTRAL && block_class(b) == cls && block_class_valid(b);
 }
 
 /* c is one of a's chunks: valid, mapped, linked both ways in a's list,

@@ -46,7 +46,7 @@ struct hmm_arena_stats {
     size_t chunks;             /* chunks the arena holds */
     size_t chunk_bytes;        /* bytes of those chunks */
     size_t in_use_bytes;       /* bytes of blocks handed out (usable size) */
-    size_t free_bytes;         /* bytes of free blocks in the arena's bins */
+    size_t free_bytes;         /* bytes of free blocks in the arena's bins and central lists */
     size_t cached_bytes;       /* of its blocks, parked in the calling thread's cache */
     uint64_t mallocs;          /* allocations served by the arena's slow path */
     uint64_t frees;            /* frees handled by the arena's slow path */
@@ -55,7 +55,7 @@ struct hmm_arena_stats {
 
 struct hmm_stats {
     size_t in_use_bytes;       /* bytes the program holds (arenas + huge) */
-    size_t free_bytes;         /* free in arenas' bins */
+    size_t free_bytes;         /* free in arenas' bins and central lists */
     size_t cached_bytes;       /* held in the calling thread's cache (other
                                   threads' caches count as in use) */
     size_t region_bytes;       /* size of the sbrk region hmm owns */

@@ -15,6 +15,8 @@
  *   region_free_bytes_off      a free chunk of the region's list a granule
  *                              larger than the list's byte count says
  *   cache_entry_in_use         a thread-cache entry not in the cached state
+ *   central_entry_in_use       a block on an arena's central list not in the
+ *                              central state
  *
  * And HMM_OPTIONS=check=N: a program doing many operations with check=100
  * runs to the end; with the arena's used_bytes off it aborts at the next
@@ -255,6 +257,34 @@ static void cache_entry_in_use(void)
     hmm_free(keep);
 }
 
+/* Enough 48-byte blocks freed that the thread cache overflows onto the
+ * arena's central list of their class: its first block. */
+static struct block *central_block(void **held, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        CHECK((held[i] = hmm_malloc(48)) != NULL, "malloc");
+    for (size_t i = 0; i < count; i++)
+        hmm_free(held[i]);
+    struct cache_entry *head = my_arena()->central[size_class(48)].head;
+    if (head == NULL) {
+        printf("skip: no block went to the central list\n");
+        exit(TEST_SKIP);
+    }
+    return block_of(head);
+}
+
+static void central_entry_in_use(void)
+{
+    static void *held[1000];
+    struct block *b = central_block(held, 1000);
+    sound_before();
+    expect("on central list %u is not a central block of its class", size_class(48));
+    block_set_state(b, BLOCK_INUSE);
+    must_fail("a central entry in use");
+    block_set_state(b, BLOCK_CENTRAL);
+    must_pass("a central entry in use");
+}
+
 /* ---- check=N ------------------------------------------------------------ */
 
 #define SLOTS 512
@@ -308,6 +338,7 @@ static const struct named_case cases[] = {
     { "chunk_magic_broken", chunk_magic_broken },
     { "region_free_bytes_off", region_free_bytes_off },
     { "cache_entry_in_use", cache_entry_in_use },
+    { "central_entry_in_use", central_entry_in_use },
 };
 
 static int run_broken(const struct named_case *b)

@@ -27,7 +27,8 @@ struct workload {
 };
 
 extern const struct workload wl_larson, wl_prodcon, wl_scratch, wl_churn,
-    wl_large, wl_realloc, wl_idle, wl_fast32, wl_fastcycle, wl_soak, wl_burst;
+    wl_large, wl_realloc, wl_idle, wl_fast32, wl_fastcycle, wl_soak, wl_burst,
+    wl_fastfifo, wl_xmalloc, wl_simple, wl_mstress;
 
 /* xorshift64*: small, fast, good enough for picking sizes and slots. */
 static inline uint64_t rng_next(uint64_t *s)

@@ -1,6 +1,6 @@
 /* larson: a server keeps a pool of live objects per thread and replaces them
  * at random (Larson & Krishnan's benchmark, fixed work instead of fixed time).
- * Sizes are uniform over 8..1024 bytes.  The thread's work is cut into
+ * Sizes are uniform over 8..1000 bytes (larson 3 8 1000 5000 ...).  The thread's work is cut into
  * generations: at the end of each, the thread exits and a new thread takes
  * over its pool, so objects allocated by one thread are freed by the next
  * (what thread pools that recycle workers do).  -t is the number of pools
@@ -10,10 +10,10 @@
 
 #include "bench.h"
 
-#define LARSON_SLOTS 4000
+#define LARSON_SLOTS 5000
 #define LARSON_GENERATIONS 8
 #define LARSON_MIN 8
-#define LARSON_MAX 1024
+#define LARSON_MAX 1000
 
 struct larson_pool {
     void **slot;
@@ -92,6 +92,6 @@ static uint64_t larson_run(const struct bench_params *bp, uint64_t ops)
 }
 
 const struct workload wl_larson = {
-    "larson", "pool of live objects per thread replaced at random, 8..1024 B, threads recycled",
+    "larson", "pool of live objects per thread replaced at random, 8..1000 B, threads recycled",
     12000000, larson_run,
 };

@@ -25,7 +25,8 @@
 
 static const struct workload *const workloads[] = {
     &wl_larson, &wl_prodcon, &wl_scratch, &wl_churn, &wl_large,
-    &wl_realloc, &wl_idle, &wl_fast32, &wl_fastcycle, &wl_soak, &wl_burst,
+    &wl_realloc, &wl_idle, &wl_fast32, &wl_fastcycle, &wl_soak, &wl_burst, &wl_fastfifo,
+    &wl_xmalloc, &wl_simple, &wl_mstress,
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
