@@ -442,7 +442,7 @@ struct thread_cache {
 #define KEY_ONE_UNIT ((uint64_t)1 << 32)
 
 #define CACHE_CLASS_MAX 128u      /* blocks one bin may hold */
-#define CACHE_TOTAL_SHARES 32u    /* all caches together: this many cache_size */
+#define CACHE_TOTAL_SHARES 8u    /* all caches together: this many cache_size */
 
 _Static_assert(sizeof(struct cache_bin) == 32, "offsets and the mask assume 32-byte bins");
 _Static_assert(CLASS_COUNT <= CACHE_BINS, "every class has a bin");

@@ -1,0 +1,71 @@
+/* Threads that sleep keep what their caches hold, so with many threads the
+ * caches together must stay small: past 8 threads, every thread's cache
+ * gets a share of 8 x cache_size (cache.c, CACHE_TOTAL_SHARES).  33 threads
+ * each free 200 blocks of each of 8 sizes (128 B..16 KiB) and then wait, as
+ * the idle workers of a server do; the blocks their caches kept count as
+ * in use in hmm_stats (only the calling thread's cache is told apart), and
+ * an exiting thread empties its cache, so the bytes in use then, less
+ * those in use after the threads have gone, are what the caches held.  Each class may take a sixteenth of a thread's budget: 8 of them
+ * half of it, 4 MiB for all the threads together (2.2 MiB measured: a
+ * full bin gives half back).  With a share of 32 x cache_size the caches
+ * kept 9 MiB. */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+
+#include "hmm.h"
+#include "testutil.h"
+
+#define THREADS 33
+#define SIZES 8
+#define BLOCKS 200
+#define MiB ((size_t)1 << 20)
+
+static pthread_barrier_t bound, freed, done;
+
+static void *worker(void *arg)
+{
+    (void)arg;
+    void *first = hmm_malloc(1);        /* binds the thread: all count from here */
+    pthread_barrier_wait(&bound);
+    static __thread void *blocks[BLOCKS];
+    for (int s = 0; s < SIZES; s++) {
+        for (int i = 0; i < BLOCKS; i++)
+            CHECK((blocks[i] = hmm_malloc((size_t)128 << s)) != NULL, "malloc failed");
+        for (int i = 0; i < BLOCKS; i++)
+            hmm_free(blocks[i]);
+    }
+    pthread_barrier_wait(&freed);
+    pthread_barrier_wait(&done);
+    hmm_free(first);
+    return NULL;
+}
+
+static size_t in_use(void)
+{
+    struct hmm_stats s;
+    CHECK(hmm_stats(&s) == 0, "hmm_stats failed");
+    return s.in_use_bytes;
+}
+
+int main(void)
+{
+    pthread_t threads[THREADS];
+    pthread_barrier_init(&bound, NULL, THREADS + 1);
+    pthread_barrier_init(&freed, NULL, THREADS + 1);
+    pthread_barrier_init(&done, NULL, THREADS + 1);
+    for (int i = 0; i < THREADS; i++)
+        CHECK(pthread_create(&threads[i], NULL, worker, NULL) == 0, "pthread_create failed");
+    pthread_barrier_wait(&bound);
+    pthread_barrier_wait(&freed);
+    size_t idle = in_use();
+    pthread_barrier_wait(&done);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(threads[i], NULL);
+    size_t cached = idle - in_use();
+    printf("%d idle threads' caches hold %.1f MiB\n", THREADS, (double)cached / MiB);
+    CHECK(cached <= 4 * MiB, "%d idle threads' caches hold %.1f MiB, more than 4", THREADS,
+          (double)cached / MiB);
+    return 0;
+}
