@@ -66,11 +66,14 @@ static inline void delete_fast(void *ptr, const char *call)
     free_slow(ptr, call);
 }
 
-/* Sized delete checks its size as free_sized does. */
+/* Sized delete checks its size as free_sized does: the fast path against
+ * the header it reads anyway, the slow path with heap_usable's lookup. */
 static inline void delete_sized(void *ptr, size_t size, const char *call)
 {
+    if (HMM_LIKELY(cache_push_sized(ptr, size)))
+        return;
     check_sized(ptr, size, call);
-    delete_fast(ptr, call);
+    free_slow(ptr, call);
 }
 
 static inline void delete_aligned(void *ptr, size_t alignment, const char *call)
