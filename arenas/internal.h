@@ -562,8 +562,13 @@ static inline void cache_put(struct cache_bin *bin, struct block *b)
  * or one more: a double free, an overwritten header or a forged offset
  * does not match), into a bin with room.  Anything else returns false for
  * the slow path.  The relaxed load of the key races only with a double
- * free's claim of the same block. */
-static inline bool cache_push(void *ptr)
+ * free's claim of the same block.
+ * A sized free (C++ sized delete) says the block holds size bytes: more
+ * than its usable bytes is left to the slow path, which reports it.  A
+ * block the fast path matches has no canary (with canaries, check=full,
+ * every free is scrubbed and matches no bin key): its usable bytes are its
+ * units less the header's.  cache_push's size 0 folds away. */
+static inline bool cache_push_sized(void *ptr, size_t size)
 {
     if (HMM_UNLIKELY(!heap_holds_header(ptr)))
         return false;
@@ -571,6 +576,8 @@ static inline bool cache_push(void *ptr)
     uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
     fast_bin *bin = fast_bin_at(key_bin_offset(key) & CACHE_OFFSET_MASK);
     if (HMM_UNLIKELY(key != bin->key) && key != bin->key_long)
+        return false;
+    if (HMM_UNLIKELY(size > (uintptr_t)(key >> 28) - BLOCK_HEADER))
         return false;
     if (HMM_UNLIKELY(!block_next_untouched(b, (uintptr_t)(key >> 28))))
         return false;
@@ -581,6 +588,11 @@ static inline bool cache_push(void *ptr)
     bin->head = entry;
     block_flip_state(b, BLOCK_INUSE, BLOCK_CACHED);
     return true;
+}
+
+static inline bool cache_push(void *ptr)
+{
+    return cache_push_sized(ptr, 0);
 }
 
 /* ---- sampling: the heap profiler's view of the engine -------------------

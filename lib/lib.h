@@ -41,6 +41,13 @@ void live_stats_start(void);
 void live_stats_wait(unsigned ms);
 void live_stats_child_reset(void);
 
+/* malloc.c: the slow paths and the checks that new.c (C++ operator new
+ * and delete) shares with the C names; call names the caller in messages. */
+void *malloc_slow(size_t size);
+void free_slow(void *ptr, const char *call);
+void check_sized(void *ptr, size_t size, const char *call);
+void check_aligned(void *ptr, size_t alignment, const char *call);
+
 /* check.c */
 void check_tick(void);
 

@@ -20,7 +20,7 @@ static bool ready_to_allocate(void)
 }
 
 /* The maintenance thread may start once the process has grown (auto). */
-static HMM_NOINLINE void *malloc_slow(size_t size)
+HMM_NOINLINE void *malloc_slow(size_t size)
 {
     void *ptr = ready_to_allocate() ? prof_note(heap_malloc(size)) : NULL;
     maint_start();
@@ -37,9 +37,9 @@ HMM_EXPORT void *hmm_malloc(size_t size)
 
 /* A thread that only frees (a consumer) is bound too, so that it gets a
  * cache: the blocks it frees then go back to their owners in batches. */
-static HMM_NOINLINE void free_slow(void *ptr)
+HMM_NOINLINE void free_slow(void *ptr, const char *call)
 {
-    if (frees_scrubbed() && heap_free_scrubbed(ptr, "free"))
+    if (frees_scrubbed() && heap_free_scrubbed(ptr, call))
         return;
     if (HMM_UNLIKELY(hmm_options.check_every))
         check_tick();
@@ -50,14 +50,14 @@ static HMM_NOINLINE void free_slow(void *ptr)
     }
     if (ptr != NULL && cache_never_bound())
         thread_bind();
-    heap_free(ptr, "free");
+    heap_free(ptr, call);
 }
 
 HMM_EXPORT void hmm_free(void *ptr)
 {
     if (HMM_LIKELY(cache_push(ptr)))
         return;
-    free_slow(ptr);
+    free_slow(ptr, "free");
 }
 
 HMM_EXPORT void *hmm_calloc(size_t count, size_t size)
@@ -161,11 +161,17 @@ HMM_EXPORT size_t hmm_malloc_usable_size(void *ptr)
 }
 
 /* C23: the size (and alignment) must be those of the allocation. */
-static void check_sized(void *ptr, size_t size, const char *call)
+void check_sized(void *ptr, size_t size, const char *call)
 {
     size_t usable = heap_usable(ptr, call);
     if (ptr != NULL && size > usable)
         fatal("%s(): size %zu is larger than the block %p (%zu bytes)", call, size, ptr, usable);
+}
+
+void check_aligned(void *ptr, size_t alignment, const char *call)
+{
+    if (ptr != NULL && ((uintptr_t)ptr & (alignment - 1)) != 0)
+        fatal("%s(): %p is not aligned to %zu", call, ptr, alignment);
 }
 
 HMM_EXPORT void hmm_free_sized(void *ptr, size_t size)
@@ -177,8 +183,7 @@ HMM_EXPORT void hmm_free_sized(void *ptr, size_t size)
 HMM_EXPORT void hmm_free_aligned_sized(void *ptr, size_t alignment, size_t size)
 {
     check_sized(ptr, size, "free_aligned_sized");
-    if (ptr != NULL && ((uintptr_t)ptr & (alignment - 1)) != 0)
-        fatal("free_aligned_sized(): %p is not aligned to %zu", ptr, alignment);
+    check_aligned(ptr, alignment, "free_aligned_sized");
     hmm_free(ptr);
 }
 

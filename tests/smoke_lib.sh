@@ -5,12 +5,14 @@
 #   HMM_LIB             the freshly built libhmm.so to preload
 #   HMM_TESTS_BUILDDIR  where the helper programs (gen_lines, preload_probe) are
 #   HMM_OVERRIDE_BUILD  yes, or no for a --disable-override build
+#   HMM_CXX_BUILD       yes, or no for a --disable-cxx build (no operator new)
 #   srcdir              the top source directory (set by automake's harness)
 
 srcdir=${srcdir:-.}
 HMM_LIB=${HMM_LIB:-$PWD/.libs/libhmm.so}
 HMM_TESTS_BUILDDIR=${HMM_TESTS_BUILDDIR:-$PWD/tests}
 HMM_OVERRIDE_BUILD=${HMM_OVERRIDE_BUILD:-yes}
+HMM_CXX_BUILD=${HMM_CXX_BUILD:-yes}
 me=$(basename "$0" .sh)
 
 # Every run of a real program is bounded: a hang under hmm fails the test.

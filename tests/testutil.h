@@ -96,7 +96,7 @@ static inline uint64_t pattern_word(uint64_t key, size_t word_index)
 
 static inline void pattern_fill(void *p, size_t n, uint64_t key)
 {
-    unsigned char *b = p;
+    unsigned char *b = (unsigned char *)p;
     size_t words = n / 8, i;
     for (i = 0; i < words; i++) {
         uint64_t w = pattern_word(key, i);
@@ -112,7 +112,7 @@ static inline void pattern_fill(void *p, size_t n, uint64_t key)
  * right. */
 static inline size_t pattern_check(const void *p, size_t n, uint64_t key)
 {
-    const unsigned char *b = p;
+    const unsigned char *b = (const unsigned char *)p;
     size_t words = n / 8, i;
     for (i = 0; i < words; i++) {
         uint64_t w = pattern_word(key, i), got;
