@@ -46,6 +46,17 @@ void live_stats_child_reset(void);
 void *malloc_slow(size_t size);
 void free_slow(void *ptr, const char *call);
 void check_sized(void *ptr, size_t size, const char *call);
+
+/* A free that says the block's size (free_sized, C++ sized delete): the
+ * fast path checks it against the header it reads anyway, the slow path
+ * with heap_usable's lookup. */
+static inline void free_with_size(void *ptr, size_t size, const char *call)
+{
+    if (HMM_LIKELY(cache_push_sized(ptr, size)))
+        return;
+    check_sized(ptr, size, call);
+    free_slow(ptr, call);
+}
 void check_aligned(void *ptr, size_t alignment, const char *call);
 
 /* check.c */

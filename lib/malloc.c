@@ -176,8 +176,7 @@ void check_aligned(void *ptr, size_t alignment, const char *call)
 
 HMM_EXPORT void hmm_free_sized(void *ptr, size_t size)
 {
-    check_sized(ptr, size, "free_sized");
-    hmm_free(ptr);
+    free_with_size(ptr, size, "free_sized");
 }
 
 HMM_EXPORT void hmm_free_aligned_sized(void *ptr, size_t alignment, size_t size)

@@ -66,15 +66,6 @@ static inline void delete_fast(void *ptr, const char *call)
     free_slow(ptr, call);
 }
 
-/* Sized delete checks its size as free_sized does: the fast path against
- * the header it reads anyway, the slow path with heap_usable's lookup. */
-static inline void delete_sized(void *ptr, size_t size, const char *call)
-{
-    if (HMM_LIKELY(cache_push_sized(ptr, size)))
-        return;
-    check_sized(ptr, size, call);
-    free_slow(ptr, call);
-}
 
 static inline void delete_aligned(void *ptr, size_t alignment, const char *call)
 {
@@ -157,12 +148,12 @@ HMM_EXPORT void _ZdaPvRKSt9nothrow_t(void *ptr, const void *nothrow)
 /* (void*, size_t) */
 HMM_EXPORT void _ZdlPvm(void *ptr, size_t size)
 {
-    delete_sized(ptr, size, "operator delete");
+    free_with_size(ptr, size, "operator delete");
 }
 
 HMM_EXPORT void _ZdaPvm(void *ptr, size_t size)
 {
-    delete_sized(ptr, size, "operator delete[]");
+    free_with_size(ptr, size, "operator delete[]");
 }
 
 /* (void*, std::align_val_t) */
@@ -193,13 +184,13 @@ HMM_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *ptr, size_t alignment,
 HMM_EXPORT void _ZdlPvmSt11align_val_t(void *ptr, size_t size, size_t alignment)
 {
     check_aligned(ptr, alignment, "operator delete");
-    delete_sized(ptr, size, "operator delete");
+    free_with_size(ptr, size, "operator delete");
 }
 
 HMM_EXPORT void _ZdaPvmSt11align_val_t(void *ptr, size_t size, size_t alignment)
 {
     check_aligned(ptr, alignment, "operator delete[]");
-    delete_sized(ptr, size, "operator delete[]");
+    free_with_size(ptr, size, "operator delete[]");
 }
 
 #endif
