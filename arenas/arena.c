@@ -42,10 +42,6 @@ void arena_on_orphan_emptied(void (*emptied)(struct arena *a))
     __atomic_store_n(&orphan_emptied, emptied, __ATOMIC_RELAXED);
 }
 
-static inline uint32_t canary_units(void)
-{
-    return hmm_tunables.check_level == CHECK_FULL ? 1u : 0u;
-}
 
 size_t block_usable(struct block *b)
 {

@@ -357,11 +357,18 @@ static inline size_t class_size(unsigned cls)
     return ((size_t)1 << bit) + ((size_t)(step % 4u + 1u) << (bit - 2u));
 }
 
+/* The unit after each block's bytes that holds its canary: one with
+ * check=full, none otherwise. */
+static inline uint32_t canary_units(void)
+{
+    return hmm_tunables.check_level == CHECK_FULL ? 1u : 0u;
+}
+
 /* The units of a block of class cls cut exactly: the header, the class's
- * bytes and, with check=full, the canary (arena.c's units_for). */
+ * bytes and the canary (arena.c's units_for). */
 static inline uint32_t class_units(unsigned cls)
 {
-    return (uint32_t)(class_size(cls) >> UNIT_SHIFT) + 1u + (hmm_tunables.check_level == CHECK_FULL);
+    return (uint32_t)(class_size(cls) >> UNIT_SHIFT) + 1u + canary_units();
 }
 
 /* ---- the sbrk heap's extent -------------------------------------------

@@ -234,7 +234,7 @@ static struct chunk *treap_insert(struct chunk *t, struct chunk *c)
 static struct chunk *treap_remove(struct chunk *t, struct chunk *c)
 {
     if (t == NULL)
-        fatal("hmm: region: free chunk %p is not in the index", (void *)c);
+        fatal("region: free chunk %p is not in the index", (void *)c);
     if (t == c)
         return treap_join(node(c)->left, node(c)->right);
     if (c < t)
@@ -498,7 +498,7 @@ static struct chunk *chunk_ending_at(char *end)
             return c;
     c = map_lookup(end - 1);
     if (c == NULL || chunk_end(c) != end)
-        fatal("hmm: region: no chunk ends segment end %p", (void *)end);
+        fatal("region: no chunk ends segment end %p", (void *)end);
     return c;
 }
 

@@ -25,11 +25,6 @@ int options_mallopt(int param, int value);
 void thread_init(void);
 bool thread_bind(void);
 
-static inline bool thread_bound(void)
-{
-    return cache_bound();
-}
-
 /* maint.c: the opt-in maintenance thread. */
 void maint_start(void);
 void maint_child_reset(void);

@@ -31,24 +31,18 @@ static bool grown_enough(void)
     return __atomic_load_n(&grown, __ATOMIC_RELAXED);
 }
 
-static bool maint_wanted(void)
-{
-    switch (hmm_options.background_thread) {
-    case BACKGROUND_ON:
-        return true;
-    case BACKGROUND_AUTO:
-        return grown_enough() || live_stats_wanted();
-    default:
-        return live_stats_wanted();
-    }
-}
-
-/* A thread started for stats_signal alone purges only as background_thread
- * says: never with false, with auto once the process has grown enough. */
+/* Whether the thread purges, as background_thread says: always with true,
+ * with auto once the process has grown enough, never with false (a thread
+ * started for stats_signal alone only answers hmm-stats). */
 static bool maint_purges(void)
 {
     return hmm_options.background_thread == BACKGROUND_ON ||
            (hmm_options.background_thread == BACKGROUND_AUTO && grown_enough());
+}
+
+static bool maint_wanted(void)
+{
+    return maint_purges() || live_stats_wanted();
 }
 
 static void *maint_main(void *arg)

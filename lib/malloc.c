@@ -13,7 +13,7 @@ static bool ready_to_allocate(void)
 {
     if (HMM_UNLIKELY(hmm_options.check_every))
         check_tick();
-    if (HMM_LIKELY(thread_bound()) || thread_bind())
+    if (HMM_LIKELY(cache_bound()) || thread_bind())
         return true;
     errno = ENOMEM;
     return false;
@@ -181,9 +181,8 @@ HMM_EXPORT void hmm_free_sized(void *ptr, size_t size)
 
 HMM_EXPORT void hmm_free_aligned_sized(void *ptr, size_t alignment, size_t size)
 {
-    check_sized(ptr, size, "free_aligned_sized");
     check_aligned(ptr, alignment, "free_aligned_sized");
-    hmm_free(ptr);
+    free_with_size(ptr, size, "free_aligned_sized");
 }
 
 HMM_EXPORT int hmm_malloc_trim(size_t pad)

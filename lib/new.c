@@ -53,6 +53,8 @@ static HMM_NOINLINE void *new_slow(size_t size, size_t alignment, const char *ca
  * catch what a handler throws, and a replacement may return NULL. */
 static inline void *new_fast(size_t size, bool nothrow, const char *call)
 {
+    /* hmm_malloc's pop, inline: a call to hmm_malloc costs new+delete 8
+     * instructions a pair (58 -> 66 under callgrind). */
     void *ptr = cache_pop(size);
     if (HMM_LIKELY(ptr != NULL))
         return ptr;

@@ -52,7 +52,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct table samples, stacks;
 static struct prof_stack *stack_list;
 static char *stack_space, *stack_space_end;
-static size_t live_estimate, next_dump_mark, dump_seq, dropped;
+static size_t live_estimate, next_dump_mark, dump_seq;
 static struct {
     int fd;
     size_t len;
@@ -316,10 +316,8 @@ static void sample_add(void *ptr, size_t size, const uintptr_t *frames, unsigned
 {
     struct prof_stack *stack = stack_get(frames, depth);
     struct slot *s = stack ? slot_claim(&samples, (uintptr_t)ptr) : NULL;
-    if (s == NULL) {
-        dropped++;
+    if (s == NULL)
         return;
-    }
     s->stack = stack;
     s->size = size;
     stack->live_count++;

@@ -15,7 +15,7 @@ printf '%s\n' $allowed | sort -u | comm -23 "$tmp/all" - > "$tmp/engine"
 types=$(tr '\n' '|' < "$tmp/engine" | sed 's/|$//')
 # Typedefs of engine structs, variables of them, functions returning them.
 sed -n -E "s/^typedef struct ($types)\\b.* ([a-z_]+);.*/\\2/p" "$header" > "$tmp/names"
-sed -n -E "s/^extern .*struct ($types) ([a-z_]+)\$/\\2/p" "$header" >> "$tmp/names"
+sed -n -E "s/^extern .*struct ($types) ([a-z_]+)\\b.*/\\2/p" "$header" >> "$tmp/names"
 typedefs=$(tr '\n' '|' < "$tmp/names" | sed 's/|$//')
 grep -E "(struct ($types)|\\b($typedefs)) \\*[a-z_]+\\(" "$header" |
     sed -E 's/.* \*([a-z_]+)\(.*/\1/' >> "$tmp/names"
