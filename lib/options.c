@@ -171,6 +171,16 @@ static void apply(const struct option_spec *spec, uint64_t value)
     else hmm_options.check_every = value;
 }
 
+/* hmm-stats and the profiler each need a signal of their own: one handler
+ * would answer the other's requests. */
+static bool signal_taken(const struct option_spec *spec, uint64_t value)
+{
+    if (spec->kind != KIND_SIGNAL)
+        return false;
+    int other = strcmp(spec->key, "stats_signal") == 0 ? prof_options.signal : hmm_options.stats_signal;
+    return other == (int)value;
+}
+
 static void warn_pair(const char *pair, size_t len, const char *why)
 {
     char shown[128];
@@ -195,6 +205,8 @@ static void parse_pair(const char *pair, size_t len)
         size_t value_len = len - key_len - 1;
         if (!parse_value(&specs[i], eq + 1, value_len, &value))
             warn_pair(pair, len, specs[i].accepted);
+        else if (signal_taken(&specs[i], value))
+            warn_pair(pair, len, "the other of stats_signal and prof_signal already takes that signal");
         else if (specs[i].kind == KIND_TEXT)
             apply_text(eq + 1, value_len);
         else

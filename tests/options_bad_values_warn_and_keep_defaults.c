@@ -115,6 +115,9 @@ static const struct bad cases[] = {
     { "prof=true,prof_prefix=", { "prof_prefix=" }, "prof", PROF_DEFAULTS },
     { "prof=true,prof_interval=2T", { "prof_interval=2T" }, "prof", PROF_DEFAULTS },
     { "prof=true,prof_final=sometimes", { "prof_final=sometimes" }, "prof", PROF_DEFAULTS },
+    /* one signal cannot answer both hmm-stats and the profiler: the later pair is ignored */
+    { "prof=true,stats_signal=SIGUSR1,prof_signal=USR1", { "prof_signal=USR1" }, "prof", "prof_on == 1" },
+    { "prof=true,prof_signal=40,stats_signal=40", { "stats_signal=40" }, "prof", "prof_signal == 40" },
     /* several pairs: one line per bad pair, in order; the good ones honoured */
     { "bogus=1,arena_max=0,check=bogus,cache_size=0", { "bogus=1", "arena_max=0", "check=bogus" }, "cache",
       "cached_bytes == 0" },
