@@ -785,6 +785,7 @@ bool os_rename(const char *from, const char *to);
 void os_unlink(const char *path);
 int os_pid(void);
 void os_yield(void);
+int os_thread_start(void *(*main)(void *), const char *name);   /* detached; 0 or an errno */
 __attribute__((noreturn)) void os_abort(void);
 #ifdef HMM_TEST_BUILD
 /* Tests fail the calls of a kind after `after` more have succeeded, count

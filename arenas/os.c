@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -286,6 +287,23 @@ int os_pid(void)
 void os_yield(void)
 {
     sched_yield();
+}
+
+/* A thread of the library's own, detached, named for ps -L, with every
+ * signal blocked: the program's handlers must not run on it. */
+int os_thread_start(void *(*main)(void *), const char *name)
+{
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
+    pthread_t thread;
+    int error = pthread_create(&thread, NULL, main, NULL);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    if (error != 0)
+        return error;
+    pthread_setname_np(thread, name);
+    pthread_detach(thread);
+    return 0;
 }
 
 void os_abort(void)

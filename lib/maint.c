@@ -7,15 +7,15 @@
  * auto, once the process has two threads and its arenas hold
  * AUTO_HELD_BYTES (a daemon, not a short-lived tool); false never.  It is
  * started outside every allocator lock (pthread_create allocates) with
- * signals blocked, and started again in a fork child on a later allocation.
+ * signals blocked, and started again in a fork child on a later allocation;
+ * one that cannot start is said once and tried again every MAINT_RETRY_MS.
  * stats_signal starts it too (whatever background_thread says), to answer
  * hmm-stats between its passes (live_stats.c). */
 #include "lib.h"
 #include "prof.h"
 
-#include <signal.h>
-
 #define AUTO_HELD_BYTES ((size_t)64 << 20)
+#define MAINT_RETRY_MS 10000u
 
 static bool maint_running;
 static pthread_mutex_t maint_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -48,7 +48,6 @@ static bool maint_wanted(void)
 static void *maint_main(void *arg)
 {
     (void)arg;
-    pthread_setname_np(pthread_self(), "hmm-maint");
     for (;;) {
         live_stats_wait(hmm_tunables.decay_ms ? hmm_tunables.decay_ms : 1);
         if (maint_purges())
@@ -59,6 +58,28 @@ static void *maint_main(void *arg)
     return NULL;
 }
 
+/* A failed start (a thread limit, no memory for a stack) is said once and
+ * tried again after MAINT_RETRY_MS, not on every slow malloc. */
+static uint64_t retry_after_ms;
+static bool start_failed;
+
+static void maint_try_start(void)
+{
+    if (start_failed && os_now_ms() < retry_after_ms)
+        return;
+    live_stats_start();
+    int error = os_thread_start(maint_main, "hmm-maint");
+    if (error == 0) {
+        __atomic_store_n(&maint_running, true, __ATOMIC_RELEASE);
+        return;
+    }
+    if (!start_failed)
+        warn("background_thread: cannot start the maintenance thread (pthread_create: error %d); "
+             "going on without it, trying again every %u s", error, MAINT_RETRY_MS / 1000);
+    start_failed = true;
+    retry_after_ms = os_now_ms() + MAINT_RETRY_MS;
+}
+
 void maint_start(void)
 {
     if (__atomic_load_n(&maint_running, __ATOMIC_ACQUIRE) || !maint_wanted())
@@ -66,20 +87,8 @@ void maint_start(void)
     /* pthread_create allocates, and that malloc comes back here. */
     if (pthread_mutex_trylock(&maint_mutex) != 0)
         return;
-    if (!maint_running) {
-        live_stats_start();
-        sigset_t all, saved;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &saved);
-        pthread_t thread;
-        if (pthread_create(&thread, NULL, maint_main, NULL) == 0) {
-            pthread_detach(thread);
-            __atomic_store_n(&maint_running, true, __ATOMIC_RELEASE);
-        } else {
-            warn("background_thread: cannot start the maintenance thread; going on without it");
-        }
-        pthread_sigmask(SIG_SETMASK, &saved, NULL);
-    }
+    if (!maint_running)
+        maint_try_start();
     pthread_mutex_unlock(&maint_mutex);
 }
 

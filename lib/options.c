@@ -201,7 +201,7 @@ static void parse_pair(const char *pair, size_t len)
     for (size_t i = 0; i < SPEC_COUNT; i++) {
         if (!equals(pair, key_len, specs[i].key))
             continue;
-        uint64_t value;
+        uint64_t value = 0;
         size_t value_len = len - key_len - 1;
         if (!parse_value(&specs[i], eq + 1, value_len, &value))
             warn_pair(pair, len, specs[i].accepted);
