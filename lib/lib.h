@@ -30,7 +30,9 @@ void maint_start(void);
 void maint_child_reset(void);
 
 /* live_stats.c: statistics on request (stats_signal), answered by the
- * maintenance thread. */
+ * maintenance thread; its pipe also wakes the thread for prof_signal. */
+enum { REQUEST_STATS = 's', REQUEST_PROF = 'p' };
+void live_stats_poke(char why);       /* async-signal-safe */
 bool live_stats_wanted(void);
 void live_stats_start(void);
 void live_stats_wait(unsigned ms);

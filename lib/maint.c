@@ -9,8 +9,9 @@
  * started outside every allocator lock (pthread_create allocates) with
  * signals blocked, and started again in a fork child on a later allocation;
  * one that cannot start is said once and tried again every MAINT_RETRY_MS.
- * stats_signal starts it too (whatever background_thread says), to answer
- * hmm-stats between its passes (live_stats.c). */
+ * stats_signal and prof_signal start it too (whatever background_thread
+ * says), to answer hmm-stats and write profiles between its passes
+ * (live_stats.c). */
 #include "lib.h"
 #include "prof.h"
 

@@ -461,11 +461,13 @@ void prof_dump_asked(void)
         dump(NULL);
 }
 
-/* A volatile int store: async-signal-safe, like sig_atomic_t. */
+/* A volatile int store and a write(2): async-signal-safe.  The maintenance
+ * thread (prof_signal starts it) dumps at once; else the next slow call. */
 static void on_signal(int sig)
 {
     (void)sig;
     prof_asked = 1;
+    live_stats_poke(REQUEST_PROF);
 }
 
 static void dump_at_exit(void)

@@ -3,7 +3,8 @@
  *    blocks allocated and fall back when they are freed, and when they are
  *    moved by realloc count once, at their new size;
  *  - hmm_prof_dump(NULL) writes PREFIX.PID.0.heap;
- *  - prof_signal=SIGUSR2: after raise(), the next free writes the next;
+ *  - prof_signal=SIGUSR2: after raise(), the next free writes the next,
+ *    and a process asleep writes one too (the maintenance thread does);
  *  - prof_interval=4M: 12 MiB more live writes at least two more;
  *  - threads allocating and freeing 4 x 166 KiB while another dumps
  *    leave the live bytes where they were (but for their TLS);
@@ -17,6 +18,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
 
 #include "diag_child.h"
 #include "hmm.h"
@@ -107,6 +109,22 @@ static void live_follows_blocks(void)
           before.live_bytes);
 }
 
+/* A process asleep (no call into the allocator: access and nanosleep do
+ * not allocate) still answers prof_signal: PREFIX.PID.SEQ.heap appears. */
+static int dump_while_asleep(int seq)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/t.%d.%d.heap", dir, (int)getpid(), seq);
+    raise(SIGUSR2);
+    for (int waited_ms = 0; waited_ms < 5000; waited_ms += 10) {
+        if (access(path, F_OK) == 0)
+            return 1;
+        struct timespec pause = { 0, 10 * 1000 * 1000 };
+        nanosleep(&pause, NULL);
+    }
+    return 0;
+}
+
 static void numbered_signal_and_interval(void)
 {
     int first = numbered_dumps();
@@ -115,6 +133,7 @@ static void numbered_signal_and_interval(void)
     raise(SIGUSR2);
     hmm_free(hmm_malloc(100));
     CHECK(numbered_dumps() == first + 2, "no dump after SIGUSR2 and a free");
+    CHECK(dump_while_asleep(first + 2), "no dump within 5 s of SIGUSR2 while no thread calls the allocator");
     hold_blocks(128 * 1024);
     CHECK(numbered_dumps() >= first + 4, "%d dumps after 12 MiB more with prof_interval=4M",
           numbered_dumps() - first - 2);
