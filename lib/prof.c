@@ -157,29 +157,35 @@ static struct prof_stack *stack_new(const uintptr_t *frames, unsigned depth, uin
     return stack;
 }
 
-/* The stack of these frames, made if new; probing past hash collisions. */
-static struct prof_stack *stack_get(const uintptr_t *frames, unsigned depth)
+/* The stack of these frames if the table has it, probing past collisions. */
+static struct prof_stack *stack_find(uint64_t hash, const uintptr_t *frames, unsigned depth)
 {
-    uint64_t hash = stack_hash(frames, depth);
-    for (size_t i = stacks.capacity ? slot_home(&stacks, hash) : 0; stacks.capacity;
+    for (size_t i = stacks.capacity ? slot_home(&stacks, hash) : 0; stacks.capacity && stacks.slots[i].key != 0;
          i = (i + 1) & (stacks.capacity - 1)) {
         struct prof_stack *s = stacks.slots[i].stack;
-        if (stacks.slots[i].key == 0)
-            break;
         if (stacks.slots[i].key == hash && s->depth == depth && !memcmp(s->frames, frames, depth * sizeof(uintptr_t)))
             return s;
     }
-    struct prof_stack *stack = stack_new(frames, depth, hash);
-    if (stack == NULL)
+    return NULL;
+}
+
+/* The stack of these frames, made if new; NULL when no memory (then
+ * nothing is kept: no slot without its stack, no stack without a slot). */
+static struct prof_stack *stack_get(const uintptr_t *frames, unsigned depth)
+{
+    uint64_t hash = stack_hash(frames, depth);
+    struct prof_stack *found = stack_find(hash, frames, depth);
+    if (found != NULL)
+        return found;
+    struct slot *s = slot_claim(&stacks, hash);
+    if (s == NULL)
         return NULL;
-    if (2 * (stacks.used + 1) > stacks.capacity && !table_grow(&stacks))
-        return NULL;
-    size_t i = slot_home(&stacks, hash);
-    while (stacks.slots[i].key != 0)
-        i = (i + 1) & (stacks.capacity - 1);
-    stacks.slots[i] = (struct slot){ .key = hash, .stack = stack };
-    stacks.used++;
-    return stack;
+    struct prof_stack *made = stack_new(frames, depth, hash);
+    if (made == NULL)
+        slot_remove(&stacks, s);
+    else
+        s->stack = made;
+    return made;
 }
 
 /* ---- sampling intervals --------------------------------------------- */
