@@ -47,13 +47,17 @@ static const char *tool_path(void)
     return path;
 }
 
-/* hmm-stats [--json] on this process. */
-static void run_tool(struct child *c, const char *format)
+/* hmm-stats [--json] on this process; run by shell when not NULL (the
+ * script is sh, and a user may start it with bash). */
+static void run_tool(struct child *c, const char *format, const char *shell)
 {
     char pid[32];
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
-    char *args[] = { (char *)"hmm-stats", (char *)(strcmp(format, "json") ? "--" : "--json"), pid, NULL };
-    child_run(c, tool_path(), NO_OPTIONS, args);
+    char *args[] = { (char *)(shell ? shell : "hmm-stats"), (char *)tool_path(),
+                     (char *)(strcmp(format, "json") ? "--" : "--json"), pid, NULL };
+    if (shell == NULL)
+        memmove(&args[1], &args[2], 3 * sizeof(args[0]));
+    child_run(c, shell ? shell : tool_path(), NO_OPTIONS, args);
 }
 
 /* What hmm_stats_print writes in this process. */
@@ -69,18 +73,19 @@ static void own_stats(const char *format, char *out, size_t cap)
     close(fds[0]);
 }
 
-static int compare(const char *format)
+static int compare(const char *format, const char *shell)
 {
     static struct child tool;
     static char own[CHILD_OUT_MAX];
     own_stats(format, own, sizeof(own));
-    run_tool(&tool, format);
+    run_tool(&tool, format, shell);
+    const char *by = shell ? shell : "sh";
     if (!child_exited(&tool, 0) || strcmp(tool.out, own) != 0) {
-        printf("FAIL: hmm-stats (%s): %s, stderr [%s]\n  hmm-stats printed [%s]\n  the process has [%s]\n", format,
-               child_how(&tool), tool.err, tool.out, own);
+        printf("FAIL: hmm-stats (%s, by %s): %s, stderr [%s]\n  hmm-stats printed [%s]\n  the process has [%s]\n",
+               format, by, child_how(&tool), tool.err, tool.out, own);
         return 1;
     }
-    printf("PASS: hmm-stats (%s) printed what hmm_stats_print has:\n%s", format, tool.out);
+    printf("PASS: hmm-stats (%s, by %s) printed what hmm_stats_print has:\n%s", format, by, tool.out);
     return 0;
 }
 
@@ -95,7 +100,7 @@ static int serve(void)
     pthread_barrier_wait(&held);
     struct hmm_stats s;
     hmm_stats(&s);
-    int failures = compare("json") + compare("text");
+    int failures = compare("json", NULL) + compare("text", NULL) + compare("text", "/bin/bash");
     if (s.arena_count < HOLDERS) {
         printf("FAIL: %u arenas, expected at least %d\n", s.arena_count, HOLDERS);
         failures++;
@@ -111,7 +116,7 @@ static int refused(void)
 {
     static struct child tool;
     hmm_free(hmm_malloc(100));
-    run_tool(&tool, "text");
+    run_tool(&tool, "text", NULL);
     if (child_exited(&tool, 0) || count_lines(tool.err) != 1 || !strstr(tool.err, "stats_signal") ||
         tool.out_len != 0) {
         printf("FAIL: hmm-stats on a process without stats_signal: %s, stdout [%s], stderr [%s]\n",
