@@ -7,7 +7,8 @@
  * an exiting thread empties its cache, so the bytes in use then, less
  * those in use after the threads have gone, are what the caches held.  Each class may take a sixteenth of a thread's budget: 8 of them
  * half of it, 4 MiB for all the threads together (2.2 MiB measured: a
- * full bin gives half back).  With a share of 32 x cache_size the caches
+ * full bin gives half back), and at least 16 KiB each (with cache_size=0,
+ * nothing).  With a share of 32 x cache_size the caches
  * kept 9 MiB. */
 #include "config.h"
 
@@ -21,6 +22,7 @@
 #define SIZES 8
 #define BLOCKS 200
 #define MiB ((size_t)1 << 20)
+#define MIN_SHARE_HELD ((size_t)16 << 10)
 
 static pthread_barrier_t bound, freed, done;
 
@@ -67,5 +69,8 @@ int main(void)
     printf("%d idle threads' caches hold %.1f MiB\n", THREADS, (double)cached / MiB);
     CHECK(cached <= 4 * MiB, "%d idle threads' caches hold %.1f MiB, more than 4", THREADS,
           (double)cached / MiB);
+    /* and each still has a cache worth the name: a share, not nothing */
+    CHECK(cached >= THREADS * MIN_SHARE_HELD, "%d idle threads' caches hold %.2f MiB, less than %zu KiB each",
+          THREADS, (double)cached / MiB, MIN_SHARE_HELD >> 10);
     return 0;
 }
