@@ -805,6 +805,7 @@ struct chunk *map_lookup(const void *addr);
 struct region_stats {
     size_t region_bytes, free_bytes, purged_bytes, mapped_bytes, returned_bytes;
     uintptr_t brk;
+    uint64_t index_visits;     /* nodes of the free index looked at, ever: its cost */
 };
 struct chunk *region_take(size_t size, struct arena *owner);
 void region_give(struct chunk *chunk);

@@ -51,6 +51,7 @@ struct region {
     size_t mapped_bytes;       /* mmap'ed chunks in arenas' hands */
     size_t returned_bytes;
     size_t recent_peak;        /* largest chunk given back since recent_since */
+    uint64_t index_visits;     /* nodes of the index looked at: tests bound it */
     uint64_t recent_since;     /* ms; the peak expires decay_ms after it */
 };
 
@@ -182,6 +183,7 @@ static void node_summarize(const struct chunk *c, size_t *max_size, uint64_t *ol
 
 static void node_update(struct chunk *c)
 {
+    region.index_visits++;
     node_summarize(c, &node(c)->max_size, &node(c)->oldest_ms);
 }
 
@@ -268,7 +270,7 @@ static struct chunk *lowest_fit(size_t size)
     struct chunk *t = region.free_root;
     if (t == NULL || node(t)->max_size < size)
         return NULL;
-    for (;;) {
+    for (;; region.index_visits++) {
         if (HMM_UNLIKELY(node(t)->max_size & (GRANULE - 1)))
             fatal("malloc(): corrupted index of free chunks: the free chunk at %p (%zu bytes) is overwritten "
                   "(write after free?)", (void *)t, t->size);
@@ -287,6 +289,7 @@ static struct chunk *highest_stale(struct chunk *t, uint64_t cutoff, const struc
 {
     if (t == NULL || node(t)->oldest_ms > cutoff)
         return NULL;
+    region.index_visits++;
     struct chunk *found = highest_stale(node(t)->right, cutoff, spare);
     if (found != NULL)
         return found;
@@ -299,7 +302,7 @@ static struct chunk *highest_stale(struct chunk *t, uint64_t cutoff, const struc
 static struct chunk *free_below(const char *addr)
 {
     struct chunk *best = NULL;
-    for (struct chunk *t = region.free_root; t != NULL;) {
+    for (struct chunk *t = region.free_root; t != NULL; region.index_visits++) {
         if ((char *)t < addr) {
             best = t;
             t = node(t)->right;
@@ -770,6 +773,7 @@ void region_stats(struct region_stats *out)
     out->mapped_bytes = region.mapped_bytes;
     out->returned_bytes = region.returned_bytes;
     out->brk = (uintptr_t)region.top;
+    out->index_visits = region.index_visits;
     region_unlock();
 }
 

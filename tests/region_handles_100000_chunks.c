@@ -5,8 +5,11 @@
  * handed out is one nobody else holds (a stamp in its header page
  * survives), holes are reused lowest first, purging them all leaves only
  * their header pages resident, region_check() passes after each step, and
- * at the end the free chunks have merged back into what was taken.  With an index that walks its free list on every take or give,
- * this is quadratic: the times per operation are printed (not asserted).
+ * at the end the free chunks have merged back into what was taken.  With
+ * an index that walks its free list on every take or give, this is
+ * quadratic: the nodes of the index each operation looks at (region_stats'
+ * index_visits) must stay within VISITS_MAX, a few tree paths (a list
+ * would look at tens of thousands); the times are printed, not asserted.
  *
  * Drives region_take and region_give directly: links libhmm_test.la. */
 #include "config.h"
@@ -21,6 +24,7 @@
 
 #define N 100000u
 #define BIG 1000u
+#define VISITS_MAX 200u
 #define STAMP_AT 512u   /* in the header page, clear of the region's own use */
 
 static struct chunk *chunks[N];
@@ -71,6 +75,30 @@ static double now_ns(void)
 }
 
 static double times[5];
+static uint64_t visits[5];
+
+/* Start and end of step i: its time and the index nodes it looked at. */
+static uint64_t visits_now(void)
+{
+    struct region_stats now;
+    region_stats(&now);
+    return now.index_visits;
+}
+
+static double t0;
+static uint64_t v0;
+
+static void step_start(void)
+{
+    v0 = visits_now();
+    t0 = now_ns();
+}
+
+static void step_end(int i)
+{
+    times[i] = now_ns() - t0;
+    visits[i] = visits_now() - v0;
+}
 static const char *const steps[5] = { "take 100000", "give 50000 scrambled",
                                       "take 1000 larger", "take 50000 holes",
                                       "give 101000 scrambled" };
@@ -79,7 +107,6 @@ int main(void)
 {
     uint64_t r = test_seed(100000);
     struct region_stats before, after;
-    double t0;
     uint32_t holes = 0;
 
     alarm(TEST_TIMEOUT);
@@ -88,10 +115,10 @@ int main(void)
     hmm_tunables.decay_ms = 1000000000u;
     region_stats(&before);
 
-    t0 = now_ns();
+    step_start();
     for (uint32_t i = 0; i < N; i++)
         chunks[i] = take(GRANULE, i);
-    times[0] = now_ns() - t0;
+    step_end(0);
     CHECK(region_check() == 0, "region_check() after the takes");
     for (uint32_t i = 1; i < N; i++)
         if (chunks[i] < chunks[i - 1]) {
@@ -103,10 +130,10 @@ int main(void)
     for (uint32_t i = 1; i < N; i += 2)
         order[holes++] = i;
     scramble(order, holes, &r);
-    t0 = now_ns();
+    step_start();
     for (uint32_t i = 0; i < holes; i++)
         give(chunks[order[i]], order[i]);
-    times[1] = now_ns() - t0;
+    step_end(1);
     CHECK(region_check() == 0, "region_check() with %u holes", holes);
 
     /* Purge them all (the lock is dropped while madvise runs): each keeps
@@ -119,32 +146,32 @@ int main(void)
           "%zu bytes of %zu free chunks still resident after the purge", resident,
           after.free_bytes / GRANULE);
 
-    t0 = now_ns();
+    step_start();
     for (uint32_t i = 0; i < BIG; i++)
         bigs[i] = take(2 * GRANULE, N + i);
-    times[2] = now_ns() - t0;
+    step_end(2);
 
     /* The holes come back lowest first. */
     struct chunk *last = NULL;
-    t0 = now_ns();
+    step_start();
     for (uint32_t i = 1; i < N; i += 2) {
         chunks[i] = take(GRANULE, i);
         CHECK(chunks[i] > last, "hole %p taken after %p: not the lowest fit", (void *)chunks[i],
               (void *)last);
         last = chunks[i];
     }
-    times[3] = now_ns() - t0;
+    step_end(3);
     CHECK(region_check() == 0, "region_check() after taking the holes again");
 
     for (uint32_t i = 0; i < N + BIG; i++)
         order[i] = i;
     scramble(order, N + BIG, &r);
-    t0 = now_ns();
+    step_start();
     for (uint32_t i = 0; i < N + BIG; i++) {
         uint32_t k = order[i];
         give(k < N ? chunks[k] : bigs[k - N], k);
     }
-    times[4] = now_ns() - t0;
+    step_end(4);
     CHECK(region_check() == 0, "region_check() after giving everything back");
 
     region_stats(&after);
@@ -154,9 +181,15 @@ int main(void)
     CHECK(after.mapped_bytes == before.mapped_bytes, "mapped chunks left behind");
     region_trim(0);
     CHECK(region_check() == 0, "region_check() after region_trim(0)");
+    int failures = 0;
     for (int i = 0; i < 5; i++) {
         double ops = i == 2 ? BIG : i == 0 ? N : i == 4 ? N + BIG : N / 2;
-        printf("%-24s %8.0f ns per operation\n", steps[i], times[i] / ops);
+        printf("%-24s %8.0f ns, %6.1f index nodes per operation\n", steps[i], times[i] / ops, visits[i] / ops);
+        if (visits[i] / ops > VISITS_MAX) {
+            printf("FAIL: %s looks at %.1f nodes of the free index per operation, more than %u\n", steps[i],
+                   visits[i] / ops, VISITS_MAX);
+            failures++;
+        }
     }
-    return 0;
+    return failures ? 1 : 0;
 }
