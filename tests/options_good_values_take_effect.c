@@ -4,7 +4,8 @@
  * probe without the option shows the default, so each case can tell.  A
  * good value prints nothing on stderr.
  *
- *   arena_max        arena_count with four threads holding blocks
+ *   arena_max        arena_count with four threads holding blocks; the
+ *                    default with eight threads on one CPU
  *   trim_threshold   footprint after a 64 MiB burst is freed (G suffix)
  *   top_pad          the free top the region keeps after the burst
  *   mmap_threshold   which sizes become huge blocks (K, M, G suffixes)
@@ -14,7 +15,8 @@
  *                    a maintenance thread runs; after the burst, with a
  *                    trim threshold too high for frees to trim, an idle
  *                    second brings the footprint down with decay_ms=50 and
- *                    not with decay_ms=3600000
+ *                    not with decay_ms=3600000; auto starts none in a
+ *                    process with one thread
  *   check            full: freed memory is junk, an overflow is caught;
  *                    basic: neither; N: accepted, the program runs
  *   stats_at_exit    true/yes/1 print the statistics at exit, false not
@@ -48,6 +50,8 @@ static const struct good cases[] = {
     { "arena_max=1", "arenas 4", "arena_count == 1", QUIET },
     { "arena_max=3", "arenas 4", "arena_count >= 2; arena_count <= 3", QUIET },
     { "arena_max=1024", "arenas 4", "arena_count == 5", QUIET },
+    /* the default is 4 x the CPUs the process may run on: 4 on one */
+    { NO_OPTIONS, "onecpu arenas 8", "arena_count == 4", QUIET },
     /* trim_threshold: the default trims the freed burst, 1G keeps it */
     { NO_OPTIONS, "burst", "footprint_bytes <= 16M", QUIET },
     { "trim_threshold=1G", "burst", "footprint_bytes >= 48M; region_free_bytes >= 48M", QUIET },
@@ -80,6 +84,7 @@ static const struct good cases[] = {
     { NO_OPTIONS, "grown", "maint == 1; tasks == 2", QUIET },
     { "background_thread=auto", "grown", "maint == 1", QUIET },
     { "background_thread=false", "grown", "maint == 0; tasks == 1", QUIET },
+    { NO_OPTIONS, "grown_alone", "maint == 0; tasks == 1", QUIET },
     { "trim_threshold=1G,background_thread=true,decay_ms=50", "burst 1000", "footprint_bytes <= 16M", QUIET },
     { "trim_threshold=1G,background_thread=true,decay_ms=3600000", "burst 1000", "footprint_bytes >= 48M", QUIET },
     { "trim_threshold=1G,background_thread=false,decay_ms=50", "burst 1000", "footprint_bytes >= 48M", QUIET },

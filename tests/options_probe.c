@@ -21,6 +21,10 @@
  *                         threads of the process
  *   grown                 a second thread holds 80 MiB; after 200 ms:
  *                         "tasks" and "maint" (threads named hmm-maint)
+ *   grown_alone           the same, in the one thread the process has
+ *   onecpu ACTION...      runs ACTION again on the first CPU it may use
+ *                         alone (the affinity is set before the exec, as
+ *                         taskset does, so hmm reads it at start-up)
  *   caught SIG...         after an allocation: "caught_SIG" 1 if the
  *                         process catches signal number SIG, else 0, and
  *                         "tasks"
@@ -35,6 +39,8 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -251,6 +257,34 @@ static void grown(void)
     hmm_free(p);
 }
 
+/* auto starts no thread in a process with one thread, however large. */
+static void grown_alone(void)
+{
+    static void *blocks[GROWN_BLOCKS];
+    hold_80_mib(blocks);
+    sleep_ms(200);
+    int named, count = count_tasks("hmm-maint", &named);
+    printf("tasks %d\nmaint %d\n", count, named);
+    for (int i = 0; i < GROWN_BLOCKS; i++)
+        hmm_free(blocks[i]);
+}
+
+static void on_one_cpu(char **action)
+{
+    cpu_set_t allowed, one;
+    CHECK(sched_getaffinity(0, sizeof(allowed), &allowed) == 0, "sched_getaffinity");
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &allowed)) {
+            CPU_SET(cpu, &one);
+            break;
+        }
+    CHECK(sched_setaffinity(0, sizeof(one), &one) == 0, "sched_setaffinity");
+    action[-1] = (char *)"options_probe";
+    execv("/proc/self/exe", action - 1);
+    CHECK(0, "execv: %s", strerror(errno));
+}
+
 /* The first signal the profiler may take that has a handler set. */
 static int handled_signal(void)
 {
@@ -305,6 +339,10 @@ int main(int argc, char **argv)
         cache();
     else if (!strcmp(action, "grown"))
         grown();
+    else if (!strcmp(action, "grown_alone"))
+        grown_alone();
+    else if (!strcmp(action, "onecpu") && argc > 2)
+        on_one_cpu(&argv[2]);
     else if (!strcmp(action, "chunk"))
         chunk();
     else if (!strcmp(action, "burst"))
