@@ -786,6 +786,8 @@ void os_unlink(const char *path);
 int os_pid(void);
 void os_yield(void);
 int os_thread_start(void *(*main)(void *), const char *name);   /* detached; 0 or an errno */
+void *os_library_symbol(const char *library, const char *symbol);   /* dlopen'ed; NULL if none */
+bool os_library_text(const void *code, uintptr_t *start, uintptr_t *end);   /* of a shared library */
 __attribute__((noreturn)) void os_abort(void);
 #ifdef HMM_TEST_BUILD
 /* Tests fail the calls of a kind after `after` more have succeeded, count

@@ -2,8 +2,10 @@
  * stderr.  Tests build it with HMM_TEST_BUILD to make calls fail on demand. */
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <poll.h>
 #include <sched.h>
@@ -304,6 +306,50 @@ int os_thread_start(void *(*main)(void *), const char *name)
     pthread_setname_np(thread, name);
     pthread_detach(thread);
     return 0;
+}
+
+/* A library's symbol, the library loaded on the first call (dlopen
+ * allocates: call it outside every allocator lock). */
+void *os_library_symbol(const char *library, const char *symbol)
+{
+    void *handle = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+    return handle != NULL ? dlsym(handle, symbol) : NULL;
+}
+
+struct text_search {
+    const void *code;
+    uintptr_t start, end;
+    bool found;
+};
+
+static int text_search_visit(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct text_search *search = arg;
+    (void)size;
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr, end = start + ph->p_memsz;
+        if (ph->p_type != PT_LOAD || (uintptr_t)search->code < start || (uintptr_t)search->code >= end)
+            continue;
+        search->found = info->dlpi_name != NULL && info->dlpi_name[0] != '\0';
+        search->start = start;
+        search->end = end;
+        return 1;
+    }
+    return 0;
+}
+
+/* The loaded segment holding code, if code is in a shared library (false
+ * for the program itself). */
+bool os_library_text(const void *code, uintptr_t *start, uintptr_t *end)
+{
+    struct text_search search = { code, 0, 0, false };
+    dl_iterate_phdr(text_search_visit, &search);
+    if (search.found) {
+        *start = search.start;
+        *end = search.end;
+    }
+    return search.found;
 }
 
 void os_abort(void)

@@ -9,9 +9,7 @@
 #include "lib.h"
 #include "prof.h"
 
-#include <dlfcn.h>
 #include <errno.h>
-#include <link.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,35 +257,13 @@ static size_t sample_weight(size_t size)
 
 /* ---- recording -------------------------------------------------------- */
 
-/* The text segment of the shared library this file is in: its frames are
- * left out of the stacks.  Linked into the program itself, none is. */
-static int find_own_text(struct dl_phdr_info *info, size_t size, void *self)
-{
-    (void)size;
-    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uintptr_t start = info->dlpi_addr + ph->p_vaddr, end = start + ph->p_memsz;
-        if (ph->p_type != PT_LOAD || (uintptr_t)self < start || (uintptr_t)self >= end)
-            continue;
-        if (info->dlpi_name != NULL && info->dlpi_name[0] != '\0') {
-            own_text_start = start;
-            own_text_end = end;
-        }
-        return 1;
-    }
-    return 0;
-}
-
 /* libunwind's unw_backtrace, loaded by prof_start: linked, it would load
  * with every process (and liblzma with it) to serve the few that profile. */
 static int (*unwind_backtrace)(void **frames, int size);
 
 static void unwinder_load(void)
 {
-    void *library = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-    int (*walk)(void **, int) = NULL;
-    if (library != NULL)
-        walk = (int (*)(void **, int))dlsym(library, "unw_backtrace");
+    int (*walk)(void **, int) = (int (*)(void **, int))os_library_symbol("libunwind.so.8", "unw_backtrace");
     __atomic_store_n(&unwind_backtrace, walk, __ATOMIC_RELEASE);
     if (walk == NULL)
         warn("prof: cannot load libunwind.so.8 (Debian package libunwind8): samples have no stacks");
@@ -493,7 +469,8 @@ void prof_start(void)
 {
     if (!prof_options.on)
         return;
-    dl_iterate_phdr(find_own_text, (void *)find_own_text);
+    /* hmm's own frames are left out of the stacks (none when linked in) */
+    os_library_text((void *)prof_start, &own_text_start, &own_text_end);
     unwinder_load();
     if (prof_options.signal && !os_catch_signal(prof_options.signal, on_signal))
         warn("prof_signal: cannot handle signal %d", prof_options.signal);
