@@ -6,10 +6,12 @@
  * print the same bytes (cache_size=0: the calling thread's cache is the one
  * difference between two callers).  A process started without
  * stats_signal is not sent the signal (an uncaught SIGUSR1 would kill it):
- * hmm-stats says why in one line and fails. */
+ * hmm-stats says why in one line and fails; one that catches the signal
+ * named by -s but never answers makes it give up after -t seconds. */
 #include "config.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +129,40 @@ static int refused(void)
     return 0;
 }
 
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+/* hmm-stats ARGS... PID: its exit code and its one line on stderr. */
+static int tool_fails(const char *a1, const char *a2, const char *a3, const char *a4, int code, const char *says)
+{
+    static struct child tool;
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    char *args[] = { (char *)"hmm-stats", (char *)a1, (char *)a2, (char *)a3, (char *)a4, pid, NULL };
+    child_run(&tool, tool_path(), NO_OPTIONS, args);
+    if (!child_exited(&tool, code) || count_lines(tool.err) < 1 || !strstr(tool.err, says) || tool.out_len != 0) {
+        printf("FAIL: hmm-stats %s %s %s %s: %s (expected exit %d), stderr [%s]\n", a1, a2, a3, a4,
+               child_how(&tool), code, tool.err);
+        return 1;
+    }
+    printf("PASS: hmm-stats %s %s %s %s: exit %d, %s", a1, a2, a3, a4, code, tool.err);
+    return 0;
+}
+
+/* -s names a signal the process catches (its own handler here, not
+ * hmm's): no answer comes, and -t 1 gives up after a second, exit 1; a
+ * bad -t is a usage error, exit 2. */
+static int times_out(void)
+{
+    hmm_free(hmm_malloc(100));
+    struct sigaction action = { .sa_handler = on_usr1 };
+    CHECK(sigaction(SIGUSR1, &action, NULL) == 0, "sigaction");
+    return tool_fails("-s", "SIGUSR1", "-t", "1", 1, "did not answer within 1 s") +
+           tool_fails("-s", "USR1", "--timeout", "soon", 2, "not a whole number of seconds");
+}
+
 static int in_child(const char *options, const char *action)
 {
     static struct child c;
@@ -140,10 +176,10 @@ int main(int argc, char **argv)
     alarm(TEST_TIMEOUT);
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc > 1)
-        return !strcmp(argv[1], "serve") ? serve() : refused();
+        return !strcmp(argv[1], "serve") ? serve() : !strcmp(argv[1], "times_out") ? times_out() : refused();
     int failures = in_child("stats_signal=SIGUSR1,cache_size=0", "serve") +
                    in_child("stats_signal=USR2,cache_size=0,background_thread=false", "serve") +
-                   in_child(NO_OPTIONS, "refused");
-    printf("%d of 3 cases failed\n", failures);
+                   in_child(NO_OPTIONS, "refused") + in_child(NO_OPTIONS, "times_out");
+    printf("%d of 4 cases failed\n", failures);
     return failures ? 1 : 0;
 }
