@@ -34,10 +34,10 @@ void thread_init(void)
     pthread_mutex_unlock(&init_mutex);
 }
 
-bool thread_bind(void)
+bool thread_bind(const void *freeing)
 {
     thread_init();
-    void *bound = engine_bind();
+    void *bound = engine_bind(freeing);
     if (bound == NULL)
         return false;
     pthread_setspecific(exit_key, bound);
