@@ -13,7 +13,7 @@ static bool ready_to_allocate(void)
 {
     if (HMM_UNLIKELY(hmm_options.check_every))
         check_tick();
-    if (HMM_LIKELY(cache_bound()) || thread_bind(NULL))
+    if (HMM_LIKELY(cache_bound()) || thread_bind())
         return true;
     errno = ENOMEM;
     return false;
@@ -49,7 +49,7 @@ HMM_NOINLINE void free_slow(void *ptr, const char *call)
             return;
     }
     if (ptr != NULL && cache_never_bound())
-        thread_bind(ptr);
+        thread_bind_freeing(ptr);
     heap_free(ptr, call);
 }
 

@@ -34,7 +34,7 @@ void thread_init(void)
     pthread_mutex_unlock(&init_mutex);
 }
 
-bool thread_bind(const void *freeing)
+static bool bind_preferring(const void *freeing)
 {
     thread_init();
     void *bound = engine_bind(freeing);
@@ -43,6 +43,17 @@ bool thread_bind(const void *freeing)
     pthread_setspecific(exit_key, bound);
     maint_start();
     return true;
+}
+
+bool thread_bind(void)
+{
+    return bind_preferring(NULL);
+}
+
+/* A thread's first call frees ptr: it prefers to adopt ptr's arena. */
+bool thread_bind_freeing(const void *ptr)
+{
+    return bind_preferring(ptr);
 }
 
 static void fork_prepare(void)
