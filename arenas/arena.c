@@ -892,58 +892,114 @@ static void remote_push_chain(struct arena *a, struct cache_entry *first, struct
                                         __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
-/* Cached blocks of other arenas go to their owners: the cache owns them, so
- * a store marks them, and all of one arena's blocks travel as one chain,
- * pushed and counted once. */
+/* Blocks of one owner on their way to its remote stack, chained as a
+ * cache gives them back: pushed and counted once. */
+struct remote_chain {
+    struct arena *owner;
+    struct cache_entry *first, *last;
+    unsigned count;
+};
+
+/* Chain b, a cached block of owner's, if the chain is empty or owner's;
+ * false for another owner's block.  The cache owns b, so a store marks it. */
+static inline bool chain_add(struct remote_chain *chain, struct arena *owner, struct block *b)
+{
+    struct cache_entry *entry = block_payload(b);
+    if (chain->first == NULL) {
+        chain->owner = owner;
+        chain->last = entry;
+    } else if (owner != chain->owner) {
+        return false;
+    }
+    block_set_state(b, BLOCK_REMOTE);
+    entry->next = chain->first;
+    chain->first = entry;
+    chain->count++;
+    return true;
+}
+
+static void chain_push(const struct remote_chain *chain)
+{
+    if (chain->first == NULL)
+        return;
+    remote_push_chain(chain->owner, chain->first, chain->last);
+    remote_pushed(chain->owner, chain->count);
+}
+
+/* A cached block of another arena: on the chain, or on rest when the
+ * chain is another owner's. */
+static inline void send_foreign(struct remote_chain *chain, struct cache_entry **rest, struct arena *owner,
+                                struct block *b)
+{
+    struct cache_entry *entry = block_payload(b);
+    if (chain_add(chain, owner, b))
+        return;
+    entry->next = *rest;
+    *rest = entry;
+}
+
+/* Cached blocks of other arenas go to their owners, one chain each. */
 static void push_foreign(struct cache_entry *list)
 {
     while (list != NULL) {
-        struct arena *a = block_chunk(block_of(list))->arena;
-        struct cache_entry *first = NULL, *last = NULL, *rest = NULL;
-        unsigned count = 0;
+        struct remote_chain chain = { NULL, NULL, NULL, 0 };
+        struct cache_entry *rest = NULL;
         while (list != NULL) {
             struct cache_entry *next = list->next;
-            struct block *b = block_of(list);
-            struct cache_entry **into = block_chunk(b)->arena == a ? &first : &rest;
-            if (into == &first) {
-                block_set_state(b, BLOCK_REMOTE);
-                last = last ? last : list;
-                count++;
-            }
-            list->next = *into;
-            *into = list;
+            send_foreign(&chain, &rest, block_chunk(block_of(list))->arena, block_of(list));
             list = next;
         }
-        remote_push_chain(a, first, last);
-        remote_pushed(a, count);
+        chain_push(&chain);
         list = rest;
     }
 }
 
-/* A thread cache's overflow or flush: blocks of the thread's own arena go
- * on its central lists under one lock (or, while it is being emptied,
- * back to the bins); the others go to their owners' remote stacks. */
-void arena_free_cached(struct arena *mine, struct cache_entry *list)
+/* The rest of a cache's batch from its first block of another arena on,
+ * under mine's lock: mine's blocks on its central lists, the others
+ * chained by owner as they come (a consumer's all to one owner), pushed
+ * once mine's lock is dropped.  Out of line: a batch of mine alone pays
+ * nothing for the chain. */
+static HMM_NOINLINE void sort_foreign(struct arena *mine, struct cache_entry *list, struct central_tally *tally,
+                                      struct remote_chain *chain, struct cache_entry **rest)
 {
-    struct cache_entry *foreign = NULL;
-    spin_lock(&mine->lock);
-    struct central_tally tally = central_open(mine);
+    *chain = (struct remote_chain){ NULL, NULL, NULL, 0 };
     while (list != NULL) {
         struct cache_entry *next = list->next;
         struct block *b = block_of(list);
-        if (block_chunk(b)->arena == mine) {
-            release_locked(mine, b, &tally);
-        } else {
-            list->next = foreign;
-            foreign = list;
-        }
+        struct arena *owner = block_chunk(b)->arena;
+        if (owner == mine)
+            release_locked(mine, b, tally);
+        else
+            send_foreign(chain, rest, owner, b);
         list = next;
     }
+}
+
+/* A thread cache's overflow or flush, in one pass: blocks of the thread's
+ * own arena go on its central lists under one lock (or, while it is being
+ * emptied, back to the bins); the others to their owners' remote stacks. */
+void arena_free_cached(struct arena *mine, struct cache_entry *list)
+{
+    struct remote_chain chain;
+    struct cache_entry *rest = NULL;
+    spin_lock(&mine->lock);
+    struct central_tally tally = central_open(mine);
+    while (list != NULL && block_chunk(block_of(list))->arena == mine) {
+        struct cache_entry *next = list->next;
+        release_locked(mine, block_of(list), &tally);
+        list = next;
+    }
+    bool foreign = list != NULL;
+    if (foreign)
+        sort_foreign(mine, list, &tally, &chain, &rest);
     central_settle(mine, &tally);
     drain_locked(mine);
     purge_if_due(mine);
     spin_unlock(&mine->lock);
-    push_foreign(foreign);
+    if (foreign) {
+        chain_push(&chain);
+        push_foreign(rest);
+    }
 }
 
 void arena_merge_central(struct arena *a)

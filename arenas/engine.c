@@ -5,9 +5,20 @@
  * a result or a line on stderr. */
 #include "internal.h"
 
-void *engine_bind(void)
+/* The arena of the block at ptr, if ptr is one (a hint: nothing is fatal
+ * here, heap_free checks the pointer next).  The chunk of a block in use
+ * stays its arena's while the program holds the block. */
+static struct arena *arena_of(const void *ptr)
 {
-    struct arena *a = registry_bind();
+    struct chunk *c = ptr == NULL || ((uintptr_t)ptr & (UNIT - 1)) ? NULL : map_lookup(ptr);
+    return c != NULL && chunk_valid(c) && c->state == CHUNK_ARENA ? c->arena : NULL;
+}
+
+/* A thread whose first call frees a block prefers to adopt that block's
+ * arena, if it is an orphan. */
+void *engine_bind(const void *freeing)
+{
+    struct arena *a = registry_bind(arena_of(freeing));
     if (a == NULL)
         return NULL;
     cache_bind(&hmm_thread_cache, a);

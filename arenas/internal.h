@@ -893,7 +893,7 @@ size_t huge_recently_freed(const void *payload);
 void *huge_payload(struct chunk *chunk);
 
 /* registry.c: every arena, live, orphaned or retired. */
-struct arena *registry_bind(void);
+struct arena *registry_bind(struct arena *preferred);   /* an orphan to adopt first, or NULL */
 void registry_unbind(struct arena *a);
 void registry_reclaim(struct arena *a);
 void registry_foreach(void (*visit)(struct arena *a, void *ctx), void *ctx);
@@ -913,7 +913,7 @@ struct arena_summary {
     size_t mallocs, frees, remote_frees;
     size_t own_cached_bytes, own_cached_blocks;   /* of used: in the calling thread's cache */
 };
-void *engine_bind(void);                /* the thread's exit-key value, or NULL: no arena */
+void *engine_bind(const void *freeing);  /* the thread's exit-key value, or NULL: no arena */
 void engine_unbind(void *bound);        /* at thread exit, with engine_bind's value */
 void engine_fork_child(void);
 void engine_arenas(void (*visit)(const struct arena_summary *s, void *ctx), void *ctx);

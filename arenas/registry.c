@@ -89,13 +89,21 @@ static struct arena *arena_new(void)
     return a;
 }
 
-static struct arena *find_orphan(void)
+/* An orphan to adopt: preferred if it is one (the arena of the block a new
+ * thread frees first: a worker taking over an exited one's objects then
+ * frees them into its own arena, not remotely), else the first. */
+static struct arena *find_orphan(struct arena *preferred)
 {
-    struct arena *a;
-    cds_list_for_each_entry(a, &arena_list, node)
-        if (a->state == ARENA_ORPHANED)
+    struct arena *a, *first = NULL;
+    cds_list_for_each_entry(a, &arena_list, node) {
+        if (a->state != ARENA_ORPHANED)
+            continue;
+        if (a == preferred)
             return a;
-    return NULL;
+        if (first == NULL)
+            first = a;
+    }
+    return first;
 }
 
 static struct arena *least_used(void)
@@ -107,11 +115,11 @@ static struct arena *least_used(void)
     return best;
 }
 
-struct arena *registry_bind(void)
+struct arena *registry_bind(struct arena *preferred)
 {
     limbo_settle();
     pthread_mutex_lock(&registry_mutex);
-    struct arena *a = find_orphan();
+    struct arena *a = find_orphan(preferred);
     bool adopted = a != NULL;
     if (adopted) {
         a->state = ARENA_LIVE;

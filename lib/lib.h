@@ -24,6 +24,7 @@ int options_mallopt(int param, int value);
 /* thread.c: initialisation, binding threads to arenas, exit and fork. */
 void thread_init(void);
 bool thread_bind(void);
+bool thread_bind_freeing(const void *ptr);   /* its first call frees ptr */
 
 /* maint.c: the opt-in maintenance thread. */
 void maint_start(void);

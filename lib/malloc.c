@@ -49,7 +49,7 @@ HMM_NOINLINE void free_slow(void *ptr, const char *call)
             return;
     }
     if (ptr != NULL && cache_never_bound())
-        thread_bind();
+        thread_bind_freeing(ptr);
     heap_free(ptr, call);
 }
 

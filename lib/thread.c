@@ -34,15 +34,26 @@ void thread_init(void)
     pthread_mutex_unlock(&init_mutex);
 }
 
-bool thread_bind(void)
+static bool bind_preferring(const void *freeing)
 {
     thread_init();
-    void *bound = engine_bind();
+    void *bound = engine_bind(freeing);
     if (bound == NULL)
         return false;
     pthread_setspecific(exit_key, bound);
     maint_start();
     return true;
+}
+
+bool thread_bind(void)
+{
+    return bind_preferring(NULL);
+}
+
+/* A thread's first call frees ptr: it prefers to adopt ptr's arena. */
+bool thread_bind_freeing(const void *ptr)
+{
+    return bind_preferring(ptr);
 }
 
 static void fork_prepare(void)
