@@ -445,7 +445,6 @@ struct thread_cache {
     size_t sampled;             /* bytes counted for the malloc just chosen; 0: none */
     int64_t sample_bytes;       /* uncached mallocs: bytes before the next sample */
     uint32_t sample_pops[CLASS_COUNT];  /* mallocs of a class that pass, beyond its bin's list */
-    uint64_t sample_keys[CACHE_BINS];   /* the bins' keys, kept here while theirs are 0 */
 };
 
 /* A key (struct block) and the key of the same block a unit longer differ
@@ -568,37 +567,70 @@ static inline void cache_put(struct cache_bin *bin, struct block *b)
     block_set_state(b, BLOCK_CACHED);
 }
 
-/* The free fast path: a push, for a pointer whose header lies in the sbrk
- * heap and matches its bin's key (in use, a real class, the class's units
- * or one more: a double free, an overwritten header or a forged offset
- * does not match), into a bin with room.  Anything else returns false for
- * the slow path.  The relaxed load of the key races only with a double
- * free's claim of the same block.
- * A sized free (C++ sized delete) says the block holds size bytes: more
- * than its usable bytes is left to the slow path, which reports it.  A
- * block the fast path matches has no canary (with canaries, check=full,
- * every free is scrubbed and matches no bin key): its usable bytes are its
- * units less the header's.  cache_push's size 0 folds away. */
-static inline bool cache_push_sized(void *ptr, size_t size)
+/* The key of an in-use block of class cls cut exactly (the bins' key). */
+static inline uint64_t class_inuse_key(unsigned cls)
+{
+    return block_key(BLOCK_INUSE, (uint16_t)(cls * sizeof(struct cache_bin)), class_units(cls));
+}
+
+/* key is an in-use block's of the real class at offset, cut exactly or a
+ * unit longer. */
+static inline bool class_key_fits(uint64_t key, unsigned offset)
+{
+    unsigned cls = offset / (unsigned)sizeof(struct cache_bin);
+    return cls != 0 && cls < CLASS_COUNT && ((key - class_inuse_key(cls)) & ~KEY_ONE_UNIT) == 0;
+}
+
+bool cache_push_admit(struct block *b, const char *call);   /* cache.c */
+
+/* Every free push into the thread cache, in one place so that its paths
+ * cannot drift apart.  It checks that the pointer's header lies in the
+ * sbrk heap; that its key is an in-use block's of the class its bin offset
+ * names, cut exactly or a unit longer (a double free, an overwritten
+ * header or an offset forged out of range or to another class does not
+ * match); that a sized free's size fits (a block pushed has no canary: its
+ * usable bytes are its units less the header); that the header above is
+ * untouched (block_next_untouched); and that the bin has room, which it
+ * takes.  The fast path (slow false) compares the key with the bin's keys,
+ * which are 0 while every free must reach the slow path (check=full,
+ * zero_on_free, sampling): that path (cache_push_slow) compares it with
+ * the class's key, gives the room back when it fails, and asks
+ * cache_push_admit (the sampling count, the scrub) before the push.  The
+ * relaxed load of the key races only with a double free's claim. */
+static inline __attribute__((always_inline)) bool cache_push_block(void *ptr, size_t size, bool slow,
+                                                                   const char *call)
 {
     if (HMM_UNLIKELY(!heap_holds_header(ptr)))
         return false;
     struct block *b = block_of(ptr);
     uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
-    fast_bin *bin = fast_bin_at(key_bin_offset(key) & CACHE_OFFSET_MASK);
-    if (HMM_UNLIKELY(key != bin->key) && key != bin->key_long)
+    unsigned offset = key_bin_offset(key) & CACHE_OFFSET_MASK;
+    fast_bin *bin = fast_bin_at(offset);
+    if (slow ? !class_key_fits(key, offset) : HMM_UNLIKELY(key != bin->key) && key != bin->key_long)
         return false;
     if (HMM_UNLIKELY(size > (uintptr_t)(key >> 28) - BLOCK_HEADER))
         return false;
     if (HMM_UNLIKELY(!block_next_untouched(b, (uintptr_t)(key >> 28))))
         return false;
-    if (HMM_UNLIKELY(--bin->room < 0))
+    if (HMM_UNLIKELY(--bin->room < 0) || (slow && !cache_push_admit(b, call))) {
+        if (slow)
+            bin->room++;
         return false;
+    }
     struct cache_entry *entry = ptr;
     entry->next = bin->head;
     bin->head = entry;
     block_flip_state(b, BLOCK_INUSE, BLOCK_CACHED);
     return true;
+}
+
+/* The free fast path: a push, or false for the slow path.  A sized free
+ * (C++ sized delete) says the block holds size bytes: more than its usable
+ * bytes is left to the slow path, which reports it.  cache_push's size 0
+ * folds away. */
+static inline bool cache_push_sized(void *ptr, size_t size)
+{
+    return cache_push_block(ptr, size, false, NULL);
 }
 
 static inline bool cache_push(void *ptr)
@@ -856,7 +888,7 @@ void *cache_fill(struct thread_cache *cache, size_t size);
 bool cache_make_room(struct thread_cache *cache, struct block *b);
 void cache_flush(struct thread_cache *cache);
 bool cache_admit(struct thread_cache *cache, struct block *b);
-bool cache_push_counted(void *ptr);
+bool cache_push_slow(void *ptr, const char *call);
 void cache_sampling_start(uint64_t (*interval)(void), void (*forget)(void *ptr));
 void *sample_uncached(void *ptr, size_t size);
 
@@ -866,7 +898,6 @@ void *sample_uncached(void *ptr, size_t size);
 void *heap_malloc(size_t size);
 void *heap_memalign(size_t alignment, size_t size);
 void heap_free(void *ptr, const char *call);
-bool heap_free_scrubbed(void *ptr, const char *call);
 void *heap_realloc(void *ptr, size_t size);
 size_t heap_usable(void *ptr, const char *call);
 struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out);
