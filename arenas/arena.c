@@ -20,6 +20,7 @@
 #define CENTRAL_FLOOR ((size_t)1 << 20)  /* central bytes an arena may always keep */
 #define CENTRAL_MAX_SIZE 4096u           /* larger blocks are always merged */
 #define CANARY_BYTE 0xca
+#define SLACK_BYTE 0x5c
 #define JUNK_BYTE 0xdf
 #define JUNK_MAX ((size_t)4096)   /* check=full junks at most this much of a freed block */
 
@@ -43,9 +44,48 @@ void arena_on_orphan_emptied(void (*emptied)(struct arena *a))
 }
 
 
+static bool chunk_dedicated(const struct chunk *c);
+
+/* A dedicated chunk is whole granules, so its block has more room than
+ * was asked for: that slack is not usable, and starts with a canary
+ * (SLACK_BYTE), which every free and realloc of the block checks
+ * (block_slack_intact): an overflow into it is caught as one into the
+ * header above a block is. */
+static uint32_t block_slack_units(struct block *b)
+{
+    return b->prev_units == 0 && chunk_dedicated(block_chunk(b)) ? block_chunk(b)->slack_units : 0;
+}
+
 size_t block_usable(struct block *b)
 {
-    return ((size_t)b->units - 1u - canary_units()) << UNIT_SHIFT;
+    return ((size_t)b->units - 1u - canary_units() - block_slack_units(b)) << UNIT_SHIFT;
+}
+
+static uint64_t *slack_canary(struct block *b)
+{
+    return (uint64_t *)((char *)block_payload(b) + block_usable(b));
+}
+
+/* b, alone in its dedicated chunk, was asked for units (0: it is freed):
+ * the rest is slack, counted apart in a's used bytes. */
+static void slack_mark(struct arena *a, struct block *b, uint32_t units)
+{
+    struct chunk *c = block_chunk(b);
+    if (b->prev_units != 0 || !chunk_dedicated(c))
+        return;
+    counter_sub(&a->slack_bytes, (size_t)c->slack_units << UNIT_SHIFT);
+    c->slack_units = units ? b->units - units : 0;
+    counter_add(&a->slack_bytes, (size_t)c->slack_units << UNIT_SHIFT);
+    if (c->slack_units != 0)
+        memset(slack_canary(b), SLACK_BYTE, UNIT);
+}
+
+bool block_slack_intact(struct block *b)
+{
+    if (block_slack_units(b) == 0)
+        return true;
+    uint64_t intact = 0x0101010101010101ull * SLACK_BYTE, *canary = slack_canary(b);
+    return canary[0] == intact && canary[1] == intact;
 }
 
 /* ---- bins --------------------------------------------------------------- */
@@ -359,6 +399,7 @@ static void central_flush(struct arena *a);
 static struct block *chunk_adopt(struct arena *a, struct chunk *c, enum chunk_use use)
 {
     c->use = use;
+    c->slack_units = 0;
     c->prev = NULL;
     c->next = a->chunks;
     if (a->chunks)
@@ -546,6 +587,7 @@ static struct block *alloc_locked(struct arena *a, uint32_t units)
     if (b == NULL && (b = arena_grow(a, units)) == NULL)
         return NULL;
     block_split(a, b, units, block_purged(b));
+    slack_mark(a, b, units);
     if (a->spare != NULL && block_chunk(b) == a->spare)
         a->spare = NULL;
     block_set_state(b, BLOCK_INUSE);
@@ -592,6 +634,7 @@ static void coalesce_locked(struct arena *a, struct block *b)
 
 static void free_locked(struct arena *a, struct block *b)
 {
+    slack_mark(a, b, 0);
     counter_sub(&a->used_bytes, (size_t)b->units << UNIT_SHIFT);
     counter_sub(&a->used_blocks, 1);
     counter_add(&a->frees, 1);
@@ -999,6 +1042,7 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
     bool done = b->units >= units;
     if (done) {
         block_split(a, b, units, 0);
+        slack_mark(a, b, units);
         b->bin_offset = 0;
         canary_write(b);
     }

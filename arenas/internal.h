@@ -302,7 +302,10 @@ struct chunk {
     union {
         size_t huge_size;     /* CHUNK_HUGE: the bytes the program asked for */
         uint64_t freed_ms;    /* CHUNK_FREE: when the region took it back */
-        uint32_t use;         /* CHUNK_ARENA: enum chunk_use, under the arena's lock */
+        struct {
+            uint32_t use;     /* CHUNK_ARENA: enum chunk_use, under the arena's lock */
+            uint32_t slack_units;   /* CHUNK_DEDICATED: its block's units past what was asked */
+        };
     };
 };
 
@@ -767,6 +770,7 @@ struct arena {
     size_t used_blocks;
     size_t free_bytes;
     size_t central_bytes;         /* of free_bytes, on the central lists */
+    size_t slack_bytes;           /* of used_bytes, the dedicated blocks' slack past what they asked */
     size_t purged_bytes;          /* of free_bytes, madvised away */
     size_t purged_total;          /* every byte purged so far */
     size_t purge_mark;            /* free bytes left resident by the last purge */
@@ -878,6 +882,7 @@ extern unsigned arena_threads_bound;    /* kept by the registry, under its lock 
  * creates the first arena: the arena knows nothing of the registry. */
 void arena_on_orphan_emptied(void (*emptied)(struct arena *a));
 size_t block_usable(struct block *b);
+bool block_slack_intact(struct block *b);
 bool arena_needs_dedicated(size_t size);
 int arena_check(struct arena *a);
 
@@ -934,7 +939,7 @@ struct arena_summary {
     unsigned id;
     unsigned threads;             /* bound to it; 0: orphaned */
     size_t chunks, chunk_bytes;
-    size_t used_bytes, used_blocks;   /* not FREE: in use, cached or remote, headers included */
+    size_t used_bytes, used_blocks;   /* not FREE: in use, cached or remote, headers included, slack not */
     size_t free_bytes, purged_bytes;  /* in its bins; of them madvised away */
     size_t purged_total;          /* every byte purged so far */
     size_t mallocs, frees, remote_frees;

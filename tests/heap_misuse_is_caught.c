@@ -288,7 +288,7 @@ static const struct misuse cases[] = {
     { "forged_free_small_static", run_forged, SMALL, 0, 1, MUST },
     OVERRUNS("overflow", run_over, "small", SMALL, MUST, MUST, MAY),
     OVERRUNS("overflow", run_over, "medium", MEDIUM, MUST, MUST, MUST),
-    OVERRUNS("overflow", run_over, "large", LARGE, MAY, MAY, MUST),
+    OVERRUNS("overflow", run_over, "large", LARGE, MUST, MUST, MUST),
     OVERRUNS("underflow", run_under, "small", SMALL, MAY, MUST, MAY),
     OVERRUNS("underflow", run_under, "medium", MEDIUM, MUST, MUST, MAY),
     OVERRUNS("underflow", run_under, "large", LARGE, MUST, MUST, MAY),
