@@ -19,10 +19,7 @@
 #define SPARSE_RATIO 4u                  /* live bytes, and 4 times them, is being emptied */
 #define CENTRAL_FLOOR ((size_t)1 << 20)  /* central bytes an arena may always keep */
 #define CENTRAL_MAX_SIZE 4096u           /* larger blocks are always merged */
-#define CANARY_BYTE 0xca
 #define SLACK_BYTE 0x5c
-#define JUNK_BYTE 0xdf
-#define JUNK_MAX ((size_t)4096)   /* check=full junks at most this much of a freed block */
 
 static uint64_t held_bytes;        /* every arena's chunk_bytes */
 unsigned arena_threads_bound;      /* atomic stores by the registry, under its lock */
@@ -56,9 +53,14 @@ static uint32_t block_slack_units(struct block *b)
     return b->prev_units == 0 && chunk_dedicated(block_chunk(b)) ? block_chunk(b)->slack_units : 0;
 }
 
-size_t block_usable(struct block *b)
+static inline size_t usable_bytes(struct block *b)
 {
     return ((size_t)b->units - 1u - canary_units() - block_slack_units(b)) << UNIT_SHIFT;
+}
+
+size_t block_usable(struct block *b)
+{
+    return usable_bytes(b);
 }
 
 static uint64_t *slack_canary(struct block *b)
@@ -366,28 +368,16 @@ static void canary_write(struct block *b)
         memset((char *)block_next(b) - UNIT, CANARY_BYTE, UNIT);
 }
 
-static void canary_verify(struct block *b, const char *call)
+void canary_broken(struct block *b, const char *call)
 {
-    uint64_t canary[2], intact = 0x0101010101010101ull * CANARY_BYTE;
-    memcpy(canary, (const char *)block_next(b) - UNIT, UNIT);
-    if (canary[0] != intact || canary[1] != intact)
-        fatal("%s(): heap overflow past the block at %p (usable %zu bytes): canary overwritten", call,
-                  block_payload(b), block_usable(b));
+    fatal("%s(): heap overflow past the block at %p (usable %zu bytes): canary overwritten", call,
+          block_payload(b), block_usable(b));
 }
 
-/* A block the program frees, when frees_scrubbed(): its canary checked,
- * its bytes zeroed (zero_on_free), or junked (check=full) up to JUNK_MAX:
- * a use after free reads junk where it most likely reads, and freeing a
- * large buffer does not cost a pass over all of it. */
+/* A block the program frees, when frees_scrubbed() (block_scrub). */
 void arena_scrub(struct block *b, const char *call)
 {
-    if (canary_units())
-        canary_verify(b, call);
-    size_t usable = block_usable(b);
-    if (hmm_tunables.zero_on_free)
-        memset(block_payload(b), 0, usable);
-    else
-        memset(block_payload(b), JUNK_BYTE, usable < JUNK_MAX ? usable : JUNK_MAX);
+    block_scrub(b, usable_bytes(b), call);
 }
 
 /* ---- chunks ------------------------------------------------------------- */
@@ -675,7 +665,7 @@ static inline bool central_push(struct arena *a, struct block *b, struct central
         return false;
     HMM_ASSERT(block_linked(b) && block_chunk(b)->arena == a);
     if (canary_units())
-        canary_verify(b, "free");
+        canary_check(b, "free");
     block_set_state(b, BLOCK_CENTRAL);
     struct cache_entry *entry = block_payload(b);
     entry->next = list->head;

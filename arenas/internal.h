@@ -374,6 +374,44 @@ static inline uint32_t class_units(unsigned cls)
     return (uint32_t)(class_size(cls) >> UNIT_SHIFT) + 1u + canary_units();
 }
 
+/* ---- scrubbing freed blocks (frees_scrubbed) ----------------------------
+ * With check=full every block ends in a canary unit of CANARY_BYTE, and a
+ * freed block's first JUNK_MAX bytes are junked: a use after free reads
+ * junk where it most likely reads (a struct's fields), and freeing a
+ * buffer does not cost a pass over all of it (the whole block, or its
+ * first 4 KiB, cost check=full most of its time: every cache line of the
+ * block written on each free).  zero_on_free zeroes all of it. */
+#define CANARY_BYTE 0xca
+#define JUNK_BYTE 0xdf
+#define JUNK_MAX ((size_t)256)
+
+HMM_COLD __attribute__((noreturn)) void canary_broken(struct block *b, const char *call);   /* arena.c */
+
+static inline void canary_check(struct block *b, const char *call)
+{
+    uint64_t canary[2], intact = 0x0101010101010101ull * CANARY_BYTE;
+    __builtin_memcpy(canary, (const char *)block_next(b) - UNIT, UNIT);
+    if (HMM_UNLIKELY(canary[0] != intact || canary[1] != intact))
+        canary_broken(b, call);
+}
+
+/* A freed block of usable bytes: its canary checked, its bytes scrubbed. */
+static inline void block_scrub(struct block *b, size_t usable, const char *call)
+{
+    if (canary_units())
+        canary_check(b, call);
+    size_t junk = usable < JUNK_MAX ? usable : JUNK_MAX;
+    /* Bounds hidden from the compiler, which inlines a memset it knows is
+     * short as `rep stos`, whose start-up cost was half of check=full's
+     * time on small blocks; libc's memset stores them in a few vector
+     * moves. */
+    __asm__("" : "+r"(junk), "+r"(usable));
+    if (hmm_tunables.zero_on_free)
+        __builtin_memset(block_payload(b), 0, usable);
+    else
+        __builtin_memset(block_payload(b), JUNK_BYTE, junk);
+}
+
 /* ---- the sbrk heap's extent -------------------------------------------
  * Defined and kept by region.c, under its lock: a pointer p has its header
  * inside the region's sbrk heap, so readable, iff p - hmm_heap_start <
@@ -419,7 +457,10 @@ static inline bool heap_holds_header(const void *ptr)
  * take the one a slow-path free is placing, until the budget changes.
  * key is the header key (struct block) of an in-use block of the class cut
  * exactly, key_long of one a unit longer; 0, which no header has, for
- * class 0, the padding bins and an unbound cache.  bins comes first so
+ * class 0, the padding bins and an unbound cache.  While every free must
+ * take the slow path (check=full, zero_on_free, sampling) both keys carry
+ * KEY_SLOW, which no header has either: the slow path's push takes it off
+ * the header's key and makes the fast path's compare.  bins comes first so
  * that a block's bin_offset is its bin's address; there are CACHE_BINS, a
  * power of two, so that any 16-bit offset masked lands in a bin, whose
  * keys then vouch for the offset. */
@@ -453,6 +494,11 @@ struct thread_cache {
 /* A key (struct block) and the key of the same block a unit longer differ
  * in this bit only. */
 #define KEY_ONE_UNIT ((uint64_t)1 << 32)
+
+/* The top bit of units, which no block has (an arena block is below 2^31
+ * units, a huge block's header says 0): set in the bins' keys while every
+ * free must reach the slow path. */
+#define KEY_SLOW ((uint64_t)1 << 63)
 
 #define CACHE_CLASS_MAX 128u      /* blocks one bin may hold */
 #define CACHE_TOTAL_SHARES 8u    /* all caches together: this many cache_size */
@@ -570,22 +616,6 @@ static inline void cache_put(struct cache_bin *bin, struct block *b)
     block_set_state(b, BLOCK_CACHED);
 }
 
-/* The key of an in-use block of class cls cut exactly (the bins' key). */
-static inline uint64_t class_inuse_key(unsigned cls)
-{
-    return block_key(BLOCK_INUSE, (uint16_t)(cls * sizeof(struct cache_bin)), class_units(cls));
-}
-
-/* key is an in-use block's of the real class at offset, cut exactly or a
- * unit longer. */
-static inline bool class_key_fits(uint64_t key, unsigned offset)
-{
-    unsigned cls = offset / (unsigned)sizeof(struct cache_bin);
-    return cls != 0 && cls < CLASS_COUNT && ((key - class_inuse_key(cls)) & ~KEY_ONE_UNIT) == 0;
-}
-
-bool cache_push_admit(struct block *b, const char *call);   /* cache.c */
-
 /* Every free push into the thread cache, in one place so that its paths
  * cannot drift apart.  It checks that the pointer's header lies in the
  * sbrk heap; that its key is an in-use block's of the class its bin offset
@@ -594,28 +624,31 @@ bool cache_push_admit(struct block *b, const char *call);   /* cache.c */
  * match); that a sized free's size fits (a block pushed has no canary: its
  * usable bytes are its units less the header); that the header above is
  * untouched (block_next_untouched); and that the bin has room, which it
- * takes.  The fast path (slow false) compares the key with the bin's keys,
- * which are 0 while every free must reach the slow path (check=full,
- * zero_on_free, sampling): that path (cache_push_slow) compares it with
- * the class's key, gives the room back when it fails, and asks
- * cache_push_admit (the sampling count, the scrub) before the push.  The
- * relaxed load of the key races only with a double free's claim. */
-static inline __attribute__((always_inline)) bool cache_push_block(void *ptr, size_t size, bool slow,
+ * takes.  The fast path (admit NULL) compares the key with the bin's keys,
+ * which carry KEY_SLOW while every free must reach the slow path
+ * (check=full, zero_on_free, sampling): that path (cache_push_slow) makes
+ * the same compare with KEY_SLOW added to the header's key, gives the room
+ * back when it fails, and asks admit(b, call) (the sampling count, the
+ * scrub) before the push.  The relaxed load of the key races only with a
+ * double free's claim. */
+static inline __attribute__((always_inline)) bool cache_push_block(void *ptr, size_t size,
+                                                                   bool (*admit)(struct block *b, const char *call),
                                                                    const char *call)
 {
+    bool slow = admit != NULL;
     if (HMM_UNLIKELY(!heap_holds_header(ptr)))
         return false;
     struct block *b = block_of(ptr);
     uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
-    unsigned offset = key_bin_offset(key) & CACHE_OFFSET_MASK;
-    fast_bin *bin = fast_bin_at(offset);
-    if (slow ? !class_key_fits(key, offset) : HMM_UNLIKELY(key != bin->key) && key != bin->key_long)
+    fast_bin *bin = fast_bin_at(key_bin_offset(key) & CACHE_OFFSET_MASK);
+    uint64_t want = slow ? key ^ KEY_SLOW : key;
+    if (HMM_UNLIKELY(want != bin->key) && want != bin->key_long)
         return false;
     if (HMM_UNLIKELY(size > (uintptr_t)(key >> 28) - BLOCK_HEADER))
         return false;
     if (HMM_UNLIKELY(!block_next_untouched(b, (uintptr_t)(key >> 28))))
         return false;
-    if (HMM_UNLIKELY(--bin->room < 0) || (slow && !cache_push_admit(b, call))) {
+    if (HMM_UNLIKELY(--bin->room < 0) || (slow && !admit(b, call))) {
         if (slow)
             bin->room++;
         return false;
@@ -633,7 +666,7 @@ static inline __attribute__((always_inline)) bool cache_push_block(void *ptr, si
  * folds away. */
 static inline bool cache_push_sized(void *ptr, size_t size)
 {
-    return cache_push_block(ptr, size, false, NULL);
+    return cache_push_block(ptr, size, NULL, NULL);
 }
 
 static inline bool cache_push(void *ptr)
@@ -646,7 +679,7 @@ static inline bool cache_push(void *ptr)
  * path keeps no count, so with sampling on a bin's list holds only mallocs
  * counted ahead: a block is charged to its class's sample_pops when it
  * enters the list and refunded when it leaves other than by a pop, and the
- * free fast path is off (every bin key 0) so that no free adds to a list
+ * free fast path is off (every bin key has KEY_SLOW) so that no free adds to a list
  * unseen.  A class's countdown is an exponential draw of bytes divided by
  * the class's size, so each class is sampled as a Poisson process over its
  * bytes; uncached sizes count bytes in sample_bytes.  A chosen block leaves
