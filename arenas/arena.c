@@ -50,7 +50,11 @@ static bool chunk_dedicated(const struct chunk *c);
  * header above a block is. */
 static uint32_t block_slack_units(struct block *b)
 {
-    return b->prev_units == 0 && chunk_dedicated(block_chunk(b)) ? block_chunk(b)->slack_units : 0;
+    /* Not b->prev_units == 0 first: the lock holder may change it while
+     * another thread frees b.  The chunk's fields were set before b was
+     * handed out. */
+    struct chunk *c = block_chunk(b);
+    return chunk_dedicated(c) ? c->slack_units : 0;
 }
 
 static inline size_t usable_bytes(struct block *b)
@@ -73,7 +77,7 @@ static uint64_t *slack_canary(struct block *b)
 static void slack_mark(struct arena *a, struct block *b, uint32_t units)
 {
     struct chunk *c = block_chunk(b);
-    if (b->prev_units != 0 || !chunk_dedicated(c))
+    if (!chunk_dedicated(c))
         return;
     counter_sub(&a->slack_bytes, (size_t)c->slack_units << UNIT_SHIFT);
     c->slack_units = units ? b->units - units : 0;
