@@ -22,6 +22,7 @@
  *   heap_misuse_is_caught case NAME          one case, in this process */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -390,9 +391,15 @@ static int assert_hmm(void)
     }
     setenv("LD_PRELOAD", lib, 1);
     const char *option_sets[] = { NO_OPTIONS, "check=full", "zero_on_free=true", "prof=true,prof_final=false" };
+    size_t sets = sizeof(option_sets) / sizeof(option_sets[0]);
+    /* Without libunwind the profiler warns once: no case has one line. */
+    if (dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL) == NULL) {
+        printf("SKIP: the cases under prof=true (no libunwind.so.8)\n");
+        sets--;
+    }
     int failures = 0;
     static struct child c;
-    for (size_t o = 0; o < sizeof(option_sets) / sizeof(option_sets[0]); o++)
+    for (size_t o = 0; o < sets; o++)
         for (size_t i = 0; i < CASE_COUNT; i++) {
             const struct misuse *m = &cases[i];
             if (!asserted(m, option_sets[o]))
