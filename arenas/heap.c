@@ -96,9 +96,9 @@ struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out)
     if (in_arena && !block_above_intact(b))
         fatal("%s(): heap overflow into the header after the block at %p (usable %zu bytes)", call, ptr,
               block_usable(b));
-    if (in_arena && !block_slack_intact(b))
+    if ((in_arena && !block_slack_intact(b)) || (huge && !huge_slack_intact(c, b)))
         fatal("%s(): heap overflow past the block at %p (usable %zu bytes): canary overwritten", call, ptr,
-              block_usable(b));
+              huge ? huge_usable(c, b) : block_usable(b));
     *chunk_out = c;
     return b;
 }

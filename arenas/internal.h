@@ -953,6 +953,7 @@ void *huge_malloc(size_t size, size_t alignment);
 void huge_free(struct chunk *chunk, struct block *b);
 void *huge_realloc(struct chunk *chunk, struct block *b, size_t size);
 size_t huge_usable(struct chunk *chunk, struct block *b);
+bool huge_slack_intact(struct chunk *chunk, struct block *b);
 void huge_stats(size_t *count, size_t *bytes, size_t *usable);
 size_t huge_recently_freed(const void *payload);
 void *huge_payload(struct chunk *chunk);

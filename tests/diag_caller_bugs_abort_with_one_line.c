@@ -24,16 +24,16 @@
  *    is "invalid pointer P (inside free memory at F)", not a double free;
  *    one inside a huge block is "inside the huge block at H";
  *  - issue 10: a write 1 or 32 bytes past a 4 MiB block (a dedicated
- *    chunk's, whole granules) into its slack, then free or realloc:
- *    "heap overflow past the block at P (usable N bytes): canary
- *    overwritten", word for word.
+ *    chunk's, whole granules) or a 40 MiB one (its own mapping) into its
+ *    slack, then free or realloc: "heap overflow past the block at P
+ *    (usable N bytes): canary overwritten", word for word.
  *
  * And two that must not abort: with check=full a freed block reads 0xdf
  * (junk) past its first 16 bytes, where no bin link lives; a write to the
  * last usable byte leaves the canary alone.  Without check=full the junk
- * is not there (so the junk case can tell).  And a dedicated block's
- * usable size is what it asked for (rounded to 16), every byte of it
- * writable, before and after realloc grows it in place.
+ * is not there (so the junk case can tell).  And a dedicated or huge
+ * block's usable size is what it asked for (rounded to 16), every byte of
+ * it writable, before and after realloc grows it.
  *
  * DESIGN.md, Errors: "Caller bugs ...: one line on stderr naming the call,
  * the pointer and what is wrong, written with write(2); then abort()." */
@@ -304,29 +304,36 @@ static void free_inside_huge_block(void)
     hmm_free(p + 65536);
 }
 
-/* A block larger than a chunk gets a dedicated one, whole granules: the
- * slack past what it asked for starts with a canary. */
+/* A block larger than a chunk gets a dedicated one, whole granules, and
+ * one above mmap_threshold (32 MiB) its own mapping: the slack past what
+ * it asked for starts with a canary. */
 #define DEDICATED ((size_t)4 << 20)
+#define HUGE ((size_t)40 << 20)
 
-static void slack_overwritten(size_t bytes, bool then_realloc)
+static void slack_overwritten(size_t size, size_t bytes, bool then_realloc)
 {
-    char *p = hmm_malloc(DEDICATED);
+    char *p = hmm_malloc(size);
     CHECK(p != NULL, "malloc");
     announce(p);
-    memset(p + DEDICATED, 'x', bytes);
+    memset(p + size, 'x', bytes);
     if (then_realloc)
-        p = hmm_realloc(p, 2 * DEDICATED);
+        p = hmm_realloc(p, 2 * size);
     hmm_free(p);
 }
 
 static void slack_overwritten_1(void)
 {
-    slack_overwritten(1, false);
+    slack_overwritten(DEDICATED, 1, false);
 }
 
 static void slack_overwritten_32_then_realloc(void)
 {
-    slack_overwritten(32, true);
+    slack_overwritten(DEDICATED, 32, true);
+}
+
+static void huge_slack_overwritten_1(void)
+{
+    slack_overwritten(HUGE, 1, false);
 }
 
 /* Not aborts: exit 0 when the freed bytes are junk / the last byte is fine. */
@@ -348,21 +355,27 @@ static void last_usable_byte_is_fine(void)
     exit(0);
 }
 
-/* A dedicated block's usable size is what it asked for, rounded to 16
- * bytes, before and after it grows in place: every usable byte may be
+/* A dedicated or huge block's usable size is what it asked for, rounded
+ * to 16 bytes, before and after it grows: every usable byte may be
  * written. */
-static void dedicated_usable_is_asked(void)
+static void usable_is_asked(size_t size)
 {
-    char *p = hmm_malloc(DEDICATED + 5);
-    CHECK(p != NULL && hmm_malloc_usable_size(p) == DEDICATED + 16, "usable %zu of a malloc(%zu)",
-          p ? hmm_malloc_usable_size(p) : 0, DEDICATED + 5);
+    char *p = hmm_malloc(size + 5);
+    CHECK(p != NULL && hmm_malloc_usable_size(p) == size + 16, "usable %zu of a malloc(%zu)",
+          p ? hmm_malloc_usable_size(p) : 0, size + 5);
     memset(p, 'x', hmm_malloc_usable_size(p));
-    p = hmm_realloc(p, DEDICATED + DEDICATED / 2);
-    CHECK(p != NULL && hmm_malloc_usable_size(p) == DEDICATED + DEDICATED / 2, "usable %zu after realloc",
+    p = hmm_realloc(p, size + size / 2);
+    CHECK(p != NULL && hmm_malloc_usable_size(p) == size + size / 2, "usable %zu after realloc",
           p ? hmm_malloc_usable_size(p) : 0);
     memset(p, 'x', hmm_malloc_usable_size(p));
     hmm_free(p);
-    CHECK(hmm_check() == 0, "hmm_check after writing every usable byte of a dedicated block");
+}
+
+static void dedicated_usable_is_asked(void)
+{
+    usable_is_asked(DEDICATED);
+    usable_is_asked(HUGE);
+    CHECK(hmm_check() == 0, "hmm_check after writing every usable byte of dedicated and huge blocks");
     exit(0);
 }
 
@@ -402,6 +415,7 @@ static const struct misuse cases[] = {
     { "slack_overwritten_1", slack_overwritten_1, NULL, "free", "canary overwritten" },
     { "slack_overwritten_32_then_realloc", slack_overwritten_32_then_realloc, NULL, "realloc",
       "canary overwritten" },
+    { "huge_slack_overwritten_1", huge_slack_overwritten_1, NULL, "free", "canary overwritten" },
 };
 
 /* Cases whose whole line is checked: after "CALL(): ", a format taking the
@@ -416,6 +430,7 @@ static const struct {
     { "slack_overwritten_1", "heap overflow past the block at %s (usable 4194304 bytes): canary overwritten" },
     { "slack_overwritten_32_then_realloc",
       "heap overflow past the block at %s (usable 4194304 bytes): canary overwritten" },
+    { "huge_slack_overwritten_1", "heap overflow past the block at %s (usable 41943040 bytes): canary overwritten" },
 };
 
 /* The line the case expects word for word, or NULL when it names only the
