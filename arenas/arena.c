@@ -19,9 +19,7 @@
 #define SPARSE_RATIO 4u                  /* live bytes, and 4 times them, is being emptied */
 #define CENTRAL_FLOOR ((size_t)1 << 20)  /* central bytes an arena may always keep */
 #define CENTRAL_MAX_SIZE 4096u           /* larger blocks are always merged */
-#define CANARY_BYTE 0xca
-#define JUNK_BYTE 0xdf
-#define JUNK_MAX ((size_t)4096)   /* check=full junks at most this much of a freed block */
+#define SLACK_BYTE 0x5c
 
 static uint64_t held_bytes;        /* every arena's chunk_bytes */
 unsigned arena_threads_bound;      /* atomic stores by the registry, under its lock */
@@ -43,9 +41,57 @@ void arena_on_orphan_emptied(void (*emptied)(struct arena *a))
 }
 
 
+static bool chunk_dedicated(const struct chunk *c);
+
+/* A dedicated chunk is whole granules, so its block has more room than
+ * was asked for: that slack is not usable, and starts with a canary
+ * (SLACK_BYTE), which every free and realloc of the block checks
+ * (block_slack_intact): an overflow into it is caught as one into the
+ * header above a block is. */
+static uint32_t block_slack_units(struct block *b)
+{
+    /* Not b->prev_units == 0 first: the lock holder may change it while
+     * another thread frees b.  The chunk's fields were set before b was
+     * handed out. */
+    struct chunk *c = block_chunk(b);
+    return chunk_dedicated(c) ? c->slack_units : 0;
+}
+
+static inline size_t usable_bytes(struct block *b)
+{
+    return ((size_t)b->units - 1u - canary_units() - block_slack_units(b)) << UNIT_SHIFT;
+}
+
 size_t block_usable(struct block *b)
 {
-    return ((size_t)b->units - 1u - canary_units()) << UNIT_SHIFT;
+    return usable_bytes(b);
+}
+
+static uint64_t *slack_canary(struct block *b)
+{
+    return (uint64_t *)((char *)block_payload(b) + block_usable(b));
+}
+
+/* b, alone in its dedicated chunk, was asked for units (0: it is freed):
+ * the rest is slack, counted apart in a's used bytes. */
+static void slack_mark(struct arena *a, struct block *b, uint32_t units)
+{
+    struct chunk *c = block_chunk(b);
+    if (!chunk_dedicated(c))
+        return;
+    counter_sub(&a->slack_bytes, (size_t)c->slack_units << UNIT_SHIFT);
+    c->slack_units = units ? b->units - units : 0;
+    counter_add(&a->slack_bytes, (size_t)c->slack_units << UNIT_SHIFT);
+    if (c->slack_units != 0)
+        memset(slack_canary(b), SLACK_BYTE, UNIT);
+}
+
+bool block_slack_intact(struct block *b)
+{
+    if (block_slack_units(b) == 0)
+        return true;
+    uint64_t intact = 0x0101010101010101ull * SLACK_BYTE, *canary = slack_canary(b);
+    return canary[0] == intact && canary[1] == intact;
 }
 
 /* ---- bins --------------------------------------------------------------- */
@@ -326,28 +372,16 @@ static void canary_write(struct block *b)
         memset((char *)block_next(b) - UNIT, CANARY_BYTE, UNIT);
 }
 
-static void canary_verify(struct block *b, const char *call)
+void canary_broken(struct block *b, const char *call)
 {
-    uint64_t canary[2], intact = 0x0101010101010101ull * CANARY_BYTE;
-    memcpy(canary, (const char *)block_next(b) - UNIT, UNIT);
-    if (canary[0] != intact || canary[1] != intact)
-        fatal("%s(): heap overflow past the block at %p (usable %zu bytes): canary overwritten", call,
-                  block_payload(b), block_usable(b));
+    fatal("%s(): heap overflow past the block at %p (usable %zu bytes): canary overwritten", call,
+          block_payload(b), block_usable(b));
 }
 
-/* A block the program frees, when frees_scrubbed(): its canary checked,
- * its bytes zeroed (zero_on_free), or junked (check=full) up to JUNK_MAX:
- * a use after free reads junk where it most likely reads, and freeing a
- * large buffer does not cost a pass over all of it. */
+/* A block the program frees, when frees_scrubbed() (block_scrub). */
 void arena_scrub(struct block *b, const char *call)
 {
-    if (canary_units())
-        canary_verify(b, call);
-    size_t usable = block_usable(b);
-    if (hmm_tunables.zero_on_free)
-        memset(block_payload(b), 0, usable);
-    else
-        memset(block_payload(b), JUNK_BYTE, usable < JUNK_MAX ? usable : JUNK_MAX);
+    block_scrub(b, usable_bytes(b), call);
 }
 
 /* ---- chunks ------------------------------------------------------------- */
@@ -359,6 +393,7 @@ static void central_flush(struct arena *a);
 static struct block *chunk_adopt(struct arena *a, struct chunk *c, enum chunk_use use)
 {
     c->use = use;
+    c->slack_units = 0;
     c->prev = NULL;
     c->next = a->chunks;
     if (a->chunks)
@@ -546,6 +581,7 @@ static struct block *alloc_locked(struct arena *a, uint32_t units)
     if (b == NULL && (b = arena_grow(a, units)) == NULL)
         return NULL;
     block_split(a, b, units, block_purged(b));
+    slack_mark(a, b, units);
     if (a->spare != NULL && block_chunk(b) == a->spare)
         a->spare = NULL;
     block_set_state(b, BLOCK_INUSE);
@@ -592,6 +628,7 @@ static void coalesce_locked(struct arena *a, struct block *b)
 
 static void free_locked(struct arena *a, struct block *b)
 {
+    slack_mark(a, b, 0);
     counter_sub(&a->used_bytes, (size_t)b->units << UNIT_SHIFT);
     counter_sub(&a->used_blocks, 1);
     counter_add(&a->frees, 1);
@@ -632,7 +669,7 @@ static inline bool central_push(struct arena *a, struct block *b, struct central
         return false;
     HMM_ASSERT(block_linked(b) && block_chunk(b)->arena == a);
     if (canary_units())
-        canary_verify(b, "free");
+        canary_check(b, "free");
     block_set_state(b, BLOCK_CENTRAL);
     struct cache_entry *entry = block_payload(b);
     entry->next = list->head;
@@ -1055,6 +1092,7 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
     bool done = b->units >= units;
     if (done) {
         block_split(a, b, units, 0);
+        slack_mark(a, b, units);
         b->bin_offset = 0;
         canary_write(b);
     }

@@ -67,12 +67,13 @@ uint32_t cache_limit(const struct thread_cache *cache, unsigned cls)
 
 /* What the free fast path finds in the header of an in-use block of class
  * cls with extra units more than cut exactly; 0 where no block may enter
- * the bin that way. */
+ * the bin, and with KEY_SLOW where only the slow path's push may. */
 static uint64_t class_key(unsigned cls, bool bound, uint32_t extra)
 {
-    if (!bound || cls == 0 || cls >= CLASS_COUNT || frees_scrubbed())
+    if (!bound || cls == 0 || cls >= CLASS_COUNT)
         return 0;
-    return block_key(BLOCK_INUSE, (uint16_t)(cls * sizeof(struct cache_bin)), class_units(cls) + extra);
+    uint64_t key = block_key(BLOCK_INUSE, (uint16_t)(cls * sizeof(struct cache_bin)), class_units(cls) + extra);
+    return frees_scrubbed() || hmm_sampling.on ? key | KEY_SLOW : key;
 }
 
 void cache_bind(struct thread_cache *cache, struct arena *a)
@@ -82,9 +83,8 @@ void cache_bind(struct thread_cache *cache, struct arena *a)
     for (unsigned cls = 0; cls < CACHE_BINS; cls++) {
         cache->bins[cls].head = NULL;
         cache->bins[cls].room = a && cls < CLASS_COUNT ? cache_limit(cache, cls) : 0;
-        cache->bins[cls].key = class_key(cls, a != NULL && !hmm_sampling.on, 0);
-        cache->bins[cls].key_long = class_key(cls, a != NULL && !hmm_sampling.on, 1);
-        cache->sample_keys[cls] = class_key(cls, a != NULL && hmm_sampling.on, 0);
+        cache->bins[cls].key = class_key(cls, a != NULL, 0);
+        cache->bins[cls].key_long = class_key(cls, a != NULL, 1);
     }
     cache->state = a ? CACHE_BOUND : CACHE_EXITED;
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
@@ -226,25 +226,24 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
     return true;
 }
 
-/* With sampling on, the free fast path's push, for the free slow path: the
- * bins' keys are 0, so the key is checked against its class's here, and
- * the malloc that will pop the block is counted ahead. */
-bool cache_push_counted(void *ptr)
+/* What the slow path's push asks before it parks b: with sampling on,
+ * the malloc that will pop it is counted ahead; a scrubbed free's canary
+ * is checked and its bytes scrubbed (a cached class's block has no
+ * slack: its usable bytes are its units less the header and canary). */
+static bool cache_push_admit(struct block *b, const char *call)
 {
-    struct thread_cache *cache = &hmm_thread_cache;
-    if (!heap_holds_header(ptr))
+    if (!sample_charge(&hmm_thread_cache, block_class(b)))
         return false;
-    struct block *b = block_of(ptr);
-    uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
-    unsigned cls = (key_bin_offset(key) & CACHE_OFFSET_MASK) / sizeof(struct cache_bin);
-    if (((key - cache->sample_keys[cls]) & ~KEY_ONE_UNIT) != 0)
-        return false;
-    struct cache_bin *bin = &cache->bins[cls];
-    if (bin->room <= 0 || !sample_charge(cache, cls))
-        return false;
-    bin->room--;
-    cache_put(bin, b);
+    if (frees_scrubbed())
+        block_scrub(b, ((size_t)b->units - 1u - canary_units()) << UNIT_SHIFT, call);
     return true;
+}
+
+/* The free push of the slow path, for check=full, zero_on_free and
+ * sampling, whose bins' keys match no block; false for heap_free. */
+bool cache_push_slow(void *ptr, const char *call)
+{
+    return cache_push_block(ptr, 0, cache_push_admit, call);
 }
 
 /* Whether a slow free may park b in its bin: its class is cached, the bin

@@ -72,7 +72,7 @@ static void summarize(struct arena *a, void *ctx)
         .threads = __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE),
         .chunks = counter_read(&a->chunk_count),
         .chunk_bytes = counter_read(&a->chunk_bytes),
-        .used_bytes = counter_read(&a->used_bytes),
+        .used_bytes = counter_read(&a->used_bytes) - counter_read(&a->slack_bytes),
         .used_blocks = counter_read(&a->used_blocks),
         .free_bytes = counter_read(&a->free_bytes),
         .purged_bytes = counter_read(&a->purged_bytes),

@@ -96,6 +96,9 @@ struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out)
     if (in_arena && !block_above_intact(b))
         fatal("%s(): heap overflow into the header after the block at %p (usable %zu bytes)", call, ptr,
               block_usable(b));
+    if ((in_arena && !block_slack_intact(b)) || (huge && !huge_slack_intact(c, b)))
+        fatal("%s(): heap overflow past the block at %p (usable %zu bytes): canary overwritten", call, ptr,
+              huge ? huge_usable(c, b) : block_usable(b));
     *chunk_out = c;
     return b;
 }
@@ -124,30 +127,6 @@ static void sample_forget(void *ptr, struct block *b)
 {
     if (HMM_UNLIKELY(hmm_sampling.on) && b->bin_offset == 0)
         hmm_sampling.forget(ptr);
-}
-
-/* The free fast path of check=full and zero_on_free, whose bins' keys
- * match no block: cache_push's checks against the key the block's class
- * has, then the scrub, then the push.  False for the slow path. */
-bool heap_free_scrubbed(void *ptr, const char *call)
-{
-    if (!heap_holds_header(ptr) || hmm_thread_cache.state != CACHE_BOUND)
-        return false;
-    struct block *b = block_of(ptr);
-    uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
-    unsigned offset = key_bin_offset(key) & CACHE_OFFSET_MASK, cls = offset / sizeof(struct cache_bin);
-    if (cls == 0 || cls >= CLASS_COUNT)
-        return false;
-    uint64_t exact = block_key(BLOCK_INUSE, (uint16_t)offset, class_units(cls));
-    if ((key != exact && key != exact + ((uint64_t)1 << 32)) || !block_next_untouched(b, (uintptr_t)(key >> 28)))
-        return false;
-    struct cache_bin *bin = cache_bin_at(&hmm_thread_cache, offset);
-    if (bin->room <= 0)
-        return false;
-    arena_scrub(b, call);
-    bin->room--;
-    cache_put(bin, b);
-    return true;
 }
 
 void heap_free(void *ptr, const char *call)

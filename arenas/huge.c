@@ -5,7 +5,10 @@
  * never reads that header: it lies outside the sbrk heap.  For an alignment
  * above the granule the mapping starts a granule below a multiple of it.
  * Every huge block is a fresh mapping, already zero, which calloc counts
- * on.  The last few freed payloads are remembered to name a double free.
+ * on.  Its usable bytes are what it asked for, rounded to a unit; the
+ * slack after them (to the mapping's end) starts with a canary, which its
+ * free and realloc check (huge_slack_intact).  The last few freed
+ * payloads are remembered to name a double free.
  * realloc moves the pages with mremap instead of copying them (a moved
  * block keeps only granule alignment). */
 #include "internal.h"
@@ -69,6 +72,35 @@ static size_t block_offset(const struct block *b)
     return ((size_t)b->chunk_units << UNIT_SHIFT) + BLOCK_HEADER;
 }
 
+#define SLACK_BYTE 0x5c
+
+size_t huge_usable(struct chunk *c, struct block *b)
+{
+    (void)b;
+    size_t size = c->huge_size < UNIT ? UNIT : c->huge_size;   /* as mapping_size */
+    return (size + UNIT - 1) & ~(size_t)(UNIT - 1);
+}
+
+/* The canary after the usable bytes, where the mapping has room for it. */
+static uint64_t *slack_canary(struct chunk *c, struct block *b)
+{
+    size_t end = block_offset(b) + huge_usable(c, b);
+    return end + UNIT <= c->size ? (uint64_t *)((char *)c + end) : NULL;
+}
+
+static void slack_mark(struct chunk *c, struct block *b)
+{
+    uint64_t *canary = slack_canary(c, b);
+    if (canary != NULL)
+        canary[0] = canary[1] = 0x0101010101010101ull * SLACK_BYTE;
+}
+
+bool huge_slack_intact(struct chunk *c, struct block *b)
+{
+    uint64_t *canary = slack_canary(c, b), intact = 0x0101010101010101ull * SLACK_BYTE;
+    return canary == NULL || (canary[0] == intact && canary[1] == intact);
+}
+
 void *huge_malloc(size_t size, size_t alignment)
 {
     size_t offset = payload_offset(alignment);
@@ -84,9 +116,10 @@ void *huge_malloc(size_t size, size_t alignment)
         errno = ENOMEM;
         return NULL;
     }
+    slack_mark(c, block_of(payload));
     ck_pr_inc_64(&huge_count);
     ck_pr_add_64(&huge_bytes, map_size);
-    ck_pr_add_64(&huge_usable_bytes, map_size - offset);
+    ck_pr_add_64(&huge_usable_bytes, huge_usable(c, block_of(payload)));
     return payload;
 }
 
@@ -114,7 +147,7 @@ void huge_free(struct chunk *c, struct block *b)
     c->magic = 0;
     ck_pr_dec_64(&huge_count);
     ck_pr_sub_64(&huge_bytes, size);
-    ck_pr_sub_64(&huge_usable_bytes, size - block_offset(b));
+    ck_pr_sub_64(&huge_usable_bytes, huge_usable(c, b));
     os_unmap(c, size);
 }
 
@@ -158,9 +191,12 @@ void *huge_realloc(struct chunk *c, struct block *b, size_t size)
         if (!map_set(c))
             fatal("realloc(): cannot record the moved huge block at %p", (void *)c);
         ck_pr_add_64(&huge_bytes, map_size - old_size);
-        ck_pr_add_64(&huge_usable_bytes, map_size - old_size);
     }
+    struct block *moved = (struct block *)((char *)c + offset - BLOCK_HEADER);
+    ck_pr_sub_64(&huge_usable_bytes, huge_usable(c, moved));
     c->huge_size = size;
+    ck_pr_add_64(&huge_usable_bytes, huge_usable(c, moved));
+    slack_mark(c, moved);
     return (char *)c + offset;
 }
 
@@ -175,11 +211,6 @@ void *huge_payload(struct chunk *c)
             return block_payload(b);
     }
     return NULL;
-}
-
-size_t huge_usable(struct chunk *c, struct block *b)
-{
-    return c->size - block_offset(b);
 }
 
 void huge_stats(size_t *count, size_t *bytes, size_t *usable)

@@ -302,7 +302,10 @@ struct chunk {
     union {
         size_t huge_size;     /* CHUNK_HUGE: the bytes the program asked for */
         uint64_t freed_ms;    /* CHUNK_FREE: when the region took it back */
-        uint32_t use;         /* CHUNK_ARENA: enum chunk_use, under the arena's lock */
+        struct {
+            uint32_t use;     /* CHUNK_ARENA: enum chunk_use, under the arena's lock */
+            uint32_t slack_units;   /* CHUNK_DEDICATED: its block's units past what was asked */
+        };
     };
 };
 
@@ -371,6 +374,44 @@ static inline uint32_t class_units(unsigned cls)
     return (uint32_t)(class_size(cls) >> UNIT_SHIFT) + 1u + canary_units();
 }
 
+/* ---- scrubbing freed blocks (frees_scrubbed) ----------------------------
+ * With check=full every block ends in a canary unit of CANARY_BYTE, and a
+ * freed block's first JUNK_MAX bytes are junked: a use after free reads
+ * junk where it most likely reads (a struct's fields), and freeing a
+ * buffer does not cost a pass over all of it (the whole block, or its
+ * first 4 KiB, cost check=full most of its time: every cache line of the
+ * block written on each free).  zero_on_free zeroes all of it. */
+#define CANARY_BYTE 0xca
+#define JUNK_BYTE 0xdf
+#define JUNK_MAX ((size_t)256)
+
+HMM_COLD __attribute__((noreturn)) void canary_broken(struct block *b, const char *call);   /* arena.c */
+
+static inline void canary_check(struct block *b, const char *call)
+{
+    uint64_t canary[2], intact = 0x0101010101010101ull * CANARY_BYTE;
+    __builtin_memcpy(canary, (const char *)block_next(b) - UNIT, UNIT);
+    if (HMM_UNLIKELY(canary[0] != intact || canary[1] != intact))
+        canary_broken(b, call);
+}
+
+/* A freed block of usable bytes: its canary checked, its bytes scrubbed. */
+static inline void block_scrub(struct block *b, size_t usable, const char *call)
+{
+    if (canary_units())
+        canary_check(b, call);
+    size_t junk = usable < JUNK_MAX ? usable : JUNK_MAX;
+    /* Bounds hidden from the compiler, which inlines a memset it knows is
+     * short as `rep stos`, whose start-up cost was half of check=full's
+     * time on small blocks; libc's memset stores them in a few vector
+     * moves. */
+    __asm__("" : "+r"(junk), "+r"(usable));
+    if (hmm_tunables.zero_on_free)
+        __builtin_memset(block_payload(b), 0, usable);
+    else
+        __builtin_memset(block_payload(b), JUNK_BYTE, junk);
+}
+
 /* ---- the sbrk heap's extent -------------------------------------------
  * Defined and kept by region.c, under its lock: a pointer p has its header
  * inside the region's sbrk heap, so readable, iff p - hmm_heap_start <
@@ -416,7 +457,10 @@ static inline bool heap_holds_header(const void *ptr)
  * take the one a slow-path free is placing, until the budget changes.
  * key is the header key (struct block) of an in-use block of the class cut
  * exactly, key_long of one a unit longer; 0, which no header has, for
- * class 0, the padding bins and an unbound cache.  bins comes first so
+ * class 0, the padding bins and an unbound cache.  While every free must
+ * take the slow path (check=full, zero_on_free, sampling) both keys carry
+ * KEY_SLOW, which no header has either: the slow path's push takes it off
+ * the header's key and makes the fast path's compare.  bins comes first so
  * that a block's bin_offset is its bin's address; there are CACHE_BINS, a
  * power of two, so that any 16-bit offset masked lands in a bin, whose
  * keys then vouch for the offset. */
@@ -445,12 +489,16 @@ struct thread_cache {
     size_t sampled;             /* bytes counted for the malloc just chosen; 0: none */
     int64_t sample_bytes;       /* uncached mallocs: bytes before the next sample */
     uint32_t sample_pops[CLASS_COUNT];  /* mallocs of a class that pass, beyond its bin's list */
-    uint64_t sample_keys[CACHE_BINS];   /* the bins' keys, kept here while theirs are 0 */
 };
 
 /* A key (struct block) and the key of the same block a unit longer differ
  * in this bit only. */
 #define KEY_ONE_UNIT ((uint64_t)1 << 32)
+
+/* The top bit of units, which no block has (an arena block is below 2^31
+ * units, a huge block's header says 0): set in the bins' keys while every
+ * free must reach the slow path. */
+#define KEY_SLOW ((uint64_t)1 << 63)
 
 #define CACHE_CLASS_MAX 128u      /* blocks one bin may hold */
 #define CACHE_TOTAL_SHARES 8u    /* all caches together: this many cache_size */
@@ -568,37 +616,57 @@ static inline void cache_put(struct cache_bin *bin, struct block *b)
     block_set_state(b, BLOCK_CACHED);
 }
 
-/* The free fast path: a push, for a pointer whose header lies in the sbrk
- * heap and matches its bin's key (in use, a real class, the class's units
- * or one more: a double free, an overwritten header or a forged offset
- * does not match), into a bin with room.  Anything else returns false for
- * the slow path.  The relaxed load of the key races only with a double
- * free's claim of the same block.
- * A sized free (C++ sized delete) says the block holds size bytes: more
- * than its usable bytes is left to the slow path, which reports it.  A
- * block the fast path matches has no canary (with canaries, check=full,
- * every free is scrubbed and matches no bin key): its usable bytes are its
- * units less the header's.  cache_push's size 0 folds away. */
-static inline bool cache_push_sized(void *ptr, size_t size)
+/* Every free push into the thread cache, in one place so that its paths
+ * cannot drift apart.  It checks that the pointer's header lies in the
+ * sbrk heap; that its key is an in-use block's of the class its bin offset
+ * names, cut exactly or a unit longer (a double free, an overwritten
+ * header or an offset forged out of range or to another class does not
+ * match); that a sized free's size fits (a block pushed has no canary: its
+ * usable bytes are its units less the header); that the header above is
+ * untouched (block_next_untouched); and that the bin has room, which it
+ * takes.  The fast path (admit NULL) compares the key with the bin's keys,
+ * which carry KEY_SLOW while every free must reach the slow path
+ * (check=full, zero_on_free, sampling): that path (cache_push_slow) makes
+ * the same compare with KEY_SLOW added to the header's key, gives the room
+ * back when it fails, and asks admit(b, call) (the sampling count, the
+ * scrub) before the push.  The relaxed load of the key races only with a
+ * double free's claim. */
+static inline __attribute__((always_inline)) bool cache_push_block(void *ptr, size_t size,
+                                                                   bool (*admit)(struct block *b, const char *call),
+                                                                   const char *call)
 {
+    bool slow = admit != NULL;
     if (HMM_UNLIKELY(!heap_holds_header(ptr)))
         return false;
     struct block *b = block_of(ptr);
     uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
     fast_bin *bin = fast_bin_at(key_bin_offset(key) & CACHE_OFFSET_MASK);
-    if (HMM_UNLIKELY(key != bin->key) && key != bin->key_long)
+    uint64_t want = slow ? key ^ KEY_SLOW : key;
+    if (HMM_UNLIKELY(want != bin->key) && want != bin->key_long)
         return false;
     if (HMM_UNLIKELY(size > (uintptr_t)(key >> 28) - BLOCK_HEADER))
         return false;
     if (HMM_UNLIKELY(!block_next_untouched(b, (uintptr_t)(key >> 28))))
         return false;
-    if (HMM_UNLIKELY(--bin->room < 0))
+    if (HMM_UNLIKELY(--bin->room < 0) || (slow && !admit(b, call))) {
+        if (slow)
+            bin->room++;
         return false;
+    }
     struct cache_entry *entry = ptr;
     entry->next = bin->head;
     bin->head = entry;
     block_flip_state(b, BLOCK_INUSE, BLOCK_CACHED);
     return true;
+}
+
+/* The free fast path: a push, or false for the slow path.  A sized free
+ * (C++ sized delete) says the block holds size bytes: more than its usable
+ * bytes is left to the slow path, which reports it.  cache_push's size 0
+ * folds away. */
+static inline bool cache_push_sized(void *ptr, size_t size)
+{
+    return cache_push_block(ptr, size, NULL, NULL);
 }
 
 static inline bool cache_push(void *ptr)
@@ -611,7 +679,7 @@ static inline bool cache_push(void *ptr)
  * path keeps no count, so with sampling on a bin's list holds only mallocs
  * counted ahead: a block is charged to its class's sample_pops when it
  * enters the list and refunded when it leaves other than by a pop, and the
- * free fast path is off (every bin key 0) so that no free adds to a list
+ * free fast path is off (every bin key has KEY_SLOW) so that no free adds to a list
  * unseen.  A class's countdown is an exponential draw of bytes divided by
  * the class's size, so each class is sampled as a Poisson process over its
  * bytes; uncached sizes count bytes in sample_bytes.  A chosen block leaves
@@ -735,6 +803,7 @@ struct arena {
     size_t used_blocks;
     size_t free_bytes;
     size_t central_bytes;         /* of free_bytes, on the central lists */
+    size_t slack_bytes;           /* of used_bytes, the dedicated blocks' slack past what they asked */
     size_t purged_bytes;          /* of free_bytes, madvised away */
     size_t purged_total;          /* every byte purged so far */
     size_t purge_mark;            /* free bytes left resident by the last purge */
@@ -850,6 +919,7 @@ extern unsigned arena_threads_bound;    /* kept by the registry, under its lock 
  * creates the first arena: the arena knows nothing of the registry. */
 void arena_on_orphan_emptied(void (*emptied)(struct arena *a));
 size_t block_usable(struct block *b);
+bool block_slack_intact(struct block *b);
 bool arena_needs_dedicated(size_t size);
 int arena_check(struct arena *a);
 
@@ -860,7 +930,7 @@ void *cache_fill(struct thread_cache *cache, size_t size);
 bool cache_make_room(struct thread_cache *cache, struct block *b);
 void cache_flush(struct thread_cache *cache);
 bool cache_admit(struct thread_cache *cache, struct block *b);
-bool cache_push_counted(void *ptr);
+bool cache_push_slow(void *ptr, const char *call);
 void cache_sampling_start(uint64_t (*interval)(void), void (*forget)(void *ptr));
 void *sample_uncached(void *ptr, size_t size);
 
@@ -870,7 +940,6 @@ void *sample_uncached(void *ptr, size_t size);
 void *heap_malloc(size_t size);
 void *heap_memalign(size_t alignment, size_t size);
 void heap_free(void *ptr, const char *call);
-bool heap_free_scrubbed(void *ptr, const char *call);
 void *heap_realloc(void *ptr, size_t size);
 size_t heap_usable(void *ptr, const char *call);
 struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out);
@@ -888,6 +957,7 @@ void *huge_malloc(size_t size, size_t alignment);
 void huge_free(struct chunk *chunk, struct block *b);
 void *huge_realloc(struct chunk *chunk, struct block *b, size_t size);
 size_t huge_usable(struct chunk *chunk, struct block *b);
+bool huge_slack_intact(struct chunk *chunk, struct block *b);
 void huge_stats(size_t *count, size_t *bytes, size_t *usable);
 size_t huge_recently_freed(const void *payload);
 void *huge_payload(struct chunk *chunk);
@@ -907,7 +977,7 @@ struct arena_summary {
     unsigned id;
     unsigned threads;             /* bound to it; 0: orphaned */
     size_t chunks, chunk_bytes;
-    size_t used_bytes, used_blocks;   /* not FREE: in use, cached or remote, headers included */
+    size_t used_bytes, used_blocks;   /* not FREE: in use, cached or remote, headers included, slack not */
     size_t free_bytes, purged_bytes;  /* in its bins; of them madvised away */
     size_t purged_total;          /* every byte purged so far */
     size_t mallocs, frees, remote_frees;

@@ -39,15 +39,12 @@ HMM_EXPORT void *hmm_malloc(size_t size)
  * cache: the blocks it frees then go back to their owners in batches. */
 HMM_NOINLINE void free_slow(void *ptr, const char *call)
 {
-    if (frees_scrubbed() && heap_free_scrubbed(ptr, call))
-        return;
     if (HMM_UNLIKELY(hmm_options.check_every))
         check_tick();
-    if (HMM_UNLIKELY(prof_options.on)) {
+    if (HMM_UNLIKELY(prof_options.on))
         prof_poll();
-        if (cache_push_counted(ptr))
-            return;
-    }
+    if ((frees_scrubbed() || prof_options.on) && cache_push_slow(ptr, call))
+        return;
     if (ptr != NULL && cache_never_bound())
         thread_bind_freeing(ptr);
     heap_free(ptr, call);

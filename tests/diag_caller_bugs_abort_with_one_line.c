@@ -22,12 +22,18 @@
  *    free block above it is "double free of P (already free)", without the
  *    merged size; a pointer never returned that falls inside a free block
  *    is "invalid pointer P (inside free memory at F)", not a double free;
- *    one inside a huge block is "inside the huge block at H".
+ *    one inside a huge block is "inside the huge block at H";
+ *  - issue 10: a write 1 or 32 bytes past a 4 MiB block (a dedicated
+ *    chunk's, whole granules) or a 40 MiB one (its own mapping) into its
+ *    slack, then free or realloc: "heap overflow past the block at P
+ *    (usable N bytes): canary overwritten", word for word.
  *
  * And two that must not abort: with check=full a freed block reads 0xdf
  * (junk) past its first 16 bytes, where no bin link lives; a write to the
  * last usable byte leaves the canary alone.  Without check=full the junk
- * is not there (so the junk case can tell).
+ * is not there (so the junk case can tell).  And a dedicated or huge
+ * block's usable size is what it asked for (rounded to 16), every byte of
+ * it writable, before and after realloc grows it.
  *
  * DESIGN.md, Errors: "Caller bugs ...: one line on stderr naming the call,
  * the pointer and what is wrong, written with write(2); then abort()." */
@@ -298,6 +304,38 @@ static void free_inside_huge_block(void)
     hmm_free(p + 65536);
 }
 
+/* A block larger than a chunk gets a dedicated one, whole granules, and
+ * one above mmap_threshold (32 MiB) its own mapping: the slack past what
+ * it asked for starts with a canary. */
+#define DEDICATED ((size_t)4 << 20)
+#define HUGE ((size_t)40 << 20)
+
+static void slack_overwritten(size_t size, size_t bytes, bool then_realloc)
+{
+    char *p = hmm_malloc(size);
+    CHECK(p != NULL, "malloc");
+    announce(p);
+    memset(p + size, 'x', bytes);
+    if (then_realloc)
+        p = hmm_realloc(p, 2 * size);
+    hmm_free(p);
+}
+
+static void slack_overwritten_1(void)
+{
+    slack_overwritten(DEDICATED, 1, false);
+}
+
+static void slack_overwritten_32_then_realloc(void)
+{
+    slack_overwritten(DEDICATED, 32, true);
+}
+
+static void huge_slack_overwritten_1(void)
+{
+    slack_overwritten(HUGE, 1, false);
+}
+
 /* Not aborts: exit 0 when the freed bytes are junk / the last byte is fine. */
 static void junk_probe(void)
 {
@@ -314,6 +352,30 @@ static void last_usable_byte_is_fine(void)
     p[usable - 1] = 'x';
     hmm_free(p);
     CHECK(hmm_check() == 0, "hmm_check after a write to the last usable byte");
+    exit(0);
+}
+
+/* A dedicated or huge block's usable size is what it asked for, rounded
+ * to 16 bytes, before and after it grows: every usable byte may be
+ * written. */
+static void usable_is_asked(size_t size)
+{
+    char *p = hmm_malloc(size + 5);
+    CHECK(p != NULL && hmm_malloc_usable_size(p) == size + 16, "usable %zu of a malloc(%zu)",
+          p ? hmm_malloc_usable_size(p) : 0, size + 5);
+    memset(p, 'x', hmm_malloc_usable_size(p));
+    p = hmm_realloc(p, size + size / 2);
+    CHECK(p != NULL && hmm_malloc_usable_size(p) == size + size / 2, "usable %zu after realloc",
+          p ? hmm_malloc_usable_size(p) : 0);
+    memset(p, 'x', hmm_malloc_usable_size(p));
+    hmm_free(p);
+}
+
+static void dedicated_usable_is_asked(void)
+{
+    usable_is_asked(DEDICATED);
+    usable_is_asked(HUGE);
+    CHECK(hmm_check() == 0, "hmm_check after writing every usable byte of dedicated and huge blocks");
     exit(0);
 }
 
@@ -350,6 +412,10 @@ static const struct misuse cases[] = {
     { "double_free_after_merge", double_free_after_merge, NULL, "free", "double free" },
     { "free_inside_free_block", free_inside_free_block, NULL, "free", "invalid pointer" },
     { "free_inside_huge_block", free_inside_huge_block, NULL, "free", "invalid pointer" },
+    { "slack_overwritten_1", slack_overwritten_1, NULL, "free", "canary overwritten" },
+    { "slack_overwritten_32_then_realloc", slack_overwritten_32_then_realloc, NULL, "realloc",
+      "canary overwritten" },
+    { "huge_slack_overwritten_1", huge_slack_overwritten_1, NULL, "free", "canary overwritten" },
 };
 
 /* Cases whose whole line is checked: after "CALL(): ", a format taking the
@@ -361,6 +427,10 @@ static const struct {
     { "double_free_after_merge", "double free of %s (already free)" },
     { "free_inside_free_block", "invalid pointer %s (inside free memory at %s)" },
     { "free_inside_huge_block", "invalid pointer %s (inside the huge block at %s)" },
+    { "slack_overwritten_1", "heap overflow past the block at %s (usable 4194304 bytes): canary overwritten" },
+    { "slack_overwritten_32_then_realloc",
+      "heap overflow past the block at %s (usable 4194304 bytes): canary overwritten" },
+    { "huge_slack_overwritten_1", "heap overflow past the block at %s (usable 41943040 bytes): canary overwritten" },
 };
 
 /* The line the case expects word for word, or NULL when it names only the
@@ -463,6 +533,8 @@ int main(int argc, char **argv)
             junk_probe();
         if (!strcmp(argv[2], "last_usable_byte_is_fine"))
             last_usable_byte_is_fine();
+        if (!strcmp(argv[2], "dedicated_usable_is_asked"))
+            dedicated_usable_is_asked();
         return child_case_ran(argv[2], case_named(argv[2]));
     }
 
@@ -474,5 +546,8 @@ int main(int argc, char **argv)
         tally_add(&t, run_junk("check=full", 1) + run_junk(NO_OPTIONS, 0), 2);
     if (tally_wants(&t, "last_usable_byte_is_fine"))
         tally_add(&t, run_quiet("last_usable_byte_is_fine", "check=full"), 1);
+    if (tally_wants(&t, "dedicated_usable_is_asked"))
+        tally_add(&t, run_quiet("dedicated_usable_is_asked", NO_OPTIONS) +
+                      run_quiet("dedicated_usable_is_asked", "check=full"), 2);
     return tally_end(&t);
 }

@@ -22,6 +22,7 @@
  *   heap_misuse_is_caught case NAME          one case, in this process */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -227,8 +228,9 @@ static void whole_usable_size(void)
 
 /* ---- the cases ------------------------------------------------------------ */
 
-/* MUST: with hmm's default options (and check=full, zero_on_free=true)
- * the case ends with hmm's one line and abort (make check asserts it);
+/* MUST: with hmm's default options (and check=full, zero_on_free=true,
+ * and with the heap profiler on, whose frees take the slow push) the case
+ * ends with hmm's one line and abort (make check asserts it);
  * SCRUBBED: zero_on_free=true leaves no old data (check=full junks only a
  * block's first 4 KiB); CORRECT: a correct program, which runs clean under
  * every option. */
@@ -287,7 +289,7 @@ static const struct misuse cases[] = {
     { "forged_free_small_static", run_forged, SMALL, 0, 1, MUST },
     OVERRUNS("overflow", run_over, "small", SMALL, MUST, MUST, MAY),
     OVERRUNS("overflow", run_over, "medium", MEDIUM, MUST, MUST, MUST),
-    OVERRUNS("overflow", run_over, "large", LARGE, MAY, MAY, MUST),
+    OVERRUNS("overflow", run_over, "large", LARGE, MUST, MUST, MUST),
     OVERRUNS("underflow", run_under, "small", SMALL, MAY, MUST, MAY),
     OVERRUNS("underflow", run_under, "medium", MEDIUM, MUST, MUST, MAY),
     OVERRUNS("underflow", run_under, "large", LARGE, MUST, MUST, MAY),
@@ -355,9 +357,13 @@ static bool zeroing(const char *options)
     return options != NO_OPTIONS && strcmp(options, "zero_on_free=true") == 0;
 }
 
-/* Whether make check asserts how the case ends under options. */
+/* Whether make check asserts how the case ends under options.  With the
+ * profiler on (it loads libunwind) the heap is laid out otherwise, and a
+ * 1 MiB overrun may run off its end before any free. */
 static bool asserted(const struct misuse *m, const char *options)
 {
+    if (options != NO_OPTIONS && strncmp(options, "prof=", 5) == 0 && m->bytes == MIB)
+        return false;
     return m->expect == MUST || m->expect == CORRECT || (m->expect == SCRUBBED && zeroing(options));
 }
 
@@ -384,10 +390,16 @@ static int assert_hmm(void)
         return TEST_SKIP;
     }
     setenv("LD_PRELOAD", lib, 1);
-    const char *option_sets[] = { NO_OPTIONS, "check=full", "zero_on_free=true" };
+    const char *option_sets[] = { NO_OPTIONS, "check=full", "zero_on_free=true", "prof=true,prof_final=false" };
+    size_t sets = sizeof(option_sets) / sizeof(option_sets[0]);
+    /* Without libunwind the profiler warns once: no case has one line. */
+    if (dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL) == NULL) {
+        printf("SKIP: the cases under prof=true (no libunwind.so.8)\n");
+        sets--;
+    }
     int failures = 0;
     static struct child c;
-    for (size_t o = 0; o < sizeof(option_sets) / sizeof(option_sets[0]); o++)
+    for (size_t o = 0; o < sets; o++)
         for (size_t i = 0; i < CASE_COUNT; i++) {
             const struct misuse *m = &cases[i];
             if (!asserted(m, option_sets[o]))

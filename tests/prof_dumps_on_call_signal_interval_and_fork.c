@@ -12,7 +12,11 @@
  *    inherited held) and its dump is whole;
  *  - without prof, hmm_prof_dump fails with ENOENT.
  * Each case runs in a re-executed child, under the thread cache and under
- * check=full. */
+ * check=full.  And with prof_sample=4096, 200,000 malloc(32)+free pairs
+ * take about 1,562 samples whichever path the frees take (the default's,
+ * check=full's and zero_on_free's scrubbing one): a free that parks a
+ * block in the cache without counting the malloc that will pop it lets
+ * the pops go unsampled. */
 #include "config.h"
 
 #include <dirent.h>
@@ -220,6 +224,44 @@ static int run_case(const char *extra)
     return 0;
 }
 
+#define RATE_PAIRS 200000
+#define RATE_SAMPLE 4096
+#define RATE_EXPECTED (RATE_PAIRS * 32 / RATE_SAMPLE)
+
+static void rate_pairs(void)
+{
+    for (int i = 0; i < RATE_PAIRS; i++) {
+        void *p = hmm_malloc(32);
+        CHECK(p != NULL, "malloc");
+        *(volatile char *)p = 1;
+        hmm_free(p);
+    }
+    printf("samples %zu\n", dump_named("rate").total_count);
+}
+
+/* The samples of RATE_PAIRS pairs, a Poisson count: within a third of the
+ * expected (20 standard deviations). */
+static int rate_holds(const char *extra)
+{
+    char options[256];
+    snprintf(dir, sizeof(dir), "/tmp/hmm-prof-XXXXXX");
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(options, sizeof(options), "prof=true,prof_sample=%d,prof_final=false%s", RATE_SAMPLE, extra);
+    struct child c;
+    child_self(&c, options, "rate", dir, NULL);
+    char command[128];
+    snprintf(command, sizeof(command), "rm -rf '%s'", dir);
+    CHECK(system(command) == 0, "rm");
+    long long samples = child_value(&c, "samples", -1);
+    if (!child_exited(&c, 0) || samples < RATE_EXPECTED * 2 / 3 || samples > RATE_EXPECTED * 4 / 3) {
+        printf("FAIL: HMM_OPTIONS=%s: %lld samples, about %d expected (%s)\n  stderr [%s]\n", options, samples,
+               RATE_EXPECTED, child_how(&c), c.err);
+        return 1;
+    }
+    printf("PASS: HMM_OPTIONS=%s: %lld samples, about %d expected\n", options, samples, RATE_EXPECTED);
+    return 0;
+}
+
 static int off_fails(void)
 {
     struct child c;
@@ -245,9 +287,15 @@ int main(int argc, char **argv)
         printf("live bytes, realloc, numbered, signal, interval, threads and %d forks: right\n", FORKS);
         return 0;
     }
+    if (argc > 2 && !strcmp(argv[1], "rate")) {
+        snprintf(dir, sizeof(dir), "%s", argv[2]);
+        rate_pairs();
+        return 0;
+    }
     if (argc > 1 && !strcmp(argv[1], "off")) {
         CHECK(hmm_prof_dump("/dev/null") == -1 && errno == ENOENT, "hmm_prof_dump without prof");
         return 0;
     }
-    return run_case("") | run_case(",check=full") | off_fails();
+    return run_case("") | run_case(",check=full") | rate_holds("") | rate_holds(",check=full") |
+           rate_holds(",zero_on_free=true") | off_fails();
 }
