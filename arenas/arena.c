@@ -920,30 +920,35 @@ static void push_foreign(struct cache_entry *list)
     }
 }
 
-/* A thread cache's overflow or flush: blocks of the thread's own arena go
- * on its central lists under one lock (or, while it is being emptied,
- * back to the bins); the others go to their owners' remote stacks. */
-void arena_free_cached(struct arena *mine, struct cache_entry *list)
+/* A thread cache's overflow or flush: up to count blocks off the head of
+ * *list, which keeps the rest, in one walk; blocks of the thread's own
+ * arena go on its central lists under one lock (or, while it is being
+ * emptied, back to the bins); the others go to their owners' remote
+ * stacks.  Returns how many left the list. */
+size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t count)
 {
-    struct cache_entry *foreign = NULL;
+    struct cache_entry *foreign = NULL, *entry = *list;
+    size_t taken = 0;
     spin_lock(&mine->lock);
     struct central_tally tally = central_open(mine);
-    while (list != NULL) {
-        struct cache_entry *next = list->next;
-        struct block *b = block_of(list);
+    for (; entry != NULL && taken < count; taken++) {
+        struct cache_entry *next = entry->next;
+        struct block *b = block_of(entry);
         if (block_chunk(b)->arena == mine) {
             release_locked(mine, b, &tally);
         } else {
-            list->next = foreign;
-            foreign = list;
+            entry->next = foreign;
+            foreign = entry;
         }
-        list = next;
+        entry = next;
     }
+    *list = entry;
     central_settle(mine, &tally);
     drain_locked(mine);
     purge_if_due(mine);
     spin_unlock(&mine->lock);
     push_foreign(foreign);
+    return taken;
 }
 
 void arena_merge_central(struct arena *a)

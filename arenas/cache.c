@@ -55,14 +55,28 @@ static void cache_budget(struct thread_cache *cache)
 }
 
 /* Each class may hold a sixteenth of the budget, and at most
- * CACHE_CLASS_MAX blocks: with the default 1 MiB, one 64 KiB block or 128
- * small ones, about 2.9 MiB if every class were full at once. */
+ * CACHE_CLASS_MAX blocks, doubled each time the class grew (cache_grow):
+ * with the default 1 MiB, one 64 KiB block or 128 small ones, about 2.9
+ * MiB if every class were full at once (3.9 MiB if every one grew). */
 uint32_t cache_limit(const struct thread_cache *cache, unsigned cls)
 {
     if (cls == 0)
         return 0;
     size_t blocks = cache->budget / 16 / class_size(cls);
-    return blocks > CACHE_CLASS_MAX ? CACHE_CLASS_MAX : (uint32_t)blocks;
+    uint32_t most = CACHE_CLASS_MAX << cache->grown[cls];
+    return blocks > most ? most : (uint32_t)blocks;
+}
+
+/* A class that overflowed and then ran empty cycles more blocks than its
+ * bin holds: every round trip costs a flush and refills.  Its limit
+ * doubles, up to CACHE_GROWTH_MAX times, within its sixteenth of the
+ * budget (glibc's malloc-simple batches of 1,600 16-byte blocks then stay
+ * in the cache); a flush of the whole cache shrinks it back. */
+static void cache_grow(struct thread_cache *cache, unsigned cls)
+{
+    cache->overflowed[cls] = false;
+    if (cache->grown[cls] < CACHE_GROWTH_MAX && cache_limit(cache, cls) == CACHE_CLASS_MAX << cache->grown[cls])
+        cache->grown[cls]++;
 }
 
 /* What the free fast path finds in the header of an in-use block of class
@@ -87,8 +101,11 @@ void cache_bind(struct thread_cache *cache, struct arena *a)
         cache->sample_keys[cls] = class_key(cls, a != NULL && hmm_sampling.on, 0);
     }
     cache->state = a ? CACHE_BOUND : CACHE_EXITED;
-    for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
         cache->batch[cls] = 1;
+        cache->grown[cls] = 0;
+        cache->overflowed[cls] = false;
+    }
     if (a != NULL && hmm_sampling.on) {
         cache->sample_bytes = (int64_t)hmm_sampling.interval();
         for (unsigned cls = 1; cls < CLASS_COUNT; cls++)
@@ -150,6 +167,10 @@ void *cache_fill(struct thread_cache *cache, size_t size)
     bool sampled = false;
     if (bin->head == NULL) {
         cache->closed = false;
+        if (cache->overflowed[cls]) {
+            cache_grow(cache, cls);
+            limit = cache_limit(cache, cls);
+        }
         uint32_t want = cache->batch[cls] < limit / 4u + 1u ? cache->batch[cls] : limit / 4u + 1u;
         if (want < 128u && want <= limit / 8u)
             cache->batch[cls] = (uint8_t)(want * 2u);
@@ -171,16 +192,12 @@ void *cache_fill(struct thread_cache *cache, size_t size)
     return sampled ? sample_take(cache, entry, class_size(cls)) : entry;
 }
 
-/* Detach every block of class cls's bin past the first keep onto tail;
- * with sampling on, the pops they were counted for are given back. */
-static struct cache_entry *bin_cut(struct thread_cache *cache, unsigned cls, uint32_t keep,
-                                   struct cache_entry *tail)
+/* Detach every block of class cls's bin onto tail; with sampling on, the
+ * pops they were counted for are given back. */
+static struct cache_entry *bin_cut(struct thread_cache *cache, unsigned cls, struct cache_entry *tail)
 {
-    struct cache_entry **link = &cache->bins[cls].head;
-    for (uint32_t kept = 0; *link != NULL && kept < keep; kept++)
-        link = &(*link)->next;
-    struct cache_entry *cut = *link;
-    *link = NULL;
+    struct cache_entry *cut = cache->bins[cls].head;
+    cache->bins[cls].head = NULL;
     uint32_t blocks = 0;
     for (; cut != NULL; blocks++) {
         struct cache_entry *next = cut->next;
@@ -205,7 +222,10 @@ static void cache_close(struct thread_cache *cache)
         cache->bins[cls].room = 0;
 }
 
-/* A free that found its bin full: send half of it back to the arena(s).
+/* A free that found its bin full: send half of it back to the arena(s),
+ * the blocks freed last, off the head in one walk (the rest of the list
+ * is not walked).  A bin that held more than its limit (the budget shrank
+ * since) keeps the excess until it runs empty.
  * False when the block's class is not cached at all, or when the block's
  * arena is being emptied (the end of a burst): cached blocks would pin its
  * chunks, so the cache closes and the block goes straight back. */
@@ -220,9 +240,13 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
         cache_close(cache);
         return false;
     }
-    struct cache_entry *list = bin_cut(cache, cls, limit / 2u, NULL);
-    arena_free_cached(cache->arena, list);
-    cache->bins[cls].room = (intptr_t)(limit - limit / 2u);
+    struct cache_bin *bin = &cache->bins[cls];
+    uint32_t give = limit - limit / 2u;
+    size_t gone = arena_free_cached(cache->arena, &bin->head, give);
+    if (hmm_sampling.on)
+        sample_refund(cache, cls, (uint32_t)gone);
+    cache->overflowed[cls] = true;
+    bin->room = (intptr_t)give;
     return true;
 }
 
@@ -265,11 +289,12 @@ void cache_flush(struct thread_cache *cache)
 {
     struct cache_entry *list = NULL;
     for (unsigned cls = 1; cls < CLASS_COUNT; cls++) {
-        list = bin_cut(cache, cls, 0, list);
+        list = bin_cut(cache, cls, list);
+        cache->grown[cls] = 0;
         cache->bins[cls].room = cache_limit(cache, cls);
     }
     if (list)
-        arena_free_cached(cache->arena, list);
+        arena_free_cached(cache->arena, &list, SIZE_MAX);
     if (cache->arena)
         arena_merge_central(cache->arena);
 }

@@ -441,6 +441,8 @@ struct thread_cache {
     uint32_t state;             /* enum cache_state */
     bool closed;                /* emptied with no room left since the last refill */
     uint8_t batch[CLASS_COUNT]; /* blocks the next refill of a class takes */
+    uint8_t grown[CLASS_COUNT]; /* doublings of a class's CACHE_CLASS_MAX (cache_grow) */
+    bool overflowed[CLASS_COUNT]; /* flushed since the class's last refill */
     /* sampling (hmm_sampling.on), see below */
     size_t sampled;             /* bytes counted for the malloc just chosen; 0: none */
     int64_t sample_bytes;       /* uncached mallocs: bytes before the next sample */
@@ -452,7 +454,8 @@ struct thread_cache {
  * in this bit only. */
 #define KEY_ONE_UNIT ((uint64_t)1 << 32)
 
-#define CACHE_CLASS_MAX 128u      /* blocks one bin may hold */
+#define CACHE_CLASS_MAX 128u      /* blocks one bin may hold, until it grows */
+#define CACHE_GROWTH_MAX 4u       /* doublings of it: 2,048 blocks */
 #define CACHE_TOTAL_SHARES 8u    /* all caches together: this many cache_size */
 
 _Static_assert(sizeof(struct cache_bin) == 32, "offsets and the mask assume 32-byte bins");
@@ -829,7 +832,7 @@ void *arena_memalign(struct arena *a, size_t alignment, size_t size);
 void arena_free(struct arena *a, struct block *b);
 void arena_scrub(struct block *b, const char *call);
 size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want);
-void arena_free_cached(struct arena *mine, struct cache_entry *list);
+size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t count);
 void arena_free_remote(struct arena *a, struct block *b);
 void arena_merge_central(struct arena *a);
 bool arena_resize(struct arena *a, struct block *b, size_t size);
