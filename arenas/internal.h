@@ -700,12 +700,12 @@ struct bin_set {
 };
 
 /* Between the thread caches and the bins, an arena keeps freed blocks of
- * up to 4 KiB of each cache class whole, on a central list, so that a cache's
+ * each cache class whole, on a central list, so that a cache's
  * flush and its next refill cost a push and a pop a block instead of a
  * merge and a split.  central[cls] lists count blocks of class cls, each in
  * state BLOCK_CENTRAL, in one of the arena's chunks, not merged with its
- * neighbours; count is at most limit (set with the arena; 0 for class 0
- * and blocks above 4 KiB).  They count as free bytes, not used ones; a
+ * neighbours; count is at most limit (set with the arena; 0 for class
+ * 0).  They count as free bytes, not used ones; a
  * batch adds to them only while they hold less than an eighth of the live
  * bytes (or 1 MiB).  They are merged into the bins (central_flush) before
  * the arena takes a new chunk, when its free memory passes its live bytes
