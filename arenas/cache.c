@@ -55,28 +55,35 @@ static void cache_budget(struct thread_cache *cache)
 }
 
 /* Each class may hold a sixteenth of the budget, and at most
- * CACHE_CLASS_MAX blocks, doubled each time the class grew (cache_grow):
- * with the default 1 MiB, one 64 KiB block or 128 small ones, about 2.9
- * MiB if every class were full at once (3.9 MiB if every one grew). */
+ * CACHE_CLASS_MAX blocks: with the default 1 MiB, one 64 KiB block or 128
+ * small ones, about 2.9 MiB if every class were full at once; doubled each
+ * time the class grew (cache_grow), which adds at most a quarter of the
+ * budget to all classes together. */
 uint32_t cache_limit(const struct thread_cache *cache, unsigned cls)
 {
     if (cls == 0)
         return 0;
     size_t blocks = cache->budget / 16 / class_size(cls);
-    uint32_t most = CACHE_CLASS_MAX << cache->grown[cls];
-    return blocks > most ? most : (uint32_t)blocks;
+    uint32_t base = blocks > CACHE_CLASS_MAX ? CACHE_CLASS_MAX : (uint32_t)blocks;
+    return base << cache->grown[cls];
 }
 
 /* A class that overflowed and then ran empty cycles more blocks than its
  * bin holds: every round trip costs a flush and refills.  Its limit
- * doubles, up to CACHE_GROWTH_MAX times, within its sixteenth of the
- * budget (glibc's malloc-simple batches of 1,600 16-byte blocks then stay
- * in the cache); a flush of the whole cache shrinks it back. */
+ * doubles, up to CACHE_GROWTH_MAX times, while what the growth of all
+ * classes added stays within a CACHE_GROWTH_SHARE-th of the budget
+ * (glibc's malloc-simple batches of 1,600 16-byte blocks then stay in the
+ * cache, 30 KiB more; a FIFO loop over 16 B..1 KiB in batches of 100
+ * flushes and refills no more); a flush of the whole cache shrinks every
+ * class back. */
 static void cache_grow(struct thread_cache *cache, unsigned cls)
 {
     cache->overflowed[cls] = false;
-    if (cache->grown[cls] < CACHE_GROWTH_MAX && cache_limit(cache, cls) == CACHE_CLASS_MAX << cache->grown[cls])
+    size_t more = (size_t)cache_limit(cache, cls) * class_size(cls);
+    if (cache->grown[cls] < CACHE_GROWTH_MAX && cache->grown_bytes + more <= cache->budget / CACHE_GROWTH_SHARE) {
         cache->grown[cls]++;
+        cache->grown_bytes += more;
+    }
 }
 
 /* What the free fast path finds in the header of an in-use block of class
@@ -101,6 +108,7 @@ void cache_bind(struct thread_cache *cache, struct arena *a)
         cache->sample_keys[cls] = class_key(cls, a != NULL && hmm_sampling.on, 0);
     }
     cache->state = a ? CACHE_BOUND : CACHE_EXITED;
+    cache->grown_bytes = 0;
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
         cache->batch[cls] = 1;
         cache->grown[cls] = 0;
@@ -292,6 +300,7 @@ void cache_flush(struct thread_cache *cache)
         list = bin_cut(cache, cls, list);
         cache->grown[cls] = 0;
         cache->bins[cls].room = cache_limit(cache, cls);
+        cache->grown_bytes = 0;
     }
     if (list)
         arena_free_cached(cache->arena, &list, SIZE_MAX);
