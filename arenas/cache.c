@@ -299,9 +299,10 @@ void cache_flush(struct thread_cache *cache)
     for (unsigned cls = 1; cls < CLASS_COUNT; cls++) {
         list = bin_cut(cache, cls, list);
         cache->grown[cls] = 0;
+        cache->overflowed[cls] = false;
         cache->bins[cls].room = cache_limit(cache, cls);
-        cache->grown_bytes = 0;
     }
+    cache->grown_bytes = 0;
     if (list)
         arena_free_cached(cache->arena, &list, SIZE_MAX);
     if (cache->arena)
