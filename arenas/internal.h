@@ -457,7 +457,7 @@ struct thread_cache {
 
 #define CACHE_CLASS_MAX 128u      /* blocks one bin may hold, until it grows */
 #define CACHE_GROWTH_MAX 4u       /* doublings of it: 2,048 blocks */
-#define CACHE_GROWTH_SHARE 4u     /* all growth together: at most budget / this */
+#define CACHE_GROWTH_SHARE 16u    /* all growth together: at most budget / this */
 #define CACHE_TOTAL_SHARES 8u    /* all caches together: this many cache_size */
 
 _Static_assert(sizeof(struct cache_bin) == 32, "offsets and the mask assume 32-byte bins");

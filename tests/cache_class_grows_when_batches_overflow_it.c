@@ -1,7 +1,7 @@
 /* A cache class that overflows and then runs empty, round after round
  * (glibc's malloc-simple batches of 1,600 16-byte blocks), grows its limit
  * until a round stays in the cache: the arena is not called at all.  All
- * classes together grow by no more than a quarter of the cache budget, a class that
+ * classes together grow by no more than their share of the cache budget, a class that
  * overflows without running empty (a thread that mostly frees) keeps its
  * limit, and a flush of the whole cache shrinks every class back.
  *
