@@ -18,7 +18,6 @@
 #define SPARSE_SLACK ((size_t)8 << 20)  /* an arena holding this much more than its */
 #define SPARSE_RATIO 4u                  /* live bytes, and 4 times them, is being emptied */
 #define CENTRAL_FLOOR ((size_t)1 << 20)  /* central bytes an arena may always keep */
-#define CENTRAL_MAX_SIZE 4096u           /* larger blocks are always merged */
 #define SLACK_BYTE 0x5c
 
 static uint64_t held_bytes;        /* every arena's chunk_bytes */
@@ -639,14 +638,15 @@ static void free_locked(struct arena *a, struct block *b)
 
 /* A quarter of cache_size in blocks of class cls (256 KiB at the
  * default): room for many flushes of a thread cache's bin and for the
- * blocks a producer has in flight to its consumers.  Only blocks of up to
- * 4 KiB (a producer's buffers): larger ones are few, and merging them is
- * what keeps the large free blocks whole.  What the lists hold together is
+ * blocks a producer has in flight to its consumers.  Every cached class,
+ * up to 64 KiB: a random-size churn flushes and refills the large classes
+ * most (a bin of 64 KiB blocks holds one), and merging each of them with
+ * its neighbours only to split it off again cost a tenth of its time;
+ * under a steady churn of 16 B..96 KiB over 200 MiB live (hmm-bench soak)
+ * the peak footprint fell by a sixth.  What the lists hold together is
  * bounded by the live bytes too (central_open). */
 static uint32_t central_limit(unsigned cls)
 {
-    if (class_size(cls) > CENTRAL_MAX_SIZE)
-        return 0;
     return (uint32_t)(hmm_tunables.cache_size / 4 / class_size(cls));
 }
 
@@ -991,44 +991,51 @@ static void push_foreign(struct cache_entry *list)
     }
 }
 
-/* The rest of a cache's batch from its first block of another arena on,
- * under mine's lock: mine's blocks on its central lists, the others
- * chained by owner as they come (a consumer's all to one owner), pushed
- * once mine's lock is dropped.  Out of line: a batch of mine alone pays
- * nothing for the chain. */
-static HMM_NOINLINE void sort_foreign(struct arena *mine, struct cache_entry *list, struct central_tally *tally,
-                                      struct remote_chain *chain, struct cache_entry **rest)
+/* The rest of a cache's batch, up to left blocks from its first block of
+ * another arena on, under mine's lock: mine's blocks on its central lists,
+ * the others chained by owner as they come (a consumer's all to one
+ * owner), pushed once mine's lock is dropped.  Out of line: a batch of
+ * mine alone pays nothing for the chain.  Returns how many it took. */
+static HMM_NOINLINE size_t sort_foreign(struct arena *mine, struct cache_entry **list, size_t left,
+                                        struct central_tally *tally, struct remote_chain *chain,
+                                        struct cache_entry **rest)
 {
     *chain = (struct remote_chain){ NULL, NULL, NULL, 0 };
-    while (list != NULL) {
-        struct cache_entry *next = list->next;
-        struct block *b = block_of(list);
+    size_t taken = 0;
+    for (struct cache_entry *entry = *list; entry != NULL && taken < left; taken++) {
+        struct cache_entry *next = entry->next;
+        struct block *b = block_of(entry);
         struct arena *owner = block_chunk(b)->arena;
         if (owner == mine)
             release_locked(mine, b, tally);
         else
             send_foreign(chain, rest, owner, b);
-        list = next;
+        *list = entry = next;
     }
+    return taken;
 }
 
-/* A thread cache's overflow or flush, in one pass: blocks of the thread's
- * own arena go on its central lists under one lock (or, while it is being
- * emptied, back to the bins); the others to their owners' remote stacks. */
-void arena_free_cached(struct arena *mine, struct cache_entry *list)
+/* A thread cache's overflow or flush, in one walk: up to count blocks off
+ * the head of *list, which keeps the rest; blocks of the thread's own
+ * arena go on its central lists under one lock (or, while it is being
+ * emptied, back to the bins); the others to their owners' remote stacks.
+ * Returns how many left the list. */
+size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t count)
 {
     struct remote_chain chain;
-    struct cache_entry *rest = NULL;
+    struct cache_entry *rest = NULL, *entry = *list;
+    size_t taken = 0;
     spin_lock(&mine->lock);
     struct central_tally tally = central_open(mine);
-    while (list != NULL && block_chunk(block_of(list))->arena == mine) {
-        struct cache_entry *next = list->next;
-        release_locked(mine, block_of(list), &tally);
-        list = next;
+    for (; entry != NULL && taken < count && block_chunk(block_of(entry))->arena == mine; taken++) {
+        struct cache_entry *next = entry->next;
+        release_locked(mine, block_of(entry), &tally);
+        entry = next;
     }
-    bool foreign = list != NULL;
+    bool foreign = entry != NULL && taken < count;
     if (foreign)
-        sort_foreign(mine, list, &tally, &chain, &rest);
+        taken += sort_foreign(mine, &entry, count - taken, &tally, &chain, &rest);
+    *list = entry;
     central_settle(mine, &tally);
     drain_locked(mine);
     purge_if_due(mine);
@@ -1037,6 +1044,7 @@ void arena_free_cached(struct arena *mine, struct cache_entry *list)
         chain_push(&chain);
         push_foreign(rest);
     }
+    return taken;
 }
 
 void arena_merge_central(struct arena *a)

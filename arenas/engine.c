@@ -117,9 +117,10 @@ static int check_own_cache(void)
                 return -1;
             }
         }
-        if (count > CACHE_CLASS_MAX || cache->bins[cls].room > (intptr_t)CACHE_CLASS_MAX) {
+        uint32_t bound = CACHE_CLASS_MAX << CACHE_GROWTH_MAX;
+        if (count > bound || cache->bins[cls].room > (intptr_t)bound) {
             warn("hmm_check: thread cache: class %u holds %u blocks with room for %zd more, "
-                 "past the bound of %u", cls, count, cache->bins[cls].room, CACHE_CLASS_MAX);
+                 "past the bound of %u", cls, count, cache->bins[cls].room, bound);
             return -1;
         }
     }

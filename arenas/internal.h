@@ -485,6 +485,9 @@ struct thread_cache {
     uint32_t state;             /* enum cache_state */
     bool closed;                /* emptied with no room left since the last refill */
     uint8_t batch[CLASS_COUNT]; /* blocks the next refill of a class takes */
+    uint8_t grown[CLASS_COUNT]; /* doublings of a class's CACHE_CLASS_MAX (cache_grow) */
+    bool overflowed[CLASS_COUNT]; /* flushed since the class's last refill */
+    size_t grown_bytes;         /* what the growth of all classes added to their limits */
     /* sampling (hmm_sampling.on), see below */
     size_t sampled;             /* bytes counted for the malloc just chosen; 0: none */
     int64_t sample_bytes;       /* uncached mallocs: bytes before the next sample */
@@ -500,7 +503,9 @@ struct thread_cache {
  * free must reach the slow path. */
 #define KEY_SLOW ((uint64_t)1 << 63)
 
-#define CACHE_CLASS_MAX 128u      /* blocks one bin may hold */
+#define CACHE_CLASS_MAX 128u      /* blocks one bin may hold, until it grows */
+#define CACHE_GROWTH_MAX 4u       /* doublings of it: 2,048 blocks */
+#define CACHE_GROWTH_SHARE 16u    /* all growth together: at most budget / this */
 #define CACHE_TOTAL_SHARES 8u    /* all caches together: this many cache_size */
 
 _Static_assert(sizeof(struct cache_bin) == 32, "offsets and the mask assume 32-byte bins");
@@ -765,12 +770,12 @@ struct bin_set {
 };
 
 /* Between the thread caches and the bins, an arena keeps freed blocks of
- * up to 4 KiB of each cache class whole, on a central list, so that a cache's
+ * each cache class whole, on a central list, so that a cache's
  * flush and its next refill cost a push and a pop a block instead of a
  * merge and a split.  central[cls] lists count blocks of class cls, each in
  * state BLOCK_CENTRAL, in one of the arena's chunks, not merged with its
- * neighbours; count is at most limit (set with the arena; 0 for class 0
- * and blocks above 4 KiB).  They count as free bytes, not used ones; a
+ * neighbours; count is at most limit (set with the arena; 0 for class
+ * 0).  They count as free bytes, not used ones; a
  * batch adds to them only while they hold less than an eighth of the live
  * bytes (or 1 MiB).  They are merged into the bins (central_flush) before
  * the arena takes a new chunk, when its free memory passes its live bytes
@@ -902,7 +907,7 @@ void *arena_memalign(struct arena *a, size_t alignment, size_t size);
 void arena_free(struct arena *a, struct block *b);
 void arena_scrub(struct block *b, const char *call);
 size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want);
-void arena_free_cached(struct arena *mine, struct cache_entry *list);
+size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t count);
 void arena_free_remote(struct arena *a, struct block *b);
 void arena_merge_central(struct arena *a);
 bool arena_resize(struct arena *a, struct block *b, size_t size);
