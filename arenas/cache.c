@@ -154,6 +154,7 @@ void *cache_fill(struct thread_cache *cache, size_t size)
         if (want < 128u && want <= limit / 8u)
             cache->batch[cls] = (uint8_t)(want * 2u);
         sampled = hmm_sampling.on && sample_refill(cache, cls, &want);
+        cache->refilled[cls] = true;
         size_t got = arena_fill(cache->arena, cls, &bin->head, want);
         bin->room = (intptr_t)(limit - got);
         if (hmm_sampling.on)
@@ -206,6 +207,10 @@ static void cache_close(struct thread_cache *cache)
 }
 
 /* A free that found its bin full: send half of it back to the arena(s).
+ * A consumer's bin (the block is another arena's, and no malloc refilled
+ * the class since the bin last overflowed) goes back whole and gets a
+ * quarter of its room: the thread frees what others allocate and would
+ * keep a full bin of their blocks, which it never uses, in flight.
  * False when the block's class is not cached at all, or when the block's
  * arena is being emptied (the end of a burst): cached blocks would pin its
  * chunks, so the cache closes and the block goes straight back. */
@@ -220,9 +225,12 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
         cache_close(cache);
         return false;
     }
-    struct cache_entry *list = bin_cut(cache, cls, limit / 2u, NULL);
+    bool consumer = !cache->refilled[cls] && block_chunk(b)->arena != cache->arena;
+    uint32_t keep = consumer ? 0u : limit / 2u;
+    cache->refilled[cls] = false;
+    struct cache_entry *list = bin_cut(cache, cls, keep, NULL);
     arena_free_cached(cache->arena, list);
-    cache->bins[cls].room = (intptr_t)(limit - limit / 2u);
+    cache->bins[cls].room = (intptr_t)(consumer ? limit / 4u + 1u : limit - keep);
     return true;
 }
 

@@ -441,6 +441,7 @@ struct thread_cache {
     uint32_t state;             /* enum cache_state */
     bool closed;                /* emptied with no room left since the last refill */
     uint8_t batch[CLASS_COUNT]; /* blocks the next refill of a class takes */
+    bool refilled[CLASS_COUNT]; /* a malloc refilled the class since its bin last overflowed */
     /* sampling (hmm_sampling.on), see below */
     size_t sampled;             /* bytes counted for the malloc just chosen; 0: none */
     int64_t sample_bytes;       /* uncached mallocs: bytes before the next sample */
@@ -453,7 +454,7 @@ struct thread_cache {
 #define KEY_ONE_UNIT ((uint64_t)1 << 32)
 
 #define CACHE_CLASS_MAX 128u      /* blocks one bin may hold */
-#define CACHE_TOTAL_SHARES 8u    /* all caches together: this many cache_size */
+#define CACHE_TOTAL_SHARES 4u    /* all caches together: this many cache_size */
 
 _Static_assert(sizeof(struct cache_bin) == 32, "offsets and the mask assume 32-byte bins");
 _Static_assert(CLASS_COUNT <= CACHE_BINS, "every class has a bin");
