@@ -207,10 +207,11 @@ static void cache_close(struct thread_cache *cache)
 }
 
 /* A free that found its bin full: send half of it back to the arena(s).
- * A consumer's bin (the block is another arena's, and no malloc refilled
- * the class since the bin last overflowed) goes back whole and gets a
- * quarter of its room: the thread frees what others allocate and would
- * keep a full bin of their blocks, which it never uses, in flight.
+ * A consumer's bin (the block is another arena's, and the thread never
+ * refilled the class: it frees that size and does not allocate it) goes
+ * back whole and gets a quarter of its room: a full bin of others' blocks,
+ * which the thread never uses, would stay in flight.  A thread that also
+ * allocates the class keeps half, as its next mallocs pop them.
  * False when the block's class is not cached at all, or when the block's
  * arena is being emptied (the end of a burst): cached blocks would pin its
  * chunks, so the cache closes and the block goes straight back. */
@@ -227,7 +228,6 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
     }
     bool consumer = !cache->refilled[cls] && block_chunk(b)->arena != cache->arena;
     uint32_t keep = consumer ? 0u : limit / 2u;
-    cache->refilled[cls] = false;
     struct cache_entry *list = bin_cut(cache, cls, keep, NULL);
     arena_free_cached(cache->arena, list);
     cache->bins[cls].room = (intptr_t)(consumer ? limit / 4u + 1u : limit - keep);

@@ -441,7 +441,7 @@ struct thread_cache {
     uint32_t state;             /* enum cache_state */
     bool closed;                /* emptied with no room left since the last refill */
     uint8_t batch[CLASS_COUNT]; /* blocks the next refill of a class takes */
-    bool refilled[CLASS_COUNT]; /* a malloc refilled the class since its bin last overflowed */
+    bool refilled[CLASS_COUNT]; /* a malloc ever refilled the class's bin */
     /* sampling (hmm_sampling.on), see below */
     size_t sampled;             /* bytes counted for the malloc just chosen; 0: none */
     int64_t sample_bytes;       /* uncached mallocs: bytes before the next sample */

@@ -1,8 +1,9 @@
 /* A thread that frees what another thread allocated (a consumer) keeps few
  * of those blocks in its cache: it never mallocs them, so a bin of them
  * only holds memory in flight that the producer must replace with new
- * blocks.  A bin that overflows with another arena's blocks, and that no
- * malloc refilled since, goes back whole and gets a quarter of its room
+ * blocks.  A bin that overflows with another arena's blocks, in a class
+ * no malloc of the thread ever refilled, goes back whole and gets a
+ * quarter of its room
  * (cache.c, cache_make_room).  The main thread mallocs 1,000 blocks of
  * 256 B; a second thread, bound to an arena of its own, frees them all and
  * looks at its cache in hmm_stats: at most a quarter of the class's 128
