@@ -592,7 +592,10 @@ static struct block *alloc_locked(struct arena *a, uint32_t units)
 }
 
 /* Merge a block that just stopped being used with its free neighbours and
- * bin the result. */
+ * bin the result.  A purge count names the bytes at a block's end: the
+ * merged block keeps the count of the block above, as b's own pages
+ * (resident) lie between it and the block below, whose purged pages are
+ * then counted resident until a purge madvises them again. */
 static void coalesce_locked(struct arena *a, struct block *b)
 {
     HMM_ASSERT(block_linked(b));
@@ -600,7 +603,7 @@ static void coalesce_locked(struct arena *a, struct block *b)
     size_t purged = 0;
     if (block_state(above) == BLOCK_FREE) {
         bin_remove(a, above);
-        purged += block_purged(above);
+        purged = block_purged(above);
         b->units += above->units;
         block_set_state(above, 0);
     }
@@ -608,7 +611,6 @@ static void coalesce_locked(struct arena *a, struct block *b)
         struct block *below = block_prev(b);
         if (block_state(below) == BLOCK_FREE) {
             bin_remove(a, below);
-            purged += block_purged(below);
             below->units += b->units;
             block_set_state(b, 0);
             b = below;

@@ -185,6 +185,7 @@ void *cache_fill(struct thread_cache *cache, size_t size)
         if (want < 128u && want <= limit / 8u)
             cache->batch[cls] = (uint8_t)(want * 2u);
         sampled = hmm_sampling.on && sample_refill(cache, cls, &want);
+        cache->refilled[cls] = true;
         size_t got = arena_fill(cache->arena, cls, &bin->head, want);
         bin->room = (intptr_t)(limit - got);
         if (hmm_sampling.on)
@@ -234,8 +235,13 @@ static void cache_close(struct thread_cache *cache)
 
 /* A free that found its bin full: send half of it back to the arena(s),
  * the blocks freed last, off the head in one walk (the rest of the list
- * is not walked).  A bin that held more than its limit (the budget shrank
- * since) keeps the excess until it runs empty.
+ * is not walked).  A consumer's bin (the block is another arena's, and the
+ * thread never refilled the class: it frees that size and does not
+ * allocate it) goes back whole and gets a quarter of its room: a full bin
+ * of others' blocks, which the thread never uses, would stay in flight.  A
+ * thread that also allocates the class keeps half, as its next mallocs pop
+ * them.  A bin that held more than its limit (the budget shrank since)
+ * keeps the excess until it runs empty.
  * False when the block's class is not cached at all, or when the block's
  * arena is being emptied (the end of a burst): cached blocks would pin its
  * chunks, so the cache closes and the block goes straight back. */
@@ -251,12 +257,13 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
         return false;
     }
     struct cache_bin *bin = &cache->bins[cls];
+    bool consumer = !cache->refilled[cls] && block_chunk(b)->arena != cache->arena;
     uint32_t give = limit - limit / 2u;
-    size_t gone = arena_free_cached(cache->arena, &bin->head, give);
+    size_t gone = arena_free_cached(cache->arena, &bin->head, consumer ? SIZE_MAX : give);
     if (hmm_sampling.on)
         sample_refund(cache, cls, (uint32_t)gone);
     cache->overflowed[cls] = true;
-    bin->room = (intptr_t)give;
+    bin->room = (intptr_t)(consumer ? limit / 4u + 1u : give);
     return true;
 }
 

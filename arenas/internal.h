@@ -488,6 +488,7 @@ struct thread_cache {
     uint8_t grown[CLASS_COUNT]; /* doublings of a class's CACHE_CLASS_MAX (cache_grow) */
     bool overflowed[CLASS_COUNT]; /* flushed since the class's last refill */
     size_t grown_bytes;         /* what the growth of all classes added to their limits */
+    bool refilled[CLASS_COUNT]; /* a malloc ever refilled the class's bin */
     /* sampling (hmm_sampling.on), see below */
     size_t sampled;             /* bytes counted for the malloc just chosen; 0: none */
     int64_t sample_bytes;       /* uncached mallocs: bytes before the next sample */
@@ -506,7 +507,7 @@ struct thread_cache {
 #define CACHE_CLASS_MAX 128u      /* blocks one bin may hold, until it grows */
 #define CACHE_GROWTH_MAX 4u       /* doublings of it: 2,048 blocks */
 #define CACHE_GROWTH_SHARE 16u    /* all growth together: at most budget / this */
-#define CACHE_TOTAL_SHARES 8u    /* all caches together: this many cache_size */
+#define CACHE_TOTAL_SHARES 4u    /* all caches together: this many cache_size */
 
 _Static_assert(sizeof(struct cache_bin) == 32, "offsets and the mask assume 32-byte bins");
 _Static_assert(CLASS_COUNT <= CACHE_BINS, "every class has a bin");

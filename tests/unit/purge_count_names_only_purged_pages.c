@@ -1,0 +1,72 @@
+/* A free block's purge count (arena.c's purge record) says how many bytes
+ * at its end are madvised away.  A purged free block L with a block M above
+ * it: when M is freed and merges down into L, the merged block's count must
+ * name no resident page (M's pages, just written, are resident and at the
+ * merged block's end), and after a malloc takes L's bytes back from its
+ * front, arena_purge (malloc_trim's pass) leaves none of the rest's pages
+ * resident.  mincore(2) says which pages are.  (Nothing here may call
+ * malloc: it shares the break.) */
+#include "arena.c"
+#include "testutil.h"
+
+#include <sys/mman.h>
+
+#define BLOCK_UNITS 4096u     /* 64 KiB: large blocks, with purge records */
+
+static struct arena a;
+
+/* Pages of [from, to) (page-aligned inward) that are resident. */
+static size_t resident_pages(const void *from, const void *to)
+{
+    uintptr_t page = region_page_size();
+    uintptr_t lo = ((uintptr_t)from + page - 1) & ~(page - 1), hi = (uintptr_t)to & ~(page - 1);
+    unsigned char in_core[BLOCK_UNITS * UNIT / 4096 * 2 + 2];
+    size_t count = 0;
+    if (hi <= lo)
+        return 0;
+    CHECK((hi - lo) / page <= sizeof(in_core) && mincore((void *)lo, hi - lo, in_core) == 0, "mincore");
+    for (size_t p = 0; p < (hi - lo) / page; p++)
+        count += in_core[p] & 1;
+    return count;
+}
+
+/* The resident pages b's purge count claims are purged: those of its last
+ * block_purged(b) bytes. */
+static size_t resident_counted_purged(struct block *b)
+{
+    return resident_pages((char *)block_next(b) - block_purged(b), block_next(b));
+}
+
+int main(void)
+{
+    hmm_tunables.decay_ms = 3600000;      /* nothing purged unasked */
+    arena_init(&a, 1);
+    spin_lock(&a.lock);
+    struct block *below = alloc_locked(&a, BLOCK_UNITS);
+    struct block *freed = alloc_locked(&a, BLOCK_UNITS);
+    alloc_locked(&a, 2 * SMALL_UNITS);    /* in use above: the merge stops here */
+    memset(block_payload(below), 0x5a, block_usable(below));
+    memset(block_payload(freed), 0x5a, block_usable(freed));
+
+    free_locked(&a, below);
+    CHECK(purge_locked(&a, 0, 0) > 0, "the free block below was not purged");
+    CHECK(block_purged(below) == purgeable_len(below), "the purged block counts %zu of %zu bytes purged",
+          block_purged(below), purgeable_len(below));
+
+    free_locked(&a, freed);
+    CHECK(block_state(below) == BLOCK_FREE && block_next(below) == block_next(freed), "no merge");
+    CHECK(resident_counted_purged(below) == 0,
+          "the merged block counts %zu bytes at its end purged, %zu of its resident pages among them",
+          block_purged(below), resident_counted_purged(below));
+
+    struct block *again = alloc_locked(&a, BLOCK_UNITS);
+    CHECK(again == below, "the merged block's front was not reused");
+    memset(block_payload(again), 0x5a, block_usable(again));
+    struct block *rest = block_next(again);
+    spin_unlock(&a.lock);
+    arena_purge(&a);
+    size_t left = resident_pages(purgeable_start(rest), block_next(rest));
+    CHECK(left == 0, "after arena_purge %zu pages of the free block above the malloc stay resident", left);
+    CHECK(arena_check(&a) == 0, "arena_check failed (the line above says why)");
+    return 0;
+}
