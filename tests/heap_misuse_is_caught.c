@@ -232,7 +232,7 @@ static void whole_usable_size(void)
  * and with the heap profiler on, whose frees take the slow push) the case
  * ends with hmm's one line and abort (make check asserts it);
  * SCRUBBED: zero_on_free=true leaves no old data (check=full junks only a
- * block's first 4 KiB); CORRECT: a correct program, which runs clean under
+ * block's first 256 bytes); CORRECT: a correct program, which runs clean under
  * every option. */
 enum expect { MAY = 0, MUST = 1, SCRUBBED = 2, CORRECT = 3 };
 
