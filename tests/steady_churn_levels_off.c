@@ -13,7 +13,11 @@
  * next, and its RSS creeps up toward its flat footprint as new blocks land
  * on pages that earlier ones touched; measured against the middle third's
  * mean instead, a footprint close to the live set failed on that noise
- * alone on a loaded machine), and the highest RSS of the last third (less
+ * alone on a loaded machine; and with purging from inside free the RSS
+ * saws between the live set and about 1.6 times it, in cycles longer
+ * than a third of the run: a rise of 29 % of the live bytes was seen with
+ * the peak at 1.59 x, so a rise counts once the peak passes twice the
+ * live bytes, above any such cycle), and the highest RSS of the last third (less
  * the RSS at the start) stays below 2.8 times the bytes the live blocks requested:
  * 1.25 times what glibc needs.  A footprint that grows without bound fails
  * the second check within the minute and the first in a longer run.
@@ -48,6 +52,7 @@
 #define BATCH 1000u             /* steps a thread does between counter updates */
 #define MAX_RISE 0.10           /* last third's mean over the middle third's, per live byte */
 #define MAX_RSS_PER_LIVE 2.8    /* glibc: 2.25-2.35 */
+#define PURGE_SWING_PER_LIVE 2.0   /* below it, a rise is a purge cycle's, not growth */
 
 static _Atomic(unsigned char *) slot[SLOTS];
 static _Atomic uint64_t steps_done;
@@ -134,9 +139,10 @@ static void check_series(size_t rss0, size_t live_now)
            "its peak (less the start) %.2f x the live bytes\n", (recent / middle - 1) * 100, rise * 100,
            per_live);
     fflush(stdout);
-    CHECK(rise < MAX_RISE, "RSS still rising: mean %.1f MiB in the middle third, %.1f MiB in the "
-          "last (+%.1f %% of the %.1f MiB live)", middle / MiB, recent / MiB, rise * 100,
-          (double)live_now / MiB);
+    CHECK(rise < MAX_RISE || per_live < PURGE_SWING_PER_LIVE,
+          "RSS still rising: mean %.1f MiB in the middle third, %.1f MiB in the last (+%.1f %% of the "
+          "%.1f MiB live), its peak %.2f x the live bytes", middle / MiB, recent / MiB, rise * 100,
+          (double)live_now / MiB, per_live);
     CHECK(per_live < MAX_RSS_PER_LIVE, "peak RSS %.1f MiB of the last third is %.2f x the %.1f MiB live",
           (double)peak / MiB, per_live, (double)live_now / MiB);
 }
