@@ -79,9 +79,8 @@ static uint64_t mstress_run(const struct bench_params *bp, uint64_t ops)
     for (int i = 0; i < n; i++)
         args[i] = (struct ms_arg){ .slot = slot, .ops = ops, .seed = rng_seed(21, (uint64_t)i) };
     bench_run_threads(n, ms_thread, args, sizeof *args);
+    bench_sink_sums(&args[0].sum, n, sizeof *args);
     uint64_t sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += args[i].sum;
     for (int k = 0; k < MS_SLOTS; k++)
         sum += ms_free(slot[k]);
     BENCH_SINK(sum);

@@ -123,10 +123,7 @@ static uint64_t xmalloc_run(const struct bench_params *bp, uint64_t ops)
     for (int i = 0; i < 2 * n; i++)
         args[i] = (struct xm_arg){ .q = &q, .ops = ops, .consumer = i % 2 };
     bench_run_threads(2 * n, xm_thread, args, sizeof *args);
-    uint64_t sum = 0;
-    for (int i = 0; i < 2 * n; i++)
-        sum += args[i].sum;
-    BENCH_SINK(sum);
+    bench_sink_sums(&args[0].sum, 2 * n, sizeof *args);
     free(args);
     return ops * (uint64_t)n;
 }
