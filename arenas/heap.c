@@ -164,7 +164,8 @@ static void *realloc_move(void *ptr, size_t old_usable, size_t size, size_t capa
     if (fresh == NULL)
         return NULL;
     memcpy(fresh, ptr, old_usable < size ? old_usable : size);
-    heap_free(ptr, "realloc");
+    if (!cache_push(ptr))
+        heap_free(ptr, "realloc");
     return fresh;
 }
 
@@ -188,6 +189,9 @@ static size_t growth_capacity(size_t usable, size_t size)
 void *heap_realloc(void *ptr, size_t size)
 {
     hmm_call = "realloc";
+    size_t cached_usable = cache_usable(ptr);
+    if (size <= cached_usable && size >= cached_usable / 2)
+        return ptr;
     struct chunk *c;
     struct block *b = heap_block(ptr, "realloc", &c);
     bool huge_size = size > hmm_tunables.mmap_threshold;
@@ -209,6 +213,9 @@ size_t heap_usable(void *ptr, const char *call)
 {
     if (ptr == NULL)
         return 0;
+    size_t cached_usable = cache_usable(ptr);
+    if (cached_usable != 0)
+        return cached_usable;
     struct chunk *c;
     struct block *b = heap_block(ptr, call, &c);
     return c->state == CHUNK_HUGE ? huge_usable(c, b) : block_usable(b);
