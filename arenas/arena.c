@@ -479,10 +479,12 @@ static struct block *arena_grow(struct arena *a, uint32_t units)
 }
 
 /* A chunk whose one block just became free (not binned): keep the first
- * standard one as the spare, give the rest back. */
+ * standard one as the spare, give the rest back.  An orphan keeps none: no
+ * thread will grow it. */
 static void chunk_emptied(struct arena *a, struct chunk *c)
 {
-    if (a->spare == NULL && !chunk_dedicated(c) && c->size == hmm_tunables.chunk_size) {
+    if (a->spare == NULL && !chunk_dedicated(c) && c->size == hmm_tunables.chunk_size &&
+        __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE) != 0) {
         bin_insert(a, chunk_first_block(c));
         a->spare = c;
         return;
@@ -685,11 +687,12 @@ static inline bool central_push(struct arena *a, struct block *b, struct central
 /* The start of a batch: the central lists of all classes together may hold
  * an eighth of the live bytes (and CENTRAL_FLOOR), so that they never keep
  * much more than the live set needs; nothing while the arena is being
- * emptied, when they are merged at once. */
+ * emptied or is an orphan, whose lists no thread refills from and whose
+ * every block would pin its chunk: they are merged at once. */
 static struct central_tally central_open(struct arena *a)
 {
     struct central_tally tally = { 0, 0, 0 };
-    if (arena_sparse(a)) {
+    if (arena_sparse(a) || __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE) == 0) {
         central_flush(a);
         return tally;
     }
@@ -1140,10 +1143,13 @@ bool arena_sparse(const struct arena *a)
     return held > used + SPARSE_SLACK && used < held / SPARSE_RATIO;
 }
 
+/* Of an orphan: what its thread's last drain parked on the central lists
+ * after the thread flushed its cache is merged too. */
 bool arena_empty(struct arena *a)
 {
     spin_lock(&a->lock);
     drain_locked(a);
+    central_flush(a);
     bool empty = a->used_bytes == 0;
     spin_unlock(&a->lock);
     return empty;
