@@ -684,23 +684,21 @@ static inline bool central_push(struct arena *a, struct block *b, struct central
 
 /* A cache's overflow in one splice: the blocks off the head of *list that
  * are a's and of the first block's class, up to count and to what the
- * class's list and the batch have room for (counted in blocks a unit
- * longer than the class's), go on the list as they come, linked already.
- * A block costs its walk, its tag and its bytes, not a push (central_push
- * takes the rest).  check=full checks each canary in central_push.
- * Returns how many it took. */
+ * class's list and the batch have room for, go on the list as they come,
+ * linked already.  A block costs its walk, its tag and its units, not a
+ * push (central_push takes the rest).  check=full checks each canary in
+ * central_push.  Returns how many it took. */
 static size_t central_push_run(struct arena *a, struct cache_entry **list, size_t count,
                                struct central_tally *tally)
 {
     struct cache_entry *first = *list, *entry = first, *last = NULL;
-    if (first == NULL || canary_units() || tally->bytes >= tally->room)
+    if (first == NULL || canary_units())
         return 0;
     uint16_t offset = block_of(first)->bin_offset;
-    unsigned cls = block_class(block_of(first));
-    struct central_list *central = &a->central[cls];
-    size_t fits = (tally->room - tally->bytes) / (((size_t)class_units(cls) + 1u) << UNIT_SHIFT);
-    size_t most = central->limit - central->count;
-    most = most < count ? most : count;
+    struct central_list *central = &a->central[block_class(block_of(first))];
+    size_t room = tally->bytes < tally->room ? (tally->room - tally->bytes) >> UNIT_SHIFT : 0;
+    size_t fits = room / (block_of(first)->units + 1u);   /* the class's blocks: first's units, or one more */
+    size_t most = central->limit - central->count < count ? central->limit - central->count : count;
     most = most < fits ? most : fits;
     size_t taken = 0, units = 0;
     for (; entry != NULL && taken < most; taken++) {
