@@ -682,6 +682,17 @@ static inline bool central_push(struct arena *a, struct block *b, struct central
     return true;
 }
 
+/* One block of a run a splice moves: its tag set, its units counted, the
+ * walk on to the next. */
+static inline struct cache_entry *run_step(struct cache_entry *entry, uint16_t state, size_t *units,
+                                           struct cache_entry **last)
+{
+    block_set_state(block_of(entry), state);
+    *units += block_of(entry)->units;
+    *last = entry;
+    return entry->next;
+}
+
 /* A cache's overflow in one splice: the blocks off the head of *list that
  * are a's and of the first block's class, up to count and to what the
  * class's list and the batch have room for, go on the list as they come,
@@ -706,10 +717,7 @@ static size_t central_push_run(struct arena *a, struct cache_entry **list, size_
         if (b->bin_offset != offset || block_chunk(b)->arena != a)
             break;
         HMM_ASSERT(block_linked(b) && block_cached(b));
-        block_set_state(b, BLOCK_CENTRAL);
-        units += b->units;
-        last = entry;
-        entry = entry->next;
+        entry = run_step(entry, BLOCK_CENTRAL, &units, &last);
     }
     if (taken == 0)
         return 0;
@@ -755,12 +763,8 @@ static size_t central_take(struct arena *a, unsigned cls, struct cache_entry **o
     struct cache_entry *first = list->head, *entry = first, *last = NULL;
     size_t taken = 0, units = 0;
     for (; taken < want && entry != NULL; taken++) {
-        struct block *b = block_of(entry);
-        HMM_ASSERT(block_central(a, cls, b));
-        block_set_state(b, BLOCK_CACHED);
-        units += b->units;
-        last = entry;
-        entry = entry->next;
+        HMM_ASSERT(block_central(a, cls, block_of(entry)));
+        entry = run_step(entry, BLOCK_CACHED, &units, &last);
     }
     if (taken == 0)
         return 0;

@@ -781,8 +781,8 @@ struct bin_set {
 
 /* Between the thread caches and the bins, an arena keeps freed blocks of
  * each cache class whole, on a central list, so that a cache's
- * flush and its next refill cost a push and a pop a block instead of a
- * merge and a split.  central[cls] lists count blocks of class cls, each in
+ * flush and its next refill cost a splice (a walk that sets each block's
+ * tag) instead of a merge and a split.  central[cls] lists count blocks of class cls, each in
  * state BLOCK_CENTRAL, in one of the arena's chunks, not merged with its
  * neighbours; count is at most limit (set with the arena; 0 for class
  * 0).  They count as free bytes, not used ones; a
