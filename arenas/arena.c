@@ -684,6 +684,54 @@ static inline bool central_push(struct arena *a, struct block *b, struct central
     return true;
 }
 
+/* One block of a run a splice moves: its tag set, its units counted, the
+ * walk on to the next. */
+static inline struct cache_entry *run_step(struct cache_entry *entry, uint16_t state, size_t *units,
+                                           struct cache_entry **last)
+{
+    block_set_state(block_of(entry), state);
+    *units += block_of(entry)->units;
+    *last = entry;
+    return entry->next;
+}
+
+/* A cache's overflow in one splice: the blocks off the head of *list that
+ * are a's and of the first block's class, up to count and to what the
+ * class's list and the batch have room for, go on the list as they come,
+ * linked already.  A block costs its walk, its tag and its units, not a
+ * push (central_push takes the rest).  check=full checks each canary in
+ * central_push.  Returns how many it took. */
+static size_t central_push_run(struct arena *a, struct cache_entry **list, size_t count,
+                               struct central_tally *tally)
+{
+    struct cache_entry *first = *list, *entry = first, *last = NULL;
+    if (first == NULL || canary_units())
+        return 0;
+    uint16_t offset = block_of(first)->bin_offset;
+    struct central_list *central = &a->central[block_class(block_of(first))];
+    size_t room = tally->bytes < tally->room ? (tally->room - tally->bytes) >> UNIT_SHIFT : 0;
+    size_t fits = room / (block_of(first)->units + 1u);   /* the class's blocks: first's units, or one more */
+    size_t most = central->limit - central->count < count ? central->limit - central->count : count;
+    most = most < fits ? most : fits;
+    size_t taken = 0, units = 0;
+    for (; entry != NULL && taken < most; taken++) {
+        struct block *b = block_of(entry);
+        if (b->bin_offset != offset || block_chunk(b)->arena != a)
+            break;
+        HMM_ASSERT(block_linked(b) && block_cached(b));
+        entry = run_step(entry, BLOCK_CENTRAL, &units, &last);
+    }
+    if (taken == 0)
+        return 0;
+    last->next = central->head;
+    central->head = first;
+    central->count += (uint32_t)taken;
+    tally->bytes += units << UNIT_SHIFT;
+    tally->blocks += taken;
+    *list = entry;
+    return taken;
+}
+
 /* The start of a batch: the central lists of all classes together may hold
  * an eighth of the live bytes (and CENTRAL_FLOOR), so that they never keep
  * much more than the live set needs; nothing while the arena is being
@@ -710,24 +758,24 @@ static void central_settle(struct arena *a, const struct central_tally *tally)
     counter_add(&a->central_bytes, tally->bytes);
 }
 
-/* Up to want blocks of class cls off its central list, cached, onto *out;
- * how many. */
+/* Up to want blocks of class cls off its central list, cached, onto *out
+ * in one splice (the walk finds the cut); how many. */
 static size_t central_take(struct arena *a, unsigned cls, struct cache_entry **out, size_t want)
 {
     struct central_list *list = &a->central[cls];
-    size_t taken = 0, bytes = 0;
-    while (taken < want && list->head != NULL) {
-        struct cache_entry *entry = list->head;
-        struct block *b = block_of(entry);
-        HMM_ASSERT(block_central(a, cls, b));
-        list->head = entry->next;
-        block_set_state(b, BLOCK_CACHED);
-        bytes += (size_t)b->units << UNIT_SHIFT;
-        entry->next = *out;
-        *out = entry;
-        taken++;
+    struct cache_entry *first = list->head, *entry = first, *last = NULL;
+    size_t taken = 0, units = 0;
+    for (; taken < want && entry != NULL; taken++) {
+        HMM_ASSERT(block_central(a, cls, block_of(entry)));
+        entry = run_step(entry, BLOCK_CACHED, &units, &last);
     }
+    if (taken == 0)
+        return 0;
+    list->head = entry;
+    last->next = *out;
+    *out = first;
     list->count -= (uint32_t)taken;
+    size_t bytes = units << UNIT_SHIFT;
     counter_sub(&a->central_bytes, bytes);
     counter_sub(&a->free_bytes, bytes);
     counter_add(&a->used_bytes, bytes);
@@ -1032,6 +1080,7 @@ size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t c
     size_t taken = 0;
     spin_lock(&mine->lock);
     struct central_tally tally = central_open(mine);
+    taken = central_push_run(mine, &entry, count, &tally);
     for (; entry != NULL && taken < count && block_chunk(block_of(entry))->arena == mine; taken++) {
         struct cache_entry *next = entry->next;
         release_locked(mine, block_of(entry), &tally);

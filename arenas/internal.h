@@ -571,15 +571,17 @@ static inline struct cache_bin *cache_bin_at(struct thread_cache *cache, unsigne
 /* The fast paths reach the calling thread's bins through the %fs segment:
  * the initial-exec offset of the cache plus the bin's offset is the whole
  * address, one add from the GOT (the ABI's `addq x@gottpoff(%rip)` form),
- * so no instruction is spent on the thread pointer itself.  Under
- * ThreadSanitizer (which does not see segment accesses) plain pointers. */
+ * so no instruction is spent on the thread pointer itself.  The address
+ * is kept in %rcx: gcc otherwise builds it in %rax and the malloc fast
+ * path pays a move to return the block there.  Under ThreadSanitizer
+ * (which does not see segment accesses) plain pointers. */
 #if defined(__x86_64__) && defined(__SEG_FS) && !defined(__SANITIZE_THREAD__)
 typedef struct cache_bin __seg_fs fast_bin;
 
 static inline fast_bin *fast_bin_at(uintptr_t offset)
 {
     uintptr_t address = offset;
-    __asm__("addq hmm_thread_cache@gottpoff(%%rip), %0" : "+r"(address) : : "cc");
+    __asm__("addq hmm_thread_cache@gottpoff(%%rip), %0" : "+c"(address) : : "cc");
     return (fast_bin *)address;
 }
 #else
@@ -592,11 +594,18 @@ static inline fast_bin *fast_bin_at(uintptr_t offset)
 #endif
 
 /* The bin for a malloc of size: for the 16-byte classes the rounded size
- * times two is the bin's offset. */
+ * times two is the bin's offset; for the four classes of 513 B..1 KiB,
+ * 128 bytes apart from class 33 on, the size past 512 over four rounded
+ * down to a bin (size_class's shift, with the class's offset folded in:
+ * 33 bins are 128 x 33 bytes over four). */
+#define FIRST_DOUBLING_BIAS (33u * (unsigned)sizeof(struct cache_bin) * 4u - CLASS_SMALL_MAX - 1u)
+
 static inline fast_bin *cache_bin_for(size_t size)
 {
     if (HMM_LIKELY(size <= CLASS_SMALL_MAX))
         return fast_bin_at(((size + UNIT - 1) >> UNIT_SHIFT) * sizeof(struct cache_bin));
+    if (size <= 2 * CLASS_SMALL_MAX)
+        return fast_bin_at(((size + FIRST_DOUBLING_BIAS) >> 2) & ~(uintptr_t)(sizeof(struct cache_bin) - 1));
     return fast_bin_at(size_class(size) * sizeof(struct cache_bin));
 }
 
@@ -789,8 +798,8 @@ struct bin_set {
 
 /* Between the thread caches and the bins, an arena keeps freed blocks of
  * each cache class whole, on a central list, so that a cache's
- * flush and its next refill cost a push and a pop a block instead of a
- * merge and a split.  central[cls] lists count blocks of class cls, each in
+ * flush and its next refill cost a splice (a walk that sets each block's
+ * tag) instead of a merge and a split.  central[cls] lists count blocks of class cls, each in
  * state BLOCK_CENTRAL, in one of the arena's chunks, not merged with its
  * neighbours; count is at most limit (set with the arena; 0 for class
  * 0).  They count as free bytes, not used ones; a
