@@ -1086,7 +1086,7 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
     if (size > ((size_t)MAX_UNITS << UNIT_SHIFT) / 2)
         return false;
     uint32_t units = units_for(size);
-    if (units < b->units && chunk_dedicated(block_chunk(b)))
+    if (units < b->units - block_slack_units(b) && chunk_dedicated(block_chunk(b)))
         return false;
     spin_lock(&a->lock);
     uint32_t before = b->units;
@@ -1109,6 +1109,16 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
     counter_add(&a->used_bytes, ((size_t)b->units - before) << UNIT_SHIFT);
     spin_unlock(&a->lock);
     return done;
+}
+
+/* b, just allocated alone in its dedicated chunk, holds size bytes: the rest
+ * of the chunk is slack, a reserve that its growth takes in place. */
+void arena_hold(struct block *b, size_t size)
+{
+    struct arena *a = block_chunk(b)->arena;
+    spin_lock(&a->lock);
+    slack_mark(a, b, units_for(size));
+    spin_unlock(&a->lock);
 }
 
 /* Give back the spare and every wholly free chunk; returns bytes released. */

@@ -161,6 +161,8 @@ static void *realloc_move(void *ptr, size_t old_usable, size_t size, size_t capa
     void *fresh = heap_malloc(capacity);
     if (fresh == NULL && capacity > size)
         fresh = heap_malloc(size);
+    else if (fresh != NULL && capacity > size && arena_needs_dedicated(capacity))
+        arena_hold(block_of(fresh), size);
     if (fresh == NULL)
         return NULL;
     memcpy(fresh, ptr, old_usable < size ? old_usable : size);
@@ -171,12 +173,20 @@ static void *realloc_move(void *ptr, size_t old_usable, size_t size, size_t capa
 /* A block that has to move to grow gets more room than it asked for, as a
  * growing string or buffer soon asks again: half as much again, twice as
  * much for a large one.  Pages it does not touch cost nothing, and the next
- * growth stays in place instead of copying. */
+ * growth stays in place instead of copying.  One that moves into a chunk of
+ * its own reserves eight times its size there (arena_hold): another
+ * thread's chunk above it would make each doubling move, and the copy
+ * makes the whole old size resident. */
 static size_t growth_capacity(size_t usable, size_t size)
 {
-    if (size <= usable || size > hmm_tunables.mmap_threshold / 2)
+    size_t most = hmm_tunables.mmap_threshold / 2;
+    if (size <= usable || size > most)
         return size;
-    return size < hmm_tunables.chunk_size / 4 ? size + size / 2 : 2 * size;
+    if (size < hmm_tunables.chunk_size / 4)
+        return size + size / 2;
+    if (!arena_needs_dedicated(2 * size))
+        return 2 * size;
+    return size < most / 8 ? 8 * size : most;
 }
 
 /* With sampling on, a block resized where it is counts as a new malloc of
