@@ -680,6 +680,23 @@ static inline bool cache_push(void *ptr)
     return cache_push_sized(ptr, 0);
 }
 
+/* malloc_usable_size and realloc's no-op of a block in use of a cached
+ * class, without the chunk lookup: the free fast path's checks (the key
+ * its bin offset names, the header above untouched), for the usable bytes
+ * of its units less the header; 0 (an unbound cache's keys, a header of
+ * zeroes) for anything else, which heap_block then vets. */
+static inline size_t cache_usable(const void *ptr)
+{
+    if (!heap_holds_header(ptr))
+        return 0;
+    const struct block *b = block_of(ptr);
+    uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
+    fast_bin *bin = fast_bin_at(key_bin_offset(key) & CACHE_OFFSET_MASK);
+    if ((key != bin->key && key != bin->key_long) || key == 0 || !block_next_untouched(b, (uintptr_t)(key >> 28)))
+        return 0;
+    return (size_t)(key >> 28) - BLOCK_HEADER;
+}
+
 /* ---- sampling: the heap profiler's view of the engine -------------------
  * lib/ turns it on (prof=true) before any thread binds.  The malloc fast
  * path keeps no count, so with sampling on a bin's list holds only mallocs

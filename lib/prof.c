@@ -264,9 +264,16 @@ static int (*unwind_backtrace)(void **frames, int size);
 static void unwinder_load(void)
 {
     int (*walk)(void **, int) = (int (*)(void **, int))os_library_symbol("libunwind.so.8", "unw_backtrace");
-    __atomic_store_n(&unwind_backtrace, walk, __ATOMIC_RELEASE);
-    if (walk == NULL)
+    if (walk == NULL) {
         warn("prof: cannot load libunwind.so.8 (Debian package libunwind8): samples have no stacks");
+        return;
+    }
+    /* libunwind's first walk builds its caches, and mallocs: here, not in a sample */
+    void *frame[1];
+    recording = true;
+    walk(frame, 1);
+    recording = false;
+    __atomic_store_n(&unwind_backtrace, walk, __ATOMIC_RELEASE);
 }
 
 /* The program's frames, innermost first, without hmm's. */
@@ -465,6 +472,7 @@ void prof_init(void)
     cache_sampling_start(sample_interval, record_forget);
 }
 
+/* From hmm's constructor, once, before the program's own threads. */
 void prof_start(void)
 {
     if (!prof_options.on)

@@ -252,24 +252,38 @@ static void run(void)
     still_usable();
 }
 
+/* A fork child (0 in it), on an alarm against a hang. */
+static pid_t child_start(void)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0)
+        alarm(CHILD_SECONDS);
+    return pid;
+}
+
+static int child_wait(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        CHECK(errno == EINTR, "waitpid");
+    return status;
+}
+
 /* Run in a fork child with calls of a kind failing from the after+1st on;
  * exits the test on any failure. */
 static void run_child(int call, int after, int count)
 {
     memset(report, 0, sizeof(*report));
-    fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
+    pid_t pid = child_start();
     if (pid == 0) {
-        alarm(CHILD_SECONDS);
         if (call >= 0)
             hmm_test_os_fail((enum os_call)call, after, count);
         run();
         _exit(0);
     }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        CHECK(errno == EINTR, "waitpid");
+    int status = child_wait(pid);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
           "%s call %d and the %d after it failing: the run ended with status %#x (seed %llu)",
           call >= 0 ? call_name[call] : "no", after + 1, count - 1, status,
@@ -396,18 +410,13 @@ static void huge_move_without_map_node(void)
 /* Run one case in a fork child. */
 static void run_case(void (*body)(void), const char *name)
 {
-    fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
+    pid_t pid = child_start();
     if (pid == 0) {
-        alarm(CHILD_SECONDS);
         memset(report, 0, sizeof(*report));
         body();
         _exit(0);
     }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        CHECK(errno == EINTR, "waitpid");
+    int status = child_wait(pid);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: the child ended with status %#x", name,
           status);
     printf("%s: ok\n", name);

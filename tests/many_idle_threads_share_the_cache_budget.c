@@ -5,9 +5,10 @@
  * the idle workers of a server do; the blocks their caches kept count as
  * in use in hmm_stats (only the calling thread's cache is told apart), and
  * an exiting thread empties its cache, so the bytes in use then, less
- * those in use after the threads have gone, are what the caches held.  Each class may take a sixteenth of a thread's budget: 8 of them
- * half of it, 2 MiB for all the threads together (1.0 MiB measured: a
- * full bin gives half back), and at least 16 KiB each (with cache_size=0,
+ * those in use after the threads have gone, are what the caches held.
+ * Each class may take a sixteenth of a thread's budget: 8 of them half of
+ * it, 2 MiB for all the threads together (1.0 MiB measured: a full bin
+ * gives half back), and at least 16 KiB each (with cache_size=0,
  * nothing).  With a share of 8 x cache_size the caches kept 2.3 MiB,
  * with 32 x 9 MiB. */
 #include "config.h"
@@ -65,7 +66,10 @@ int main(void)
     pthread_barrier_wait(&done);
     for (int i = 0; i < THREADS; i++)
         pthread_join(threads[i], NULL);
-    size_t cached = idle - in_use();
+    size_t after = in_use();
+    CHECK(after <= idle, "%.1f MiB in use after the threads have gone, more than the %.1f MiB with them",
+          (double)after / MiB, (double)idle / MiB);
+    size_t cached = idle - after;
     printf("%d idle threads' caches hold %.1f MiB\n", THREADS, (double)cached / MiB);
     CHECK(cached <= 2 * MiB, "%d idle threads' caches hold %.1f MiB, more than 2", THREADS,
           (double)cached / MiB);

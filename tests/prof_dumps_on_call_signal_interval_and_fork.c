@@ -102,7 +102,7 @@ static void live_follows_blocks(void)
     for (int i = 0; i < BLOCKS; i++)
         CHECK((blocks[i] = hmm_realloc(blocks[i], 3 * BLOCK)) != NULL, "realloc");
     struct header moved = dump_named("c");
-    /* realloc gives a moved block room to grow: half as much again */
+    /* a moved block gets its class's room to grow, at most a quarter */
     CHECK(moved.live_count - before.live_count == BLOCKS && moved.live_bytes - before.live_bytes >= BLOCKS * 3 * BLOCK &&
               moved.live_bytes - before.live_bytes <= BLOCKS * 5 * BLOCK,
           "%zu live blocks, %zu bytes more after realloc to %d", moved.live_count - before.live_count,
