@@ -555,8 +555,8 @@ static void purge_if_due(struct arena *a)
         if (a->dirty_oldest != NULL && now >= delay)
             purge_locked(a, SIZE_MAX, now - delay);
     }
-    size_t resident = free_resident(a);
-    size_t trigger = a->used_bytes > PURGE_FLOOR ? a->used_bytes : PURGE_FLOOR;
+    size_t resident = free_resident(a), live = a->used_bytes - a->slack_bytes;   /* slack: untouched */
+    size_t trigger = live > PURGE_FLOOR ? live : PURGE_FLOOR;
     if (resident < a->purge_mark)
         a->purge_mark = resident;
     if (resident <= trigger || resident <= a->purge_mark + GRANULE)
