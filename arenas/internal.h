@@ -903,6 +903,7 @@ struct region_stats {
 };
 struct chunk *region_take(size_t size, struct arena *owner);
 void region_give(struct chunk *chunk);
+void region_give_used(struct chunk *chunk, size_t used);
 bool region_grow_chunk(struct chunk *chunk, size_t size);
 size_t region_trim(size_t pad);
 void region_stats(struct region_stats *out);
