@@ -8,11 +8,8 @@
  * counted as live).  Default options, no call. */
 #include "config.h"
 
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "hmm.h"
 #include "testutil.h"
@@ -22,23 +19,6 @@
 #define HOLES 128
 #define HOLE (96 * KiB)     /* uncached: each free reaches the arena */
 #define WALL (2 * KiB)      /* keeps each hole from merging with the next */
-
-/* Resident pages among the whole pages of the holes, and how many there are. */
-static size_t resident_pages(void *const *hole, size_t *pages)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), count = 0;
-    *pages = 0;
-    for (int i = 0; i < HOLES; i++) {
-        uintptr_t from = ((uintptr_t)hole[i] + page - 1) & ~(page - 1);
-        uintptr_t to = ((uintptr_t)hole[i] + HOLE) & ~(page - 1);
-        unsigned char in_core[HOLE / 4096 + 1];
-        CHECK(mincore((void *)from, to - from, in_core) == 0, "mincore");
-        for (size_t p = 0; p < (to - from) / page; p++)
-            count += in_core[p] & 1;
-        *pages += (to - from) / page;
-    }
-    return count;
-}
 
 int main(void)
 {
@@ -56,7 +36,7 @@ int main(void)
     }
     for (int i = 0; i < HOLES; i++)
         hmm_free(hole[i]);
-    size_t pages, resident = resident_pages(hole, &pages);
+    size_t pages, resident = resident_pages_of(hole, HOLES, HOLE, &pages);
     printf("after the frees: %zu of the holes' %zu pages resident\n", resident, pages);
     CHECK(resident < pages * 3 / 4, "%zu of %zu freed pages still resident: the reserve counted as live", resident,
           pages);
