@@ -72,14 +72,18 @@ static uint64_t *slack_canary(struct block *b)
 }
 
 /* b, alone in its dedicated chunk, was asked for units (0: it is freed):
- * the rest is slack, counted apart in a's used bytes. */
+ * the rest is slack, counted apart in a's used bytes.  A freed block's
+ * chunk, released at once, keeps its last slack for the region
+ * (chunk_release). */
 static void slack_mark(struct arena *a, struct block *b, uint32_t units)
 {
     struct chunk *c = block_chunk(b);
     if (!chunk_dedicated(c))
         return;
     counter_sub(&a->slack_bytes, (size_t)c->slack_units << UNIT_SHIFT);
-    c->slack_units = units ? b->units - units : 0;
+    if (units == 0)
+        return;
+    c->slack_units = b->units - units;
     counter_add(&a->slack_bytes, (size_t)c->slack_units << UNIT_SHIFT);
     if (c->slack_units != 0)
         memset(slack_canary(b), SLACK_BYTE, UNIT);
@@ -411,6 +415,13 @@ static struct block *chunk_adopt(struct arena *a, struct chunk *c, enum chunk_us
     return first;
 }
 
+/* The whole granules of a dedicated chunk that its block never used: the
+ * reserve realloc gave it (a plain malloc's slack is less than a granule). */
+static size_t chunk_reserve(const struct chunk *c)
+{
+    return chunk_dedicated(c) ? ((size_t)c->slack_units << UNIT_SHIFT) & ~(GRANULE - 1) : 0;
+}
+
 /* Give a wholly free chunk back to the region; binned says whether its one
  * free block is in a bin. */
 static void chunk_release(struct arena *a, struct chunk *c, bool binned)
@@ -429,7 +440,7 @@ static void chunk_release(struct arena *a, struct chunk *c, bool binned)
     ck_pr_sub_64(&held_bytes, c->size);
     if (a->spare == c)
         a->spare = NULL;
-    region_give(c);
+    region_give_used(c, c->size - chunk_reserve(c));
 }
 
 /* The spare serves either use: turn it to the request's. */
@@ -557,8 +568,8 @@ static void purge_if_due(struct arena *a)
         if (a->dirty_oldest != NULL && now >= delay)
             purge_locked(a, SIZE_MAX, now - delay);
     }
-    size_t resident = free_resident(a);
-    size_t trigger = a->used_bytes > PURGE_FLOOR ? a->used_bytes : PURGE_FLOOR;
+    size_t resident = free_resident(a), live = a->used_bytes - a->slack_bytes;   /* slack: untouched */
+    size_t trigger = live > PURGE_FLOOR ? live : PURGE_FLOOR;
     if (resident < a->purge_mark)
         a->purge_mark = resident;
     if (resident <= trigger || resident <= a->purge_mark + GRANULE)
@@ -1138,7 +1149,7 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
     if (size > ((size_t)MAX_UNITS << UNIT_SHIFT) / 2)
         return false;
     uint32_t units = units_for(size);
-    if (units < b->units && chunk_dedicated(block_chunk(b)))
+    if (units < b->units - block_slack_units(b) && chunk_dedicated(block_chunk(b)))
         return false;
     spin_lock(&a->lock);
     uint32_t before = b->units;
@@ -1161,6 +1172,16 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
     counter_add(&a->used_bytes, ((size_t)b->units - before) << UNIT_SHIFT);
     spin_unlock(&a->lock);
     return done;
+}
+
+/* b, just allocated alone in its dedicated chunk, holds size bytes: the rest
+ * of the chunk is slack, a reserve that its growth takes in place. */
+void arena_hold(struct block *b, size_t size)
+{
+    struct arena *a = block_chunk(b)->arena;
+    spin_lock(&a->lock);
+    slack_mark(a, b, units_for(size));
+    spin_unlock(&a->lock);
 }
 
 /* Give back the spare and every wholly free chunk; returns bytes released. */

@@ -161,6 +161,8 @@ static void *realloc_move(void *ptr, size_t old_usable, size_t size, size_t capa
     void *fresh = heap_malloc(capacity);
     if (fresh == NULL && capacity > size)
         fresh = heap_malloc(size);
+    else if (fresh != NULL && capacity > size && arena_needs_dedicated(capacity))
+        arena_hold(block_of(fresh), size);
     if (fresh == NULL)
         return NULL;
     memcpy(fresh, ptr, old_usable < size ? old_usable : size);
@@ -175,13 +177,20 @@ static void *realloc_move(void *ptr, size_t old_usable, size_t size, size_t capa
  * (1 KiB..64 KiB), as the class rounds up already.  Pages it does not
  * touch cost nothing, and the next growth stays in place instead of
  * copying; but most such blocks stop growing and keep the room: half as
- * much again made redis's list nodes 1.24 x what it asked. */
+ * much again made redis's list nodes 1.24 x what it asked.  One that moves
+ * into a chunk of its own reserves eight times its size there as slack
+ * (arena_hold), not usable: another thread's chunk above it would make
+ * each doubling move, and the copy makes the whole old size resident. */
 static size_t growth_capacity(size_t usable, size_t size)
 {
-    if (size <= usable || size > hmm_tunables.mmap_threshold / 2 ||
-        (size > 2 * CLASS_SMALL_MAX && size <= CLASS_MAX))
+    size_t most = hmm_tunables.mmap_threshold / 2;
+    if (size <= usable || size > most || (size > 2 * CLASS_SMALL_MAX && size <= CLASS_MAX))
         return size;
-    return size < hmm_tunables.chunk_size / 4 ? size + size / 4 : 2 * size;
+    if (size < hmm_tunables.chunk_size / 4)
+        return size + size / 4;
+    if (!arena_needs_dedicated(2 * size))
+        return 2 * size;
+    return size < most / 8 ? 8 * size : most;
 }
 
 /* With sampling on, a block resized where it is counts as a new malloc of

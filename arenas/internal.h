@@ -912,6 +912,7 @@ struct region_stats {
 };
 struct chunk *region_take(size_t size, struct arena *owner);
 void region_give(struct chunk *chunk);
+void region_give_used(struct chunk *chunk, size_t used);
 bool region_grow_chunk(struct chunk *chunk, size_t size);
 size_t region_trim(size_t pad);
 void region_stats(struct region_stats *out);
@@ -938,6 +939,7 @@ size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t c
 void arena_free_remote(struct arena *a, struct block *b);
 void arena_merge_central(struct arena *a);
 bool arena_resize(struct arena *a, struct block *b, size_t size);
+void arena_hold(struct block *b, size_t size);
 void arena_drain_remote(struct arena *a);
 size_t arena_release(struct arena *a, bool keep_spare);
 size_t arena_purge(struct arena *a);

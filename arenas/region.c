@@ -742,8 +742,10 @@ bool region_grow_chunk(struct chunk *c, size_t size)
     return done;
 }
 
-/* Take a chunk back: merge it with free neighbours, trim the top, purge. */
-void region_give(struct chunk *c)
+/* Take a chunk back: merge it with free neighbours, trim the top, purge.
+ * used: the bytes of it its owner used, which set the dirty limit (a
+ * dedicated chunk's reserve that realloc never grew into is untouched). */
+void region_give_used(struct chunk *c, size_t used)
 {
     region_lock();
     map_clear(c);
@@ -757,12 +759,17 @@ void region_give(struct chunk *c)
         return;
     }
     c->state = CHUNK_FREE;
-    size_t limit = dirty_limit(c->size);
+    size_t limit = dirty_limit(used);
     c = free_merge_insert(c, os_now_ms());
     if (c == region.top_chunk && c->size > trim_point(limit))
         break_trim(hmm_tunables.top_pad + (limit - hmm_tunables.trim_threshold));
     purge_excess(limit);
     region_unlock();
+}
+
+void region_give(struct chunk *c)
+{
+    region_give_used(c, c->size);
 }
 
 /* malloc_trim: lower the break to keep pad bytes, purge every free chunk

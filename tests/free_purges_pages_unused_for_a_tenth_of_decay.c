@@ -28,21 +28,6 @@
 #define DELAY_MS 100            /* decay_ms / 10 */
 #define WALL (72 * KiB)         /* uncached too: walls and holes are cut one after the other */
 
-/* Resident pages among the whole pages of the holes. */
-static size_t resident_pages(void *const *hole)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), count = 0;
-    for (int i = 0; i < HOLES; i++) {
-        uintptr_t from = ((uintptr_t)hole[i] + page - 1) & ~(page - 1);
-        uintptr_t to = ((uintptr_t)hole[i] + HOLE) & ~(page - 1);
-        unsigned char in_core[HOLE / 4096 + 1];
-        CHECK(mincore((void *)from, to - from, in_core) == 0, "mincore");
-        for (size_t p = 0; p < (to - from) / page; p++)
-            count += in_core[p] & 1;
-    }
-    return count;
-}
-
 /* A free that reaches the arena's slow path. */
 static void slow_free(void)
 {
@@ -69,14 +54,14 @@ static int purge_after_delay(void)
     }
     wall[HOLES] = hmm_malloc(WALL);
     pause_ms(2 * DELAY_MS);
-    size_t touched = resident_pages(hole);
+    size_t touched = resident_pages_of(hole, HOLES, HOLE, NULL);
     for (int i = 0; i < HOLES; i++)
         hmm_free(hole[i]);
     slow_free();
-    size_t at_once = resident_pages(hole);
+    size_t at_once = resident_pages_of(hole, HOLES, HOLE, NULL);
     pause_ms(2 * DELAY_MS);
     slow_free();
-    size_t later = resident_pages(hole);
+    size_t later = resident_pages_of(hole, HOLES, HOLE, NULL);
     printf("resident pages of the free blocks: %zu before the frees, %zu right after, %zu after %d ms "
            "and one more free\n", touched, at_once, later, 2 * DELAY_MS);
     CHECK(at_once == touched, "the frees purged %zu pages at once, before the delay", touched - at_once);

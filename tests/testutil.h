@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define TEST_SKIP 77
@@ -158,6 +159,25 @@ static inline size_t resident_bytes(void)
 {
     size_t size, resident;
     statm_bytes(&size, &resident);
+    return resident;
+}
+
+/* Resident pages (mincore(2)) among the whole pages of count blocks of
+ * size bytes each; *whole, unless NULL, gets how many whole pages. */
+static inline size_t resident_pages_of(void *const *block, int count, size_t size, size_t *whole)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), resident = 0, pages = 0;
+    for (int i = 0; i < count; i++) {
+        uintptr_t from = ((uintptr_t)block[i] + page - 1) & ~(page - 1);
+        uintptr_t to = ((uintptr_t)block[i] + size) & ~(page - 1);
+        for (uintptr_t at = from; at < to; at += page, pages++) {
+            unsigned char in_core;
+            CHECK(mincore((void *)at, page, &in_core) == 0, "mincore");
+            resident += in_core & 1;
+        }
+    }
+    if (whole != NULL)
+        *whole = pages;
     return resident;
 }
 
