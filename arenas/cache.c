@@ -243,8 +243,12 @@ static void cache_close(struct thread_cache *cache)
  * them.  A bin that held more than its limit (the budget shrank since)
  * keeps the excess until it runs empty.
  * False when the block's class is not cached at all, or when the block's
- * arena is being emptied (the end of a burst): cached blocks would pin its
- * chunks, so the cache closes and the block goes straight back. */
+ * arena is being emptied (the end of a burst): the block goes straight
+ * back, and if that arena is the thread's own the cache closes, as its
+ * cached blocks would pin the chunks.  Another thread's arena emptying
+ * (a churn replacing the blocks main allocated) leaves the cache alone:
+ * closing it flushed the thread's own blocks and merged its central
+ * lists, and its next mallocs split them off again. */
 bool cache_make_room(struct thread_cache *cache, struct block *b)
 {
     unsigned cls = block_class(b);
@@ -252,12 +256,14 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
     uint32_t limit = cache_limit(cache, cls);
     if (limit == 0 || cache->state != CACHE_BOUND)
         return false;
-    if (arena_sparse(block_chunk(b)->arena)) {
-        cache_close(cache);
+    struct arena *owner = block_chunk(b)->arena;
+    if (arena_sparse(owner)) {
+        if (owner == cache->arena)
+            cache_close(cache);
         return false;
     }
     struct cache_bin *bin = &cache->bins[cls];
-    bool consumer = !cache->refilled[cls] && block_chunk(b)->arena != cache->arena;
+    bool consumer = !cache->refilled[cls] && owner != cache->arena;
     uint32_t give = limit - limit / 2u;
     size_t gone = arena_free_cached(cache->arena, &bin->head, consumer ? SIZE_MAX : give);
     if (hmm_sampling.on)
