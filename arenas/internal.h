@@ -631,6 +631,17 @@ static inline void cache_put(struct cache_bin *bin, struct block *b)
     block_set_state(b, BLOCK_CACHED);
 }
 
+/* The bin's keys vouch for the block at b, whose header holds key (want:
+ * key as the bin holds it): the class its bin offset names, cut exactly
+ * or a unit longer, with the header above untouched. */
+static inline __attribute__((always_inline)) bool cache_bin_vouches(const fast_bin *bin, const struct block *b,
+                                                                    uint64_t key, uint64_t want)
+{
+    if (HMM_UNLIKELY(want != bin->key) && want != bin->key_long)
+        return false;
+    return HMM_LIKELY(block_next_untouched(b, (uintptr_t)(key >> 28)));
+}
+
 /* Every free push into the thread cache, in one place so that its paths
  * cannot drift apart.  It checks that the pointer's header lies in the
  * sbrk heap; that its key is an in-use block's of the class its bin offset
@@ -656,12 +667,9 @@ static inline __attribute__((always_inline)) bool cache_push_block(void *ptr, si
     struct block *b = block_of(ptr);
     uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
     fast_bin *bin = fast_bin_at(key_bin_offset(key) & CACHE_OFFSET_MASK);
-    uint64_t want = slow ? key ^ KEY_SLOW : key;
-    if (HMM_UNLIKELY(want != bin->key) && want != bin->key_long)
+    if (HMM_UNLIKELY(!cache_bin_vouches(bin, b, key, slow ? key ^ KEY_SLOW : key)))
         return false;
     if (HMM_UNLIKELY(size > (uintptr_t)(key >> 28) - BLOCK_HEADER))
-        return false;
-    if (HMM_UNLIKELY(!block_next_untouched(b, (uintptr_t)(key >> 28))))
         return false;
     if (HMM_UNLIKELY(--bin->room < 0) || (slow && !admit(b, call))) {
         if (slow)
@@ -700,8 +708,7 @@ static inline size_t cache_usable(const void *ptr)
         return 0;
     const struct block *b = block_of(ptr);
     uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
-    fast_bin *bin = fast_bin_at(key_bin_offset(key) & CACHE_OFFSET_MASK);
-    if ((key != bin->key && key != bin->key_long) || key == 0 || !block_next_untouched(b, (uintptr_t)(key >> 28)))
+    if (key == 0 || !cache_bin_vouches(fast_bin_at(key_bin_offset(key) & CACHE_OFFSET_MASK), b, key, key))
         return 0;
     return (size_t)(key >> 28) - BLOCK_HEADER;
 }
