@@ -872,6 +872,8 @@ static size_t handoff_take(struct arena *a, unsigned cls, struct cache_entry **o
  * held too much for the refills to take, or the arena is being emptied. */
 static void handoffs_release(struct arena *a, struct central_tally *tally)
 {
+    if (__atomic_load_n(&a->chained_bytes, __ATOMIC_RELAXED) == 0)
+        return;
     for (unsigned cls = HANDOFF_MIN_CLASS; cls < CLASS_COUNT; cls++)
         for (struct handoff *chain; (chain = handoff_pop(a, cls)) != NULL;)
             for (struct cache_entry *entry = &chain->entry, *next; entry != NULL; entry = next) {
@@ -891,12 +893,10 @@ static bool handoffs_due(struct arena *a)
 
 /* Take the whole remote-free stack: cacheable blocks go on the central
  * lists, where the owner's next refill finds them, the rest to the bins;
- * and the chains handed off, when due. */
-static void drain_locked(struct arena *a)
+ * and the chains handed off, when due.  Out of line, so that the check
+ * of drain_locked stays a few instructions. */
+static HMM_NOINLINE void drain_all(struct arena *a, bool due)
 {
-    bool due = handoffs_due(a);
-    if (__atomic_load_n(&a->remote.head, __ATOMIC_ACQUIRE) == NULL && !due)
-        return;
     ck_stack_entry_t *entry = ck_stack_batch_pop_upmc(&a->remote);
     __atomic_store_n(&a->remote_pending, 0, __ATOMIC_RELEASE);
     struct central_tally tally = central_open(a);
@@ -916,6 +916,13 @@ static void drain_locked(struct arena *a)
     }
     counter_add(&a->remote_frees, drained);
     central_settle(a, &tally);
+}
+
+static void drain_locked(struct arena *a)
+{
+    bool due = handoffs_due(a);
+    if (__atomic_load_n(&a->remote.head, __ATOMIC_ACQUIRE) != NULL || due)
+        drain_all(a, due);
 }
 
 /* ---- the arena API ------------------------------------------------------ */
@@ -1111,11 +1118,11 @@ static void handoff_push(const struct remote_chain *chain)
     struct handoff *first = (struct handoff *)chain->first;
     struct handoff **stack = &a->handoffs[chain->bin_offset / sizeof(struct cache_bin)];
     first->count = chain->count;
+    ck_pr_add_64((uint64_t *)&a->chained_bytes, handoff_bytes(first));   /* before the chain shows */
     struct handoff *head = __atomic_load_n(stack, __ATOMIC_RELAXED);
     do
         first->next_chain = head;
     while (!__atomic_compare_exchange_n(stack, &head, first, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-    ck_pr_add_64((uint64_t *)&a->chained_bytes, handoff_bytes(first));
     if (handoffs_due(a))
         remote_pushed(a, 0);
 }
