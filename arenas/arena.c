@@ -22,6 +22,7 @@
 #define SLACK_BYTE 0x5c
 
 static uint64_t held_bytes;        /* every arena's chunk_bytes */
+static bool handoffs_off;          /* set before any thread binds: chains take the remote stack */
 unsigned arena_threads_bound;      /* atomic stores by the registry, under its lock */
 static void (*orphan_emptied)(struct arena *a);   /* the registry's, atomic: set by every new arena */
 
@@ -853,11 +854,10 @@ static struct handoff *handoff_pop(struct arena *a, unsigned cls)
 
 /* A refill of class cls takes the newest chain another thread gave back
  * and hangs it on the bin as it is: its blocks are cached already, no
- * walk.  How many blocks; 0 with sampling on, whose bins hold only blocks
- * counted ahead. */
+ * walk.  How many blocks. */
 static size_t handoff_take(struct arena *a, unsigned cls, struct cache_entry **out)
 {
-    if (hmm_sampling.on || __atomic_load_n(&a->handoffs[cls], __ATOMIC_RELAXED) == NULL)
+    if (__atomic_load_n(&a->handoffs[cls], __ATOMIC_RELAXED) == NULL)
         return 0;
     struct handoff *chain = handoff_pop(a, cls);
     if (chain == NULL)
@@ -1097,7 +1097,7 @@ static inline bool chain_add(struct remote_chain *chain, struct arena *owner, st
         chain->owner = owner;
         chain->last = entry;
         chain->bin_offset = b->bin_offset;
-        chain->whole = block_class(b) >= HANDOFF_MIN_CLASS && !hmm_sampling.on;
+        chain->whole = block_class(b) >= HANDOFF_MIN_CLASS && !handoffs_off;
     } else if (owner != chain->owner || b->bin_offset != chain->bin_offset) {
         return false;
     }
@@ -1176,7 +1176,7 @@ static size_t handoff_run(struct arena *mine, struct remote_chain *chain, struct
     struct cache_entry *first = *list, *entry = first, *last = NULL;
     struct arena *owner = block_chunk(block_of(first))->arena;
     uint16_t offset = block_of(first)->bin_offset;
-    if (owner == mine || block_class(block_of(first)) < HANDOFF_MIN_CLASS || hmm_sampling.on)
+    if (owner == mine || block_class(block_of(first)) < HANDOFF_MIN_CLASS || handoffs_off)
         return 0;
     size_t taken = 0;
     for (; entry != NULL && taken < left; taken++) {
@@ -1247,6 +1247,13 @@ size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t c
         push_foreign(rest);
     }
     return taken;
+}
+
+/* The heap profiler's bins hold only blocks counted ahead, so a refill
+ * must not take a chain whole: called before any thread binds. */
+void arena_handoffs_stop(void)
+{
+    handoffs_off = true;
 }
 
 void arena_merge_central(struct arena *a)

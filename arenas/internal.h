@@ -964,6 +964,7 @@ size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size
 size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t count);
 void arena_free_remote(struct arena *a, struct block *b);
 void arena_merge_central(struct arena *a);
+void arena_handoffs_stop(void);        /* chains of cached blocks take the remote stack */
 bool arena_resize(struct arena *a, struct block *b, size_t size);
 void arena_hold(struct block *b, size_t size);
 void arena_drain_remote(struct arena *a);
