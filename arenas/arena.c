@@ -18,9 +18,11 @@
 #define SPARSE_SLACK ((size_t)8 << 20)  /* an arena holding this much more than its */
 #define SPARSE_RATIO 4u                  /* live bytes, and 4 times them, is being emptied */
 #define CENTRAL_FLOOR ((size_t)1 << 20)  /* central bytes an arena may always keep */
+#define HANDOFF_BOUND ((size_t)1 << 20)   /* chained bytes before they go to the central lists */
 #define SLACK_BYTE 0x5c
 
 static uint64_t held_bytes;        /* every arena's chunk_bytes */
+static bool handoffs_off;          /* set before any thread binds: chains take the remote stack */
 unsigned arena_threads_bound;      /* atomic stores by the registry, under its lock */
 static void (*orphan_emptied)(struct arena *a);   /* the registry's, atomic: set by every new arena */
 
@@ -795,11 +797,15 @@ static size_t central_take(struct arena *a, unsigned cls, struct cache_entry **o
     return taken;
 }
 
+static void handoffs_release(struct arena *a, struct central_tally *tally);
+
 /* Merge every central block with its free neighbours into the bins: before
  * the arena grows, purges or gives chunks back, and when a cache is
  * flushed whole (its thread exits, or its arena is being emptied). */
 static void central_flush(struct arena *a)
 {
+    struct central_tally none = { 0, 0, 0 };
+    handoffs_release(a, &none);
     for (unsigned cls = 1; cls < CLASS_COUNT && a->central_bytes != 0; cls++) {
         struct central_list *list = &a->central[cls];
         while (list->head != NULL) {
@@ -822,15 +828,80 @@ static inline void release_locked(struct arena *a, struct block *b, struct centr
         free_locked(a, b);
 }
 
-/* Take the whole remote-free stack: cacheable blocks go on the central
- * lists, where the owner's next refill finds them, the rest to the bins. */
-static void drain_locked(struct arena *a)
+/* The bytes a chain of blocks handed off whole holds, as its pusher and
+ * its taker count them (its blocks have its first block's units, or one
+ * more). */
+static size_t handoff_bytes(const struct handoff *chain)
 {
-    if (__atomic_load_n(&a->remote.head, __ATOMIC_ACQUIRE) == NULL)
+    return chain->count * ((size_t)block_of((void *)chain)->units << UNIT_SHIFT);
+}
+
+/* The next chain of class cls's stack, off it.  Only a lock holder pops,
+ * and pushers only add on top, so the head cannot come back changed
+ * (no ABA). */
+static struct handoff *handoff_pop(struct arena *a, unsigned cls)
+{
+    struct handoff *head = __atomic_load_n(&a->handoffs[cls], __ATOMIC_ACQUIRE);
+    while (head != NULL && !__atomic_compare_exchange_n(&a->handoffs[cls], &head, head->next_chain, true,
+                                                        __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+        ;
+    if (head != NULL) {
+        ck_pr_sub_64((uint64_t *)&a->chained_bytes, handoff_bytes(head));
+        counter_add(&a->remote_frees, head->count);
+    }
+    return head;
+}
+
+/* A refill of class cls takes the newest chain another thread gave back
+ * and hangs it on the bin as it is: its blocks are cached already, no
+ * walk.  How many blocks. */
+static size_t handoff_take(struct arena *a, unsigned cls, struct cache_entry **out)
+{
+    if (__atomic_load_n(&a->handoffs[cls], __ATOMIC_RELAXED) == NULL)
+        return 0;
+    struct handoff *chain = handoff_pop(a, cls);
+    if (chain == NULL)
+        return 0;
+    *out = &chain->entry;
+    counter_add(&a->frees, chain->count);
+    counter_add(&a->mallocs, chain->count);
+    return chain->count;
+}
+
+/* Every chain handed off goes to the central lists (or the bins): they
+ * held too much for the refills to take, or the arena is being emptied. */
+static void handoffs_release(struct arena *a, struct central_tally *tally)
+{
+    if (__atomic_load_n(&a->chained_bytes, __ATOMIC_RELAXED) == 0)
         return;
+    for (unsigned cls = HANDOFF_MIN_CLASS; cls < CLASS_COUNT; cls++)
+        for (struct handoff *chain; (chain = handoff_pop(a, cls)) != NULL;)
+            for (struct cache_entry *entry = &chain->entry, *next; entry != NULL; entry = next) {
+                next = entry->next;
+                HMM_ASSERT(block_cached(block_of(entry)));
+                release_locked(a, block_of(entry), tally);
+            }
+}
+
+/* The chains hold more than HANDOFF_BOUND, or any while no thread is
+ * bound to refill from them. */
+static bool handoffs_due(struct arena *a)
+{
+    size_t chained = __atomic_load_n(&a->chained_bytes, __ATOMIC_RELAXED);
+    return chained >= HANDOFF_BOUND || (chained != 0 && __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE) == 0);
+}
+
+/* Take the whole remote-free stack: cacheable blocks go on the central
+ * lists, where the owner's next refill finds them, the rest to the bins;
+ * and the chains handed off, when due.  Out of line, so that the check
+ * of drain_locked stays a few instructions. */
+static HMM_NOINLINE void drain_all(struct arena *a, bool due)
+{
     ck_stack_entry_t *entry = ck_stack_batch_pop_upmc(&a->remote);
     __atomic_store_n(&a->remote_pending, 0, __ATOMIC_RELEASE);
     struct central_tally tally = central_open(a);
+    if (due)
+        handoffs_release(a, &tally);
     size_t drained = 0;
     while (entry != NULL) {
         ck_stack_entry_t *next = entry->next;
@@ -845,6 +916,13 @@ static void drain_locked(struct arena *a)
     }
     counter_add(&a->remote_frees, drained);
     central_settle(a, &tally);
+}
+
+static void drain_locked(struct arena *a)
+{
+    bool due = handoffs_due(a);
+    if (__atomic_load_n(&a->remote.head, __ATOMIC_ACQUIRE) != NULL || due)
+        drain_all(a, due);
 }
 
 /* ---- the arena API ------------------------------------------------------ */
@@ -890,6 +968,8 @@ size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size
     spin_lock(&a->lock);
     drain_locked(a);
     size_t got = central_take(a, cls, &head, want);
+    if (got == 0)
+        got = handoff_take(a, cls, &head);
     for (size_t fresh = got == 0 ? want : 0; got < fresh; got++) {
         struct block *b = alloc_locked(a, units);
         if (b == NULL)
@@ -958,7 +1038,7 @@ void arena_free(struct arena *a, struct block *b)
 static void remote_pushed(struct arena *a, unsigned count)
 {
     bool orphan = __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE) == 0;
-    if (ck_pr_faa_uint(&a->remote_pending, count) + count < REMOTE_BOUND && !orphan)
+    if (ck_pr_faa_uint(&a->remote_pending, count) + count < REMOTE_BOUND && !orphan && !handoffs_due(a))
         return;
     if (orphan)
         spin_lock(&a->lock);
@@ -993,36 +1073,68 @@ static void remote_push_chain(struct arena *a, struct cache_entry *first, struct
                                         __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
-/* Blocks of one owner on their way to its remote stack, chained as a
- * cache gives them back: pushed and counted once. */
+/* Blocks of one owner and one class on their way back to it, chained as
+ * a cache gives them back: pushed and counted once.  A whole chain stays
+ * cached and goes on the class's stack of handoffs, for the owner's next
+ * refill to take as it is; the others (the smallest class, whose blocks
+ * have no room for a handoff's fields, and all with sampling on) on the
+ * remote stack. */
 struct remote_chain {
     struct arena *owner;
     struct cache_entry *first, *last;
     unsigned count;
+    uint16_t bin_offset;
+    bool whole;
 };
 
-/* Chain b, a cached block of owner's, if the chain is empty or owner's;
- * false for another owner's block.  The cache owns b, so a store marks it. */
+/* Chain b, a cached block of owner's, if the chain is empty or owner's
+ * and of b's class; false for another's block.  The cache owns b, so a
+ * store marks it. */
 static inline bool chain_add(struct remote_chain *chain, struct arena *owner, struct block *b)
 {
     struct cache_entry *entry = block_payload(b);
     if (chain->first == NULL) {
         chain->owner = owner;
         chain->last = entry;
-    } else if (owner != chain->owner) {
+        chain->bin_offset = b->bin_offset;
+        chain->whole = block_class(b) >= HANDOFF_MIN_CLASS && !handoffs_off;
+    } else if (owner != chain->owner || b->bin_offset != chain->bin_offset) {
         return false;
     }
-    block_set_state(b, BLOCK_REMOTE);
+    if (!chain->whole)
+        block_set_state(b, BLOCK_REMOTE);
     entry->next = chain->first;
     chain->first = entry;
     chain->count++;
     return true;
 }
 
+/* A whole chain onto its class's stack of handoffs, its length in its
+ * first block; past HANDOFF_BOUND chained, or to an orphan, the pusher
+ * collects them as it drains a remote stack. */
+static void handoff_push(const struct remote_chain *chain)
+{
+    struct arena *a = chain->owner;
+    struct handoff *first = (struct handoff *)chain->first;
+    struct handoff **stack = &a->handoffs[chain->bin_offset / sizeof(struct cache_bin)];
+    first->count = chain->count;
+    ck_pr_add_64((uint64_t *)&a->chained_bytes, handoff_bytes(first));   /* before the chain shows */
+    struct handoff *head = __atomic_load_n(stack, __ATOMIC_RELAXED);
+    do
+        first->next_chain = head;
+    while (!__atomic_compare_exchange_n(stack, &head, first, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    if (handoffs_due(a))
+        remote_pushed(a, 0);
+}
+
 static void chain_push(const struct remote_chain *chain)
 {
     if (chain->first == NULL)
         return;
+    if (chain->whole) {
+        handoff_push(chain);
+        return;
+    }
     remote_push_chain(chain->owner, chain->first, chain->last);
     remote_pushed(chain->owner, chain->count);
 }
@@ -1043,7 +1155,7 @@ static inline void send_foreign(struct remote_chain *chain, struct cache_entry *
 static void push_foreign(struct cache_entry *list)
 {
     while (list != NULL) {
-        struct remote_chain chain = { NULL, NULL, NULL, 0 };
+        struct remote_chain chain = { NULL, NULL, NULL, 0, 0, false };
         struct cache_entry *rest = NULL;
         while (list != NULL) {
             struct cache_entry *next = list->next;
@@ -1055,6 +1167,31 @@ static void push_foreign(struct cache_entry *list)
     }
 }
 
+/* The run off the head of *list (whose first block is another arena's)
+ * of blocks of one owner and class, as a whole chain: linked already as
+ * the bin held them, cut off as they are.  How many; 0 when the class
+ * does not travel whole. */
+static size_t handoff_run(struct arena *mine, struct remote_chain *chain, struct cache_entry **list, size_t left)
+{
+    struct cache_entry *first = *list, *entry = first, *last = NULL;
+    struct arena *owner = block_chunk(block_of(first))->arena;
+    uint16_t offset = block_of(first)->bin_offset;
+    if (owner == mine || block_class(block_of(first)) < HANDOFF_MIN_CLASS || handoffs_off)
+        return 0;
+    size_t taken = 0;
+    for (; entry != NULL && taken < left; taken++) {
+        struct block *b = block_of(entry);
+        if (b->bin_offset != offset || block_chunk(b)->arena != owner)
+            break;
+        last = entry;
+        entry = entry->next;
+    }
+    last->next = NULL;
+    *chain = (struct remote_chain){ owner, first, last, (unsigned)taken, offset, true };
+    *list = entry;
+    return taken;
+}
+
 /* The rest of a cache's batch, up to left blocks from its first block of
  * another arena on, under mine's lock: mine's blocks on its central lists,
  * the others chained by owner as they come (a consumer's all to one
@@ -1064,8 +1201,8 @@ static HMM_NOINLINE size_t sort_foreign(struct arena *mine, struct cache_entry *
                                         struct central_tally *tally, struct remote_chain *chain,
                                         struct cache_entry **rest)
 {
-    *chain = (struct remote_chain){ NULL, NULL, NULL, 0 };
-    size_t taken = 0;
+    *chain = (struct remote_chain){ NULL, NULL, NULL, 0, 0, false };
+    size_t taken = handoff_run(mine, chain, list, left);
     for (struct cache_entry *entry = *list; entry != NULL && taken < left; taken++) {
         struct cache_entry *next = entry->next;
         struct block *b = block_of(entry);
@@ -1110,6 +1247,13 @@ size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t c
         push_foreign(rest);
     }
     return taken;
+}
+
+/* The heap profiler's bins hold only blocks counted ahead, so a refill
+ * must not take a chain whole: called before any thread binds. */
+void arena_handoffs_stop(void)
+{
+    handoffs_off = true;
 }
 
 void arena_merge_central(struct arena *a)

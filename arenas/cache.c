@@ -15,6 +15,7 @@ void cache_sampling_start(uint64_t (*interval)(void), void (*forget)(void *ptr))
     hmm_sampling.interval = interval;
     hmm_sampling.forget = forget;
     hmm_sampling.on = true;
+    arena_handoffs_stop();
 }
 
 /* The mallocs of class cls that pass before the next sampled one. */

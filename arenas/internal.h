@@ -862,7 +862,26 @@ struct arena {
     struct cds_list_head node;    /* the registry's RCU list */
     ck_stack_t remote __attribute__((aligned(64)));
     unsigned remote_pending;      /* pushes since the last drain (ck_pr) */
+    /* Whole bins other threads' caches gave back, one stack of chains per
+     * class (struct handoff): lock-free, any thread pushes a chain, a
+     * holder of the lock pops one; chained_bytes is what they hold. */
+    size_t chained_bytes;
+    struct handoff *handoffs[CLASS_COUNT];
 };
+
+/* The first block of a chain of cached blocks of one class that another
+ * thread's cache gave back to their arena whole, still BLOCK_CACHED and
+ * linked through their payloads as a bin is: the owner's refill hangs it
+ * on its bin as it is, without a walk.  Its payload also holds the next
+ * chain of the stack and the chain's length, so only classes of 32 bytes
+ * and more travel this way. */
+struct handoff {
+    struct cache_entry entry;
+    struct handoff *next_chain;
+    size_t count;
+};
+
+#define HANDOFF_MIN_CLASS 2u
 
 /* ---- cross-file API, by defining file --------------------------------- */
 
@@ -945,6 +964,7 @@ size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size
 size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t count);
 void arena_free_remote(struct arena *a, struct block *b);
 void arena_merge_central(struct arena *a);
+void arena_handoffs_stop(void);        /* chains of cached blocks take the remote stack */
 bool arena_resize(struct arena *a, struct block *b, size_t size);
 void arena_hold(struct block *b, size_t size);
 void arena_drain_remote(struct arena *a);

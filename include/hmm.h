@@ -50,7 +50,7 @@ struct hmm_arena_stats {
     size_t cached_bytes;       /* of its blocks, parked in the calling thread's cache */
     uint64_t mallocs;          /* allocations served by the arena's slow path */
     uint64_t frees;            /* frees handled by the arena's slow path */
-    uint64_t remote_frees;     /* blocks drained from its remote-free stack */
+    uint64_t remote_frees;     /* blocks other threads freed back to it */
 };
 
 struct hmm_stats {

@@ -213,8 +213,9 @@ static void *free_elsewhere(void *p)
 
 static void remote_stack_corrupted(void)
 {
-    /* above the cached classes, so the free goes straight to the remote stack */
-    void *p = hmm_malloc(65536);
+    /* above the cached classes, so the free goes straight to the remote stack
+     * (a cached block goes back with its bin, handed off whole) */
+    void *p = hmm_malloc(CLASS_MAX + 1);
     CHECK(p != NULL, "malloc");
     pthread_t t;
     CHECK(pthread_create(&t, NULL, free_elsewhere, p) == 0, "pthread_create");
@@ -226,7 +227,7 @@ static void remote_stack_corrupted(void)
     }
     announce(p);
     memset(b, 0x41, BLOCK_HEADER);   /* the owner's next slow path drains the stack */
-    void *q = hmm_malloc(65536);
+    void *q = hmm_malloc(CLASS_MAX + 1);
     printf("malloc returned %p\n", q);
 }
 
