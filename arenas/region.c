@@ -717,15 +717,10 @@ static size_t dirty_limit(size_t given)
  * program that cycles large buffers (LARGE_CYCLE and more given back
  * recently) would fault every page of them in again after each trim: it
  * may keep twice the limit, trimmed back to the limit (the large rows of
- * stress/bench: half the time, the same peak RSS).  A chunk given back
- * with room its block never wrote (realloc's reserve: address space, no
- * RSS) may stay whole on top of that, for the next growing buffer to take:
- * trimmed at once, each buffer of hmm-bench realloc -t 2 moved the break
- * up and down under the region lock. */
-static size_t trim_point(size_t limit, size_t given, size_t used)
+ * stress/bench: half the time, the same peak RSS). */
+static size_t trim_point(size_t limit)
 {
-    size_t point = region.recent_peak >= LARGE_CYCLE ? 2 * limit : limit;
-    return used < given ? point + given : point;
+    return region.recent_peak >= LARGE_CYCLE ? 2 * limit : limit;
 }
 
 /* Grow c to size by moving the break: c is the top chunk, or lies under a
@@ -792,10 +787,10 @@ void region_give_used(struct chunk *c, size_t used)
         return;
     }
     c->state = CHUNK_FREE;
-    size_t limit = dirty_limit(used), given = c->size;
+    size_t limit = dirty_limit(used);
     c = free_merge_insert(c, os_now_ms());
     size_t room = bounce_room();
-    if (c == region.top_chunk && c->size > trim_point(limit, given, used) + room &&
+    if (c == region.top_chunk && c->size > trim_point(limit) + room &&
         break_trim(hmm_tunables.top_pad + room + (limit - hmm_tunables.trim_threshold)) != 0)
         region.trimmed_ms = os_now_ms();
     purge_excess(limit);
