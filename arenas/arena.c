@@ -455,9 +455,18 @@ static void spare_reuse(struct arena *a, enum chunk_use use)
     a->spare = NULL;
 }
 
+/* The chunk bytes a block of units needs alone: the chunk header, the
+ * block, and the fence header at the chunk's end. */
+static size_t chunk_need(uint64_t units)
+{
+    return ((size_t)units << UNIT_SHIFT) + CHUNK_HEADER + BLOCK_HEADER;
+}
+
+/* Bounds units_for(size) from above (size rounded up a unit, its header,
+ * a canary), without its 32-bit count. */
 bool arena_needs_dedicated(size_t size)
 {
-    return size + CHUNK_HEADER + 2 * BLOCK_HEADER + UNIT > hmm_tunables.chunk_size;
+    return chunk_need(((size + UNIT - 1) >> UNIT_SHIFT) + 2) > hmm_tunables.chunk_size;
 }
 
 /* A new chunk for a block of units.  A block larger than a standard chunk
@@ -465,7 +474,7 @@ bool arena_needs_dedicated(size_t size)
  * so that small blocks never pin the big chunk after the big block is freed. */
 static struct block *arena_grow(struct arena *a, uint32_t units)
 {
-    size_t need = ((size_t)units << UNIT_SHIFT) + CHUNK_HEADER + BLOCK_HEADER;
+    size_t need = chunk_need(units);
     bool dedicated = need > hmm_tunables.chunk_size;
     enum chunk_use use = dedicated ? CHUNK_DEDICATED : use_of_units(units);
     if (!dedicated && a->spare != NULL) {
@@ -1278,7 +1287,7 @@ static void dedicated_grow(struct arena *a, struct block *b, uint32_t units)
     struct chunk *c = block_chunk(b);
     size_t old = c->size;
     if (!block_spans_chunk(b) || !chunk_dedicated(c) ||
-        !region_grow_chunk(c, ((size_t)units << UNIT_SHIFT) + CHUNK_HEADER + BLOCK_HEADER))
+        !region_grow_chunk(c, chunk_need(units)))
         return;
     counter_add(&a->chunk_bytes, c->size - old);
     ck_pr_add_64(&held_bytes, c->size - old);
