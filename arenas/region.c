@@ -518,6 +518,16 @@ static void segment_pop(void)
     region.top_chunk = below_end != NULL ? chunk_ending_at(below_end) : NULL;
 }
 
+/* Keep *largest the largest size noted in the last decay_ms (*since: when
+ * it was noted): a larger one, or any once it has expired, replaces it. */
+static void recent_note(size_t *largest, uint64_t *since, size_t size, uint64_t now)
+{
+    if (size >= *largest || now - *since > hmm_tunables.decay_ms) {
+        *largest = size;
+        *since = now;
+    }
+}
+
 /* A program whose top chunk comes and goes (a buffer taken past the pad
  * and given back) made the break go down at each give and up again at
  * the next take, under the region lock: hmm-bench realloc -t 2 made
@@ -529,12 +539,8 @@ static void segment_pop(void)
 static void bounce_note(size_t size)
 {
     uint64_t now = os_now_ms();
-    if (now - region.trimmed_ms > hmm_tunables.decay_ms / 10)
-        return;
-    if (size >= region.bounce || now - region.bounce_since > hmm_tunables.decay_ms) {
-        region.bounce = size;
-        region.bounce_since = now;
-    }
+    if (now - region.trimmed_ms <= hmm_tunables.decay_ms / 10)
+        recent_note(&region.bounce, &region.bounce_since, size, now);
 }
 
 static size_t bounce_room(void)
@@ -704,11 +710,7 @@ struct chunk *region_take(size_t size, struct arena *owner)
 
 static size_t dirty_limit(size_t given)
 {
-    uint64_t now = os_now_ms();
-    if (given >= region.recent_peak || now - region.recent_since > hmm_tunables.decay_ms) {
-        region.recent_peak = given;
-        region.recent_since = now;
-    }
+    recent_note(&region.recent_peak, &region.recent_since, given, os_now_ms());
     size_t limit = 2 * region.recent_peak;
     return limit > hmm_tunables.trim_threshold ? limit : hmm_tunables.trim_threshold;
 }
