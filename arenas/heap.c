@@ -193,13 +193,20 @@ static size_t growth_capacity(size_t usable, size_t size)
     return size < most / 8 ? 8 * size : most;
 }
 
+/* A block of usable bytes holds size as it is: realloc keeps it unless
+ * it would waste more than half.  usable 0 (not known) never holds, as
+ * size is never 0 here (realloc(p, 0) frees in lib/). */
+static bool fits_in_place(size_t size, size_t usable)
+{
+    return size <= usable && size >= usable / 2;
+}
+
 /* With sampling on, a block resized where it is counts as a new malloc of
  * its new size (a moved one is counted by heap_malloc). */
 void *heap_realloc(void *ptr, size_t size)
 {
     hmm_call = "realloc";
-    size_t cached_usable = cache_usable(ptr);
-    if (size <= cached_usable && size >= cached_usable / 2)
+    if (fits_in_place(size, cache_usable(ptr)))
         return ptr;
     struct chunk *c;
     struct block *b = heap_block(ptr, "realloc", &c);
@@ -211,7 +218,7 @@ void *heap_realloc(void *ptr, size_t size)
         return realloc_move(ptr, huge_usable(c, b), size, size);
     }
     size_t usable = block_usable(b);
-    if (size <= usable && size >= usable / 2)
+    if (fits_in_place(size, usable))
         return sample_uncached(ptr, size);
     if (!huge_size && c->arena == hmm_thread_cache.arena && arena_resize(c->arena, b, size))
         return sample_uncached(ptr, size);
