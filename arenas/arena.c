@@ -706,52 +706,68 @@ static inline bool central_push(struct arena *a, struct block *b, struct central
     return true;
 }
 
-/* One block of a run a splice moves: its tag set, its units counted, the
- * walk on to the next. */
+/* One block of a run a splice moves: its tag set to state (0: left as
+ * it is), its units counted, the walk on to the next. */
 static inline struct cache_entry *run_step(struct cache_entry *entry, uint16_t state, size_t *units,
                                            struct cache_entry **last)
 {
-    block_set_state(block_of(entry), state);
+    if (state != 0)
+        block_set_state(block_of(entry), state);
     *units += block_of(entry)->units;
     *last = entry;
     return entry->next;
 }
 
+/* A run cut off the head of a cache's list: owner's blocks of the first
+ * block's class, linked as the bin held them. */
+struct run {
+    struct cache_entry *first, *last;
+    size_t count, units;
+};
+
+/* The run off the head of *list (not empty), up to most blocks; *list
+ * goes on past it, each block through run_step: one walk, no push. */
+static inline __attribute__((always_inline)) struct run run_cut(struct cache_entry **list, struct arena *owner,
+                                                                size_t most, uint16_t state)
+{
+    struct run run = { *list, NULL, 0, 0 };
+    uint16_t offset = block_of(run.first)->bin_offset;
+    struct cache_entry *entry = run.first;
+    for (; entry != NULL && run.count < most; run.count++) {
+        struct block *b = block_of(entry);
+        if (b->bin_offset != offset || block_chunk(b)->arena != owner)
+            break;
+        HMM_ASSERT(block_linked(b) && block_cached(b));
+        entry = run_step(entry, state, &run.units, &run.last);
+    }
+    *list = entry;
+    return run;
+}
+
 /* A cache's overflow in one splice: the blocks off the head of *list that
  * are a's and of the first block's class, up to count and to what the
  * class's list and the batch have room for, go on the list as they come,
- * linked already.  A block costs its walk, its tag and its units, not a
- * push (central_push takes the rest).  check=full checks each canary in
- * central_push.  Returns how many it took. */
+ * linked already.  check=full checks each canary in central_push, which
+ * takes the rest.  Returns how many it took. */
 static size_t central_push_run(struct arena *a, struct cache_entry **list, size_t count,
                                struct central_tally *tally)
 {
-    struct cache_entry *first = *list, *entry = first, *last = NULL;
+    struct cache_entry *first = *list;
     if (first == NULL || canary_units())
         return 0;
-    uint16_t offset = block_of(first)->bin_offset;
     struct central_list *central = &a->central[block_class(block_of(first))];
     size_t room = tally->bytes < tally->room ? (tally->room - tally->bytes) >> UNIT_SHIFT : 0;
     size_t fits = room / (block_of(first)->units + 1u);   /* the class's blocks: first's units, or one more */
     size_t most = central->limit - central->count < count ? central->limit - central->count : count;
-    most = most < fits ? most : fits;
-    size_t taken = 0, units = 0;
-    for (; entry != NULL && taken < most; taken++) {
-        struct block *b = block_of(entry);
-        if (b->bin_offset != offset || block_chunk(b)->arena != a)
-            break;
-        HMM_ASSERT(block_linked(b) && block_cached(b));
-        entry = run_step(entry, BLOCK_CENTRAL, &units, &last);
-    }
-    if (taken == 0)
+    struct run run = run_cut(list, a, most < fits ? most : fits, BLOCK_CENTRAL);
+    if (run.count == 0)
         return 0;
-    last->next = central->head;
-    central->head = first;
-    central->count += (uint32_t)taken;
-    tally->bytes += units << UNIT_SHIFT;
-    tally->blocks += taken;
-    *list = entry;
-    return taken;
+    run.last->next = central->head;
+    central->head = run.first;
+    central->count += (uint32_t)run.count;
+    tally->bytes += run.units << UNIT_SHIFT;
+    tally->blocks += run.count;
+    return run.count;
 }
 
 /* The start of a batch: the central lists of all classes together may hold
@@ -1182,23 +1198,14 @@ static void push_foreign(struct cache_entry *list)
  * does not travel whole. */
 static size_t handoff_run(struct arena *mine, struct remote_chain *chain, struct cache_entry **list, size_t left)
 {
-    struct cache_entry *first = *list, *entry = first, *last = NULL;
-    struct arena *owner = block_chunk(block_of(first))->arena;
-    uint16_t offset = block_of(first)->bin_offset;
-    if (owner == mine || block_class(block_of(first)) < HANDOFF_MIN_CLASS || handoffs_off)
+    struct arena *owner = block_chunk(block_of(*list))->arena;
+    if (owner == mine || block_class(block_of(*list)) < HANDOFF_MIN_CLASS || handoffs_off)
         return 0;
-    size_t taken = 0;
-    for (; entry != NULL && taken < left; taken++) {
-        struct block *b = block_of(entry);
-        if (b->bin_offset != offset || block_chunk(b)->arena != owner)
-            break;
-        last = entry;
-        entry = entry->next;
-    }
-    last->next = NULL;
-    *chain = (struct remote_chain){ owner, first, last, (unsigned)taken, offset, true };
-    *list = entry;
-    return taken;
+    uint16_t offset = block_of(*list)->bin_offset;
+    struct run run = run_cut(list, owner, left, 0);
+    run.last->next = NULL;
+    *chain = (struct remote_chain){ owner, run.first, run.last, (unsigned)run.count, offset, true };
+    return run.count;
 }
 
 /* The rest of a cache's batch, up to left blocks from its first block of
