@@ -44,6 +44,13 @@ void arena_on_orphan_emptied(void (*emptied)(struct arena *a))
 
 static bool chunk_dedicated(const struct chunk *c);
 
+/* No thread is bound to a (the registry changes threads under its lock):
+ * nobody refills from its central lists or grows it. */
+static bool arena_orphan(const struct arena *a)
+{
+    return __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE) == 0;
+}
+
 /* A dedicated chunk is whole granules, so its block has more room than
  * was asked for: that slack is not usable, and starts with a canary
  * (SLACK_BYTE), which every free and realloc of the block checks
@@ -506,7 +513,7 @@ static struct block *arena_grow(struct arena *a, uint32_t units)
 static void chunk_emptied(struct arena *a, struct chunk *c)
 {
     if (a->spare == NULL && !chunk_dedicated(c) && c->size == hmm_tunables.chunk_size &&
-        __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE) != 0) {
+        !arena_orphan(a)) {
         bin_insert(a, chunk_first_block(c));
         a->spare = c;
         return;
@@ -778,7 +785,7 @@ static size_t central_push_run(struct arena *a, struct cache_entry **list, size_
 static struct central_tally central_open(struct arena *a)
 {
     struct central_tally tally = { 0, 0, 0 };
-    if (arena_sparse(a) || __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE) == 0) {
+    if (arena_sparse(a) || arena_orphan(a)) {
         central_flush(a);
         return tally;
     }
@@ -913,7 +920,7 @@ static void handoffs_release(struct arena *a, struct central_tally *tally)
 static bool handoffs_due(struct arena *a)
 {
     size_t chained = __atomic_load_n(&a->chained_bytes, __ATOMIC_RELAXED);
-    return chained >= HANDOFF_BOUND || (chained != 0 && __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE) == 0);
+    return chained >= HANDOFF_BOUND || (chained != 0 && arena_orphan(a));
 }
 
 /* Take the whole remote-free stack: cacheable blocks go on the central
@@ -1062,7 +1069,7 @@ void arena_free(struct arena *a, struct block *b)
  * orphan's stack is always drained at once. */
 static void remote_pushed(struct arena *a, unsigned count)
 {
-    bool orphan = __atomic_load_n(&a->threads, __ATOMIC_ACQUIRE) == 0;
+    bool orphan = arena_orphan(a);
     if (ck_pr_faa_uint(&a->remote_pending, count) + count < REMOTE_BOUND && !orphan && !handoffs_due(a))
         return;
     if (orphan)
