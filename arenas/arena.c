@@ -744,7 +744,8 @@ static inline __attribute__((always_inline)) struct run run_cut(struct cache_ent
         struct block *b = block_of(entry);
         if (b->bin_offset != offset || block_chunk(b)->arena != owner)
             break;
-        HMM_ASSERT(block_linked(b) && block_cached(b));
+        /* its neighbours only under the owner's lock: the splice's own arena */
+        HMM_ASSERT(block_cached(b) && (state == 0 || block_linked(b)));
         entry = run_step(entry, state, &run.units, &run.last);
     }
     *list = entry;
