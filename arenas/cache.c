@@ -89,6 +89,16 @@ static void cache_grow(struct thread_cache *cache, unsigned cls)
     }
 }
 
+/* The room of a bin no malloc of this thread has refilled: its frees are
+ * of blocks it does not allocate (a consumer's), given back a quarter of a
+ * bin at a time from the first one.  A first fill of a whole bin doubled
+ * prodcon's time: the producer's working set outgrew the CPU cache. */
+static uint32_t bin_room(const struct thread_cache *cache, unsigned cls)
+{
+    uint32_t limit = cache_limit(cache, cls);
+    return cache->refilled[cls] ? limit : limit / CONSUMER_SHARE + 1u;
+}
+
 /* What the free fast path finds in the header of an in-use block of class
  * cls with extra units more than cut exactly; 0 where no block may enter
  * the bin, and with KEY_SLOW where only the slow path's push may. */
@@ -106,7 +116,7 @@ void cache_bind(struct thread_cache *cache, struct arena *a)
     cache_budget(cache);
     for (unsigned cls = 0; cls < CACHE_BINS; cls++) {
         cache->bins[cls].head = NULL;
-        cache->bins[cls].room = a && cls < CLASS_COUNT ? cache_limit(cache, cls) : 0;
+        cache->bins[cls].room = a && cls < CLASS_COUNT ? bin_room(cache, cls) : 0;
         cache->bins[cls].key = class_key(cls, a != NULL, 0);
         cache->bins[cls].key_long = class_key(cls, a != NULL, 1);
     }
@@ -270,7 +280,7 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
     if (hmm_sampling.on)
         sample_refund(cache, cls, (uint32_t)gone);
     cache->overflowed[cls] = true;
-    bin->room = (intptr_t)(consumer ? limit / 4u + 1u : give);
+    bin->room = (intptr_t)(consumer ? limit / CONSUMER_SHARE + 1u : give);
     return true;
 }
 
@@ -315,7 +325,7 @@ void cache_flush(struct thread_cache *cache)
         list = bin_cut(cache, cls, list);
         cache->grown[cls] = 0;
         cache->overflowed[cls] = false;
-        cache->bins[cls].room = cache_limit(cache, cls);
+        cache->bins[cls].room = bin_room(cache, cls);
     }
     cache->grown_bytes = 0;
     if (list)

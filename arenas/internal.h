@@ -508,6 +508,7 @@ struct thread_cache {
 #define CACHE_GROWTH_MAX 4u       /* doublings of it: 2,048 blocks */
 #define CACHE_GROWTH_SHARE 16u    /* all growth together: at most budget / this */
 #define CACHE_TOTAL_SHARES 4u    /* all caches together: this many cache_size */
+#define CONSUMER_SHARE 4u        /* a consumer's bin: this part of the limit (cache_make_room) */
 
 _Static_assert(sizeof(struct cache_bin) == 32, "offsets and the mask assume 32-byte bins");
 _Static_assert(CLASS_COUNT <= CACHE_BINS, "every class has a bin");

@@ -4,10 +4,12 @@
  * per class in the owner's arena), and the owner's malloc finds them all
  * in its bin, not a refill batch cut off a central list.  The main
  * thread mallocs 64 B blocks until its cache holds none, then a second
- * thread, bound to an arena of its own, frees 129 of them: the 129th
- * overflows its bin, which gives its 128 blocks back.  While that thread
- * lives (its cache keeps the 129th), the main thread mallocs one block:
- * its cache then holds the other 127 (a refill batch was at most 33),
+ * thread, bound to an arena of its own, mallocs and frees one block of
+ * the size (so that its bin holds the class's 128 blocks, not a
+ * consumer's quarter) and frees 128 of the main thread's: the 128th
+ * overflows its bin, which gives the 64 freed last back.  While that
+ * thread lives (its cache keeps the rest), the main thread mallocs one
+ * block: its cache then holds the other 63 (a refill batch is at most 33),
  * hmm_check finds the arenas sound before and after, and every block
  * it hands out is one the consumer freed.
  * Calls the hmm_* names; links libhmm.la. */
@@ -20,8 +22,8 @@
 #include "testutil.h"
 
 #define SIZE 64
-#define FREED 129
-#define HANDED (FREED - 1)
+#define FREED 128
+#define HANDED (FREED / 2)
 #define BLOCKS 1000
 
 static void *blocks[BLOCKS];
@@ -30,7 +32,7 @@ static pthread_barrier_t freed, checked;
 static void *consumer(void *arg)
 {
     (void)arg;
-    hmm_free(hmm_malloc(1));             /* binds the thread to an arena of its own */
+    hmm_free(hmm_malloc(SIZE));          /* binds the thread to an arena of its own */
     for (int i = 0; i < FREED; i++)
         hmm_free(blocks[i]);
     pthread_barrier_wait(&freed);
