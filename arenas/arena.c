@@ -992,9 +992,9 @@ void *arena_malloc(struct arena *a, size_t size)
 
 /* Blocks of class cls for a thread cache, linked through their payloads,
  * in state BLOCK_CACHED: up to want from the class's central list (after
- * the remote stack is drained onto it) or, when it is empty, want new
- * ones.  Returns how many (want at most). */
-size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want)
+ * the remote stack is drained onto it) or, when it is empty, fresh new
+ * ones (fresh <= want).  Returns how many (want at most). */
+size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want, size_t fresh)
 {
     uint32_t units = class_units(cls);
     struct cache_entry *head = NULL;
@@ -1003,7 +1003,7 @@ size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size
     size_t got = central_take(a, cls, &head, want);
     if (got == 0)
         got = handoff_take(a, cls, &head);
-    for (size_t fresh = got == 0 ? want : 0; got < fresh; got++) {
+    for (fresh = got == 0 ? fresh : 0; got < fresh; got++) {
         struct block *b = alloc_locked(a, units);
         if (b == NULL)
             break;

@@ -166,7 +166,11 @@ void *sample_uncached(void *ptr, size_t size)
  * class's bin when it is empty, from blocks other threads gave back or new
  * ones, and hand out one block; or go to the arena for an uncached size.
  * Refills start at one block and double up to a quarter of the limit, so
- * a class used once costs one block, not a batch. */
+ * a class used once costs one block, not a batch.  A class that overflowed
+ * since its last refill cycles: its refill takes back from the central
+ * list as many blocks as one flush sent there (half the limit), so that a
+ * round trip costs one refill, not two; new blocks it still takes by the
+ * batch. */
 void *cache_fill(struct thread_cache *cache, size_t size)
 {
     unsigned cls = size_class(size);
@@ -178,16 +182,18 @@ void *cache_fill(struct thread_cache *cache, size_t size)
     bool sampled = false;
     if (bin->head == NULL) {
         cache->closed = false;
-        if (cache->overflowed[cls]) {
+        bool cycled = cache->overflowed[cls];
+        if (cycled) {
             cache_grow(cache, cls);
             limit = cache_limit(cache, cls);
         }
-        uint32_t want = cache->batch[cls] < limit / 4u + 1u ? cache->batch[cls] : limit / 4u + 1u;
-        if (want < 128u && want <= limit / 8u)
-            cache->batch[cls] = (uint8_t)(want * 2u);
+        uint32_t fresh = cache->batch[cls] < limit / 4u + 1u ? cache->batch[cls] : limit / 4u + 1u;
+        if (fresh < 128u && fresh <= limit / 8u)
+            cache->batch[cls] = (uint8_t)(fresh * 2u);
+        uint32_t want = cycled && fresh < limit - limit / 2u ? limit - limit / 2u : fresh;
         sampled = hmm_sampling.on && sample_refill(cache, cls, &want);
         cache->refilled[cls] = true;
-        size_t got = arena_fill(cache->arena, cls, &bin->head, want);
+        size_t got = arena_fill(cache->arena, cls, &bin->head, want, fresh < want ? fresh : want);
         bin->room = (intptr_t)(limit - got);
         if (hmm_sampling.on)
             cache->sample_pops[cls] -= (uint32_t)got;   /* want <= pops: every block parks */

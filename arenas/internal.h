@@ -960,7 +960,7 @@ void *arena_malloc(struct arena *a, size_t size);
 void *arena_memalign(struct arena *a, size_t alignment, size_t size);
 void arena_free(struct arena *a, struct block *b);
 void arena_scrub(struct block *b, const char *call);
-size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want);
+size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want, size_t fresh);
 size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t count);
 void arena_free_remote(struct arena *a, struct block *b);
 void arena_merge_central(struct arena *a);

@@ -39,7 +39,7 @@ int main(void)
     intptr_t room = bin->room;
     CHECK(room > 0 && room <= (intptr_t)cache_limit(&hmm_thread_cache, size_class(32)), "room %zd", room);
     struct cache_entry *fresh;
-    arena_fill(&owner, size_class(32), &fresh, (size_t)room);
+    arena_fill(&owner, size_class(32), &fresh, (size_t)room, (size_t)room);
     for (intptr_t i = 0; i < room; i++) {
         CHECK(fresh != NULL, "arena_fill gave %zd blocks, not %zd", i, room);
         struct cache_entry *next = fresh->next;
