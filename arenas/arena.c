@@ -805,18 +805,19 @@ static void central_settle(struct arena *a, const struct central_tally *tally)
 }
 
 /* Up to want blocks of class cls off its central list, cached, onto *out
- * in one splice (the walk finds the cut); how many. */
+ * in one splice (the walk finds the cut, its length known from the
+ * list's count); how many. */
 static size_t central_take(struct arena *a, unsigned cls, struct cache_entry **out, size_t want)
 {
     struct central_list *list = &a->central[cls];
-    struct cache_entry *first = list->head, *entry = first, *last = NULL;
-    size_t taken = 0, units = 0;
-    for (; taken < want && entry != NULL; taken++) {
-        HMM_ASSERT(block_central(a, cls, block_of(entry)));
-        entry = run_step(entry, BLOCK_CACHED, &units, &last);
-    }
+    size_t taken = want < list->count ? want : list->count, units = 0;
     if (taken == 0)
         return 0;
+    struct cache_entry *first = list->head, *entry = first, *last = NULL;
+    for (size_t left = taken; left != 0; left--) {
+        HMM_ASSERT(entry != NULL && block_central(a, cls, block_of(entry)));
+        entry = run_step(entry, BLOCK_CACHED, &units, &last);
+    }
     list->head = entry;
     last->next = *out;
     *out = first;
