@@ -807,8 +807,9 @@ struct bin_set {
  * each cache class whole, on a central list, so that a cache's
  * flush and its next refill cost a splice (a walk that sets each block's
  * tag) instead of a merge and a split.  central[cls] lists count blocks of class cls, each in
- * state BLOCK_CENTRAL, in one of the arena's chunks, not merged with its
- * neighbours; count is at most limit (set with the arena; 0 for class
+ * state BLOCK_CENTRAL, with exactly class_units(cls) units (a block a unit
+ * longer is merged instead, so that a walk need not sum units), in one of
+ * the arena's chunks, not merged with its neighbours; count is at most limit (set with the arena; 0 for class
  * 0).  They count as free bytes, not used ones; a
  * batch adds to them only while they hold less than an eighth of the live
  * bytes (or 1 MiB).  They are merged into the bins (central_flush) before
@@ -1129,12 +1130,13 @@ static inline bool block_cached(struct block *b)
            block_class(b) != 0 && block_class_valid(b);
 }
 
-/* b is on a's central list of class cls: a CENTRAL block of that class in
- * one of a's chunks. */
+/* b is on a's central list of class cls: a CENTRAL block of that class,
+ * cut exactly, in one of a's chunks. */
 static inline bool block_central(struct arena *a, unsigned cls, struct block *b)
 {
     return block_in_chunk(b) && block_chunk(b)->arena == a && block_header_valid(b) &&
-           block_state(b) == BLOCK_CENTRAL && block_class(b) == cls && block_class_valid(b);
+           block_state(b) == BLOCK_CENTRAL && block_class(b) == cls && block_class_valid(b) &&
+           b->units == class_units(cls);
 }
 
 /* c is one of a's chunks: valid, mapped, linked both ways in a's list,
