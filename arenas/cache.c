@@ -280,6 +280,27 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
     return true;
 }
 
+/* The free fast path found the bin of the block at ptr full, its room
+ * taken: the block, which the fast path's checks vouch for (as for the
+ * blocks the bin sends back, which have no other), goes in once the bin
+ * has made room, or to its arena when it cannot; either way without the
+ * slow path's lookups. */
+void cache_overflow(void *ptr)
+{
+    struct block *b = block_of(ptr);
+    struct thread_cache *cache = &hmm_thread_cache;
+    struct cache_bin *bin = cache_bin_at(cache, b->bin_offset);
+    struct arena *a = block_chunk(b)->arena;
+    if (cache_make_room(cache, b) && bin->room > 0) {
+        bin->room--;
+        cache_put(bin, b);
+    } else if (a == cache->arena) {
+        arena_free(a, b);
+    } else {
+        arena_free_remote(a, b);
+    }
+}
+
 /* What the slow path's push asks before it parks b: with sampling on,
  * the malloc that will pop it is counted ahead; a scrubbed free's canary
  * is checked and its bytes scrubbed (a cached class's block has no

@@ -129,38 +129,23 @@ static void sample_forget(void *ptr, struct block *b)
         hmm_sampling.forget(ptr);
 }
 
-/* The block at ptr, which the program frees, and its chunk, vetted as
- * heap_block does; NULL when it was a huge block, freed here. */
-static struct block *free_vetted(void *ptr, const char *call, struct chunk **chunk_out)
-{
-    struct block *b = heap_block(ptr, call, chunk_out);
-    sample_forget(ptr, b);
-    if ((*chunk_out)->state == CHUNK_HUGE) {
-        huge_free(*chunk_out, b);
-        return NULL;
-    }
-    if (!block_class_valid(b))
-        fatal("%s(): corrupted block header at %p (bin offset 0x%x for a block of %u units)", call, ptr,
-              (unsigned)b->bin_offset, b->units);
-    if (frees_scrubbed())
-        arena_scrub(b, call);
-    return b;
-}
-
-/* A block the free fast path's checks vouch for (cache_usable) missed it
- * only because its bin was full: those checks are all that the blocks the
- * bin's overflow sends back had too, so the chunk lookup is skipped. */
 void heap_free(void *ptr, const char *call)
 {
     if (ptr == NULL)
         return;
     hmm_call = call;
     struct chunk *c;
-    struct block *b = block_of(ptr);
-    if (cache_usable(ptr) != 0)
-        c = block_chunk(b);
-    else if ((b = free_vetted(ptr, call, &c)) == NULL)
+    struct block *b = heap_block(ptr, call, &c);
+    sample_forget(ptr, b);
+    if (c->state == CHUNK_HUGE) {
+        huge_free(c, b);
         return;
+    }
+    if (!block_class_valid(b))
+        fatal("%s(): corrupted block header at %p (bin offset 0x%x for a block of %u units)", call, ptr,
+              (unsigned)b->bin_offset, b->units);
+    if (frees_scrubbed())
+        arena_scrub(b, call);
     struct thread_cache *cache = &hmm_thread_cache;
     struct arena *a = c->arena;
     if (cache_admit(cache, b))

@@ -642,6 +642,8 @@ static inline __attribute__((always_inline)) bool cache_bin_vouches(const fast_b
     return HMM_LIKELY(block_next_untouched(b, (uintptr_t)(key >> 28)));
 }
 
+void cache_overflow(void *ptr);   /* cache.c: the free fast path's full bin */
+
 /* Every free push into the thread cache, in one place so that its paths
  * cannot drift apart.  It checks that the pointer's header lies in the
  * sbrk heap; that its key is an in-use block's of the class its bin offset
@@ -650,7 +652,9 @@ static inline __attribute__((always_inline)) bool cache_bin_vouches(const fast_b
  * match); that a sized free's size fits (a block pushed has no canary: its
  * usable bytes are its units less the header); that the header above is
  * untouched (block_next_untouched); and that the bin has room, which it
- * takes.  The fast path (admit NULL) compares the key with the bin's keys,
+ * takes.  The fast path (admit NULL) hands a block whose bin is full to
+ * cache_overflow (a jump: the pair pays nothing for it), which takes it
+ * either way.  It compares the key with the bin's keys,
  * which carry KEY_SLOW while every free must reach the slow path
  * (check=full, zero_on_free, sampling): that path (cache_push_slow) makes
  * the same compare with KEY_SLOW added to the header's key, gives the room
@@ -671,9 +675,12 @@ static inline __attribute__((always_inline)) bool cache_push_block(void *ptr, si
         return false;
     if (HMM_UNLIKELY(size > (uintptr_t)(key >> 28) - BLOCK_HEADER))
         return false;
-    if (HMM_UNLIKELY(--bin->room < 0) || (slow && !admit(b, call))) {
-        if (slow)
-            bin->room++;
+    if (HMM_UNLIKELY(--bin->room < 0) && !slow) {
+        cache_overflow(ptr);
+        return true;
+    }
+    if (HMM_UNLIKELY(bin->room < 0) || (slow && !admit(b, call))) {
+        bin->room++;
         return false;
     }
     struct cache_entry *entry = ptr;
