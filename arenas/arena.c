@@ -692,13 +692,16 @@ struct central_tally {
 };
 
 /* Park a block that left the program (cached or remote) on its class's
- * central list, if it has room; false when it has none. */
+ * central list, if it has room; false when it has none, or when the block
+ * is a unit longer than its class (a split left too little to cut): a
+ * central block has its class's units exactly, so that a walk over the
+ * list need not sum them. */
 static inline bool central_push(struct arena *a, struct block *b, struct central_tally *tally)
 {
     unsigned cls = block_class(b);
     struct central_list *list = &a->central[cls];
     size_t bytes = (size_t)b->units << UNIT_SHIFT;
-    if (list->count >= list->limit || tally->bytes + bytes > tally->room)
+    if (list->count >= list->limit || tally->bytes + bytes > tally->room || b->units != class_units(cls))
         return false;
     HMM_ASSERT(block_linked(b) && block_chunk(b)->arena == a);
     if (canary_units())
@@ -713,18 +716,6 @@ static inline bool central_push(struct arena *a, struct block *b, struct central
     return true;
 }
 
-/* One block of a run a splice moves: its tag set to state (0: left as
- * it is), its units counted, the walk on to the next. */
-static inline struct cache_entry *run_step(struct cache_entry *entry, uint16_t state, size_t *units,
-                                           struct cache_entry **last)
-{
-    if (state != 0)
-        block_set_state(block_of(entry), state);
-    *units += block_of(entry)->units;
-    *last = entry;
-    return entry->next;
-}
-
 /* A run cut off the head of a cache's list: owner's blocks of the first
  * block's class, linked as the bin held them. */
 struct run {
@@ -732,22 +723,31 @@ struct run {
     size_t count, units;
 };
 
-/* The run off the head of *list (not empty), up to most blocks; *list
- * goes on past it, each block through run_step: one walk, no push. */
+/* The run off the head of *list (not empty), up to most blocks, each
+ * cached, of the first block's class and cut exactly (one compare of its
+ * key: its units are the class's, not summed), its tag set to state (0:
+ * left as it is); *list goes on past it: one walk, no push.  A block a
+ * unit longer ends the run. */
 static inline __attribute__((always_inline)) struct run run_cut(struct cache_entry **list, struct arena *owner,
                                                                 size_t most, uint16_t state)
 {
     struct run run = { *list, NULL, 0, 0 };
     uint16_t offset = block_of(run.first)->bin_offset;
+    uint32_t units = class_units(offset / sizeof(struct cache_bin));
+    uint64_t key = block_key(BLOCK_CACHED, offset, units);
     struct cache_entry *entry = run.first;
     for (; entry != NULL && run.count < most; run.count++) {
         struct block *b = block_of(entry);
-        if (b->bin_offset != offset || block_chunk(b)->arena != owner)
+        if (b->key != key || block_chunk(b)->arena != owner)
             break;
         /* its neighbours only under the owner's lock: the splice's own arena */
         HMM_ASSERT(block_cached(b) && (state == 0 || block_linked(b)));
-        entry = run_step(entry, state, &run.units, &run.last);
+        if (state != 0)
+            block_set_state(b, state);
+        run.last = entry;
+        entry = entry->next;
     }
+    run.units = run.count * units;
     *list = entry;
     return run;
 }
@@ -805,23 +805,26 @@ static void central_settle(struct arena *a, const struct central_tally *tally)
 }
 
 /* Up to want blocks of class cls off its central list, cached, onto *out
- * in one splice (the walk finds the cut); how many. */
+ * in one splice (the walk finds the cut, its length known from the
+ * list's count, its bytes from the class's units); how many. */
 static size_t central_take(struct arena *a, unsigned cls, struct cache_entry **out, size_t want)
 {
     struct central_list *list = &a->central[cls];
-    struct cache_entry *first = list->head, *entry = first, *last = NULL;
-    size_t taken = 0, units = 0;
-    for (; taken < want && entry != NULL; taken++) {
-        HMM_ASSERT(block_central(a, cls, block_of(entry)));
-        entry = run_step(entry, BLOCK_CACHED, &units, &last);
-    }
+    size_t taken = want < list->count ? want : list->count;
     if (taken == 0)
         return 0;
+    struct cache_entry *first = list->head, *entry = first, *last = NULL;
+    for (size_t left = taken; left != 0; left--) {
+        HMM_ASSERT(entry != NULL && block_central(a, cls, block_of(entry)));
+        block_set_state(block_of(entry), BLOCK_CACHED);
+        last = entry;
+        entry = entry->next;
+    }
     list->head = entry;
     last->next = *out;
     *out = first;
     list->count -= (uint32_t)taken;
-    size_t bytes = units << UNIT_SHIFT;
+    size_t bytes = (taken * class_units(cls)) << UNIT_SHIFT;
     counter_sub(&a->central_bytes, bytes);
     counter_sub(&a->free_bytes, bytes);
     counter_add(&a->used_bytes, bytes);
@@ -992,9 +995,9 @@ void *arena_malloc(struct arena *a, size_t size)
 
 /* Blocks of class cls for a thread cache, linked through their payloads,
  * in state BLOCK_CACHED: up to want from the class's central list (after
- * the remote stack is drained onto it) or, when it is empty, want new
- * ones.  Returns how many (want at most). */
-size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want)
+ * the remote stack is drained onto it) or, when it is empty, fresh new
+ * ones (fresh <= want).  Returns how many (want at most). */
+size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want, size_t fresh)
 {
     uint32_t units = class_units(cls);
     struct cache_entry *head = NULL;
@@ -1003,7 +1006,7 @@ size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size
     size_t got = central_take(a, cls, &head, want);
     if (got == 0)
         got = handoff_take(a, cls, &head);
-    for (size_t fresh = got == 0 ? want : 0; got < fresh; got++) {
+    for (fresh = got == 0 ? fresh : 0; got < fresh; got++) {
         struct block *b = alloc_locked(a, units);
         if (b == NULL)
             break;
@@ -1211,6 +1214,8 @@ static size_t handoff_run(struct arena *mine, struct remote_chain *chain, struct
         return 0;
     uint16_t offset = block_of(*list)->bin_offset;
     struct run run = run_cut(list, owner, left, 0);
+    if (run.count == 0)
+        return 0;
     run.last->next = NULL;
     *chain = (struct remote_chain){ owner, run.first, run.last, (unsigned)run.count, offset, true };
     return run.count;
@@ -1477,7 +1482,7 @@ static int central_check(struct arena *a, size_t *listed)
              e = e->next, count++) {
             struct block *b = block_of(e);
             if (map_lookup(b) == NULL || block_chunk(b)->arena != a || block_state(b) != BLOCK_CENTRAL ||
-                block_class(b) != cls || !block_class_valid(b))
+                block_class(b) != cls || !block_class_valid(b) || b->units != class_units(cls))
                 return warn("hmm_check: arena %u: block %p on central list %u is not a central block "
                             "of its class", a->id, (void *)e, cls), -1;
             bytes += (size_t)b->units << UNIT_SHIFT;

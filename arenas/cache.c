@@ -176,7 +176,11 @@ void *sample_uncached(void *ptr, size_t size)
  * class's bin when it is empty, from blocks other threads gave back or new
  * ones, and hand out one block; or go to the arena for an uncached size.
  * Refills start at one block and double up to a quarter of the limit, so
- * a class used once costs one block, not a batch. */
+ * a class used once costs one block, not a batch.  A class that overflowed
+ * since its last refill cycles: its refill takes back from the central
+ * list as many blocks as one flush sent there (half the limit), so that a
+ * round trip costs one refill, not two; new blocks it still takes by the
+ * batch. */
 void *cache_fill(struct thread_cache *cache, size_t size)
 {
     unsigned cls = size_class(size);
@@ -188,16 +192,18 @@ void *cache_fill(struct thread_cache *cache, size_t size)
     bool sampled = false;
     if (bin->head == NULL) {
         cache->closed = false;
-        if (cache->overflowed[cls]) {
+        bool cycled = cache->overflowed[cls];
+        if (cycled) {
             cache_grow(cache, cls);
             limit = cache_limit(cache, cls);
         }
-        uint32_t want = cache->batch[cls] < limit / 4u + 1u ? cache->batch[cls] : limit / 4u + 1u;
-        if (want < 128u && want <= limit / 8u)
-            cache->batch[cls] = (uint8_t)(want * 2u);
+        uint32_t fresh = cache->batch[cls] < limit / 4u + 1u ? cache->batch[cls] : limit / 4u + 1u;
+        if (fresh < 128u && fresh <= limit / 8u)
+            cache->batch[cls] = (uint8_t)(fresh * 2u);
+        uint32_t want = cycled && fresh < limit - limit / 2u ? limit - limit / 2u : fresh;
         sampled = hmm_sampling.on && sample_refill(cache, cls, &want);
         cache->refilled[cls] = true;
-        size_t got = arena_fill(cache->arena, cls, &bin->head, want);
+        size_t got = arena_fill(cache->arena, cls, &bin->head, want, fresh < want ? fresh : want);
         bin->room = (intptr_t)(limit - got);
         if (hmm_sampling.on)
             cache->sample_pops[cls] -= (uint32_t)got;   /* want <= pops: every block parks */
@@ -282,6 +288,27 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
     cache->overflowed[cls] = true;
     bin->room = (intptr_t)(consumer ? limit / CONSUMER_SHARE + 1u : give);
     return true;
+}
+
+/* The free fast path found the bin of the block at ptr full, its room
+ * taken: the block, which the fast path's checks vouch for (as for the
+ * blocks the bin sends back, which have no other), goes in once the bin
+ * has made room, or to its arena when it cannot; either way without the
+ * slow path's lookups. */
+void cache_overflow(void *ptr)
+{
+    struct block *b = block_of(ptr);
+    struct thread_cache *cache = &hmm_thread_cache;
+    struct cache_bin *bin = cache_bin_at(cache, b->bin_offset);
+    struct arena *a = block_chunk(b)->arena;
+    if (cache_make_room(cache, b) && bin->room > 0) {
+        bin->room--;
+        cache_put(bin, b);
+    } else if (a == cache->arena) {
+        arena_free(a, b);
+    } else {
+        arena_free_remote(a, b);
+    }
 }
 
 /* What the slow path's push asks before it parks b: with sampling on,

@@ -643,6 +643,8 @@ static inline __attribute__((always_inline)) bool cache_bin_vouches(const fast_b
     return HMM_LIKELY(block_next_untouched(b, (uintptr_t)(key >> 28)));
 }
 
+void cache_overflow(void *ptr);   /* cache.c: the free fast path's full bin */
+
 /* Every free push into the thread cache, in one place so that its paths
  * cannot drift apart.  It checks that the pointer's header lies in the
  * sbrk heap; that its key is an in-use block's of the class its bin offset
@@ -651,7 +653,9 @@ static inline __attribute__((always_inline)) bool cache_bin_vouches(const fast_b
  * match); that a sized free's size fits (a block pushed has no canary: its
  * usable bytes are its units less the header); that the header above is
  * untouched (block_next_untouched); and that the bin has room, which it
- * takes.  The fast path (admit NULL) compares the key with the bin's keys,
+ * takes.  The fast path (admit NULL) hands a block whose bin is full to
+ * cache_overflow (a jump: the pair pays nothing for it), which takes it
+ * either way.  It compares the key with the bin's keys,
  * which carry KEY_SLOW while every free must reach the slow path
  * (check=full, zero_on_free, sampling): that path (cache_push_slow) makes
  * the same compare with KEY_SLOW added to the header's key, gives the room
@@ -672,9 +676,12 @@ static inline __attribute__((always_inline)) bool cache_push_block(void *ptr, si
         return false;
     if (HMM_UNLIKELY(size > (uintptr_t)(key >> 28) - BLOCK_HEADER))
         return false;
-    if (HMM_UNLIKELY(--bin->room < 0) || (slow && !admit(b, call))) {
-        if (slow)
-            bin->room++;
+    if (HMM_UNLIKELY(--bin->room < 0) && !slow) {
+        cache_overflow(ptr);
+        return true;
+    }
+    if (HMM_UNLIKELY(bin->room < 0) || (slow && !admit(b, call))) {
+        bin->room++;
         return false;
     }
     struct cache_entry *entry = ptr;
@@ -808,8 +815,9 @@ struct bin_set {
  * each cache class whole, on a central list, so that a cache's
  * flush and its next refill cost a splice (a walk that sets each block's
  * tag) instead of a merge and a split.  central[cls] lists count blocks of class cls, each in
- * state BLOCK_CENTRAL, in one of the arena's chunks, not merged with its
- * neighbours; count is at most limit (set with the arena; 0 for class
+ * state BLOCK_CENTRAL, with exactly class_units(cls) units (a block a unit
+ * longer is merged instead, so that a walk need not sum units), in one of
+ * the arena's chunks, not merged with its neighbours; count is at most limit (set with the arena; 0 for class
  * 0).  They count as free bytes, not used ones; a
  * batch adds to them only while they hold less than an eighth of the live
  * bytes (or 1 MiB).  They are merged into the bins (central_flush) before
@@ -961,7 +969,7 @@ void *arena_malloc(struct arena *a, size_t size);
 void *arena_memalign(struct arena *a, size_t alignment, size_t size);
 void arena_free(struct arena *a, struct block *b);
 void arena_scrub(struct block *b, const char *call);
-size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want);
+size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want, size_t fresh);
 size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t count);
 void arena_free_remote(struct arena *a, struct block *b);
 void arena_merge_central(struct arena *a);
@@ -1130,12 +1138,13 @@ static inline bool block_cached(struct block *b)
            block_class(b) != 0 && block_class_valid(b);
 }
 
-/* b is on a's central list of class cls: a CENTRAL block of that class in
- * one of a's chunks. */
+/* b is on a's central list of class cls: a CENTRAL block of that class,
+ * cut exactly, in one of a's chunks. */
 static inline bool block_central(struct arena *a, unsigned cls, struct block *b)
 {
     return block_in_chunk(b) && block_chunk(b)->arena == a && block_header_valid(b) &&
-           block_state(b) == BLOCK_CENTRAL && block_class(b) == cls && block_class_valid(b);
+           block_state(b) == BLOCK_CENTRAL && block_class(b) == cls && block_class_valid(b) &&
+           b->units == class_units(cls);
 }
 
 /* c is one of a's chunks: valid, mapped, linked both ways in a's list,

@@ -2,7 +2,8 @@
  * in-use block of its class and hands it out again (pop, last in first
  * out); it refuses a block whose header does not match its key (a double
  * free, an overwritten size or bin offset) and a pointer outside the sbrk
- * heap; and it takes no more blocks than it has room for. */
+ * heap; and it takes no more blocks than it has room for: a full bin
+ * sends half back to the arena before it takes the next. */
 #include "internal.h"
 #include "testutil.h"
 
@@ -39,7 +40,7 @@ int main(void)
     intptr_t room = bin->room;
     CHECK(room > 0 && room <= (intptr_t)cache_limit(&hmm_thread_cache, size_class(32)), "room %zd", room);
     struct cache_entry *fresh;
-    arena_fill(&owner, size_class(32), &fresh, (size_t)room);
+    arena_fill(&owner, size_class(32), &fresh, (size_t)room, (size_t)room);
     for (intptr_t i = 0; i < room; i++) {
         CHECK(fresh != NULL, "arena_fill gave %zd blocks, not %zd", i, room);
         struct cache_entry *next = fresh->next;
@@ -47,6 +48,12 @@ int main(void)
         CHECK(cache_push(fresh), "push %zd of %zd refused", i, room);
         fresh = next;
     }
-    CHECK(!cache_push(p), "a full bin took one more block");
+    CHECK(cache_push(p), "a full bin did not make room for one more block");
+    size_t held = 0;
+    for (struct cache_entry *e = bin->head; e != NULL; e = e->next)
+        held++;
+    uint32_t limit = cache_limit(&hmm_thread_cache, size_class(32));
+    CHECK(bin->head == p && bin->room >= 0 && held + (size_t)bin->room == limit,
+          "a full bin took a block without sending some back: %zu held, room %zd", held, bin->room);
     return 0;
 }
