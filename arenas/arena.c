@@ -765,7 +765,7 @@ static size_t central_push_run(struct arena *a, struct cache_entry **list, size_
         return 0;
     struct central_list *central = &a->central[block_class(block_of(first))];
     size_t room = tally->bytes < tally->room ? (tally->room - tally->bytes) >> UNIT_SHIFT : 0;
-    size_t fits = room / (block_of(first)->units + 1u);   /* the class's blocks: first's units, or one more */
+    size_t fits = room / (block_of(first)->units + 1u);   /* a unit to spare a block: a bound, not exact */
     size_t most = central->limit - central->count < count ? central->limit - central->count : count;
     struct run run = run_cut(list, a, most < fits ? most : fits, BLOCK_CENTRAL);
     if (run.count == 0)
@@ -865,8 +865,7 @@ static inline void release_locked(struct arena *a, struct block *b, struct centr
 }
 
 /* The bytes a chain of blocks handed off whole holds, as its pusher and
- * its taker count them (its blocks have its first block's units, or one
- * more). */
+ * its taker count them (run_cut cuts only blocks of the class's units). */
 static size_t handoff_bytes(const struct handoff *chain)
 {
     return chain->count * ((size_t)block_of((void *)chain)->units << UNIT_SHIFT);
@@ -995,8 +994,9 @@ void *arena_malloc(struct arena *a, size_t size)
 
 /* Blocks of class cls for a thread cache, linked through their payloads,
  * in state BLOCK_CACHED: up to want from the class's central list (after
- * the remote stack is drained onto it) or, when it is empty, fresh new
- * ones (fresh <= want).  Returns how many (want at most). */
+ * the remote stack is drained onto it); when it is empty, the newest
+ * chain handed back whole, however long; else fresh new ones (fresh <=
+ * want).  Returns how many. */
 size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size_t want, size_t fresh)
 {
     uint32_t units = class_units(cls);
@@ -1109,6 +1109,14 @@ static void remote_push_chain(struct arena *a, struct cache_entry *first, struct
                                         __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
+/* A cached block of class cls travels back to its owner as part of a
+ * whole chain: its payload holds a handoff's fields, and no profiler
+ * counts the bins. */
+static bool class_travels_whole(unsigned cls)
+{
+    return cls >= HANDOFF_MIN_CLASS && !handoffs_off;
+}
+
 /* Blocks of one owner and one class on their way back to it, chained as
  * a cache gives them back: pushed and counted once.  A whole chain stays
  * cached and goes on the class's stack of handoffs, for the owner's next
@@ -1133,7 +1141,7 @@ static inline bool chain_add(struct remote_chain *chain, struct arena *owner, st
         chain->owner = owner;
         chain->last = entry;
         chain->bin_offset = b->bin_offset;
-        chain->whole = block_class(b) >= HANDOFF_MIN_CLASS && !handoffs_off;
+        chain->whole = class_travels_whole(block_class(b));
     } else if (owner != chain->owner || b->bin_offset != chain->bin_offset) {
         return false;
     }
@@ -1210,7 +1218,7 @@ static void push_foreign(struct cache_entry *list)
 static size_t handoff_run(struct arena *mine, struct remote_chain *chain, struct cache_entry **list, size_t left)
 {
     struct arena *owner = block_chunk(block_of(*list))->arena;
-    if (owner == mine || block_class(block_of(*list)) < HANDOFF_MIN_CLASS || handoffs_off)
+    if (owner == mine || !class_travels_whole(block_class(block_of(*list))))
         return 0;
     uint16_t offset = block_of(*list)->bin_offset;
     struct run run = run_cut(list, owner, left, 0);

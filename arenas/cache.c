@@ -286,7 +286,7 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
     if (hmm_sampling.on)
         sample_refund(cache, cls, (uint32_t)gone);
     cache->overflowed[cls] = true;
-    bin->room = (intptr_t)(consumer ? limit / CONSUMER_SHARE + 1u : give);
+    bin->room = (intptr_t)(consumer ? bin_room(cache, cls) : give);
     return true;
 }
 
@@ -297,18 +297,7 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
  * slow path's lookups. */
 void cache_overflow(void *ptr)
 {
-    struct block *b = block_of(ptr);
-    struct thread_cache *cache = &hmm_thread_cache;
-    struct cache_bin *bin = cache_bin_at(cache, b->bin_offset);
-    struct arena *a = block_chunk(b)->arena;
-    if (cache_make_room(cache, b) && bin->room > 0) {
-        bin->room--;
-        cache_put(bin, b);
-    } else if (a == cache->arena) {
-        arena_free(a, b);
-    } else {
-        arena_free_remote(a, b);
-    }
+    cache_release(&hmm_thread_cache, block_of(ptr));
 }
 
 /* What the slow path's push asks before it parks b: with sampling on,
@@ -334,7 +323,7 @@ bool cache_push_slow(void *ptr, const char *call)
 /* Whether a slow free may park b in its bin: its class is cached, the bin
  * has room (made if need be) and, with sampling on, the malloc that will
  * pop it can be counted ahead. */
-bool cache_admit(struct thread_cache *cache, struct block *b)
+static bool cache_admit(struct thread_cache *cache, struct block *b)
 {
     struct cache_bin *bin = cache_bin_at(cache, b->bin_offset);
     if (b->bin_offset == 0 || (bin->room <= 0 && !cache_make_room(cache, b)) || bin->room <= 0)
@@ -343,6 +332,20 @@ bool cache_admit(struct thread_cache *cache, struct block *b)
         return false;
     bin->room--;
     return true;
+}
+
+/* A freed block of the program's, vetted: into its bin if cache_admit
+ * lets it, else back to its arena (the thread's own under its lock, any
+ * other through its remote stack). */
+void cache_release(struct thread_cache *cache, struct block *b)
+{
+    struct arena *a = block_chunk(b)->arena;
+    if (cache_admit(cache, b))
+        cache_put(cache_bin_at(cache, b->bin_offset), b);
+    else if (a == cache->arena)
+        arena_free(a, b);
+    else
+        arena_free_remote(a, b);
 }
 
 void cache_flush(struct thread_cache *cache)

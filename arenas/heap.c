@@ -146,14 +146,7 @@ void heap_free(void *ptr, const char *call)
               (unsigned)b->bin_offset, b->units);
     if (frees_scrubbed())
         arena_scrub(b, call);
-    struct thread_cache *cache = &hmm_thread_cache;
-    struct arena *a = c->arena;
-    if (cache_admit(cache, b))
-        cache_put(cache_bin_at(cache, b->bin_offset), b);
-    else if (a == cache->arena)
-        arena_free(a, b);
-    else
-        arena_free_remote(a, b);
+    cache_release(&hmm_thread_cache, b);
 }
 
 static void *realloc_move(void *ptr, size_t old_usable, size_t size, size_t capacity)

@@ -645,6 +645,13 @@ static inline __attribute__((always_inline)) bool cache_bin_vouches(const fast_b
 
 void cache_overflow(void *ptr);   /* cache.c: the free fast path's full bin */
 
+/* The bin a block's key names, its offset masked into the bins (a forged
+ * offset still lands on a bin, whose keys it then fails). */
+static inline fast_bin *key_bin(uint64_t key)
+{
+    return fast_bin_at(key_bin_offset(key) & CACHE_OFFSET_MASK);
+}
+
 /* Every free push into the thread cache, in one place so that its paths
  * cannot drift apart.  It checks that the pointer's header lies in the
  * sbrk heap; that its key is an in-use block's of the class its bin offset
@@ -671,7 +678,7 @@ static inline __attribute__((always_inline)) bool cache_push_block(void *ptr, si
         return false;
     struct block *b = block_of(ptr);
     uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
-    fast_bin *bin = fast_bin_at(key_bin_offset(key) & CACHE_OFFSET_MASK);
+    fast_bin *bin = key_bin(key);
     if (HMM_UNLIKELY(!cache_bin_vouches(bin, b, key, slow ? key ^ KEY_SLOW : key)))
         return false;
     if (HMM_UNLIKELY(size > (uintptr_t)(key >> 28) - BLOCK_HEADER))
@@ -716,7 +723,7 @@ static inline size_t cache_usable(const void *ptr)
         return 0;
     const struct block *b = block_of(ptr);
     uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
-    if (key == 0 || !cache_bin_vouches(fast_bin_at(key_bin_offset(key) & CACHE_OFFSET_MASK), b, key, key))
+    if (key == 0 || !cache_bin_vouches(key_bin(key), b, key, key))
         return 0;
     return (size_t)(key >> 28) - BLOCK_HEADER;
 }
@@ -999,7 +1006,7 @@ void cache_bind(struct thread_cache *cache, struct arena *a);
 void *cache_fill(struct thread_cache *cache, size_t size);
 bool cache_make_room(struct thread_cache *cache, struct block *b);
 void cache_flush(struct thread_cache *cache);
-bool cache_admit(struct thread_cache *cache, struct block *b);
+void cache_release(struct thread_cache *cache, struct block *b);
 bool cache_push_slow(void *ptr, const char *call);
 void cache_sampling_start(uint64_t (*interval)(void), void (*forget)(void *ptr));
 void *sample_uncached(void *ptr, size_t size);
