@@ -42,9 +42,7 @@ static void *consumer(void *arg)
 
 static size_t cached_blocks(void)
 {
-    struct hmm_stats s;
-    CHECK(hmm_stats(&s) == 0, "hmm_stats failed");
-    return s.cached_bytes / SIZE;
+    return cached_bytes() / SIZE;
 }
 
 static int was_freed(void *p)

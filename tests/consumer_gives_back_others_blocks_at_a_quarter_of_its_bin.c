@@ -26,13 +26,6 @@
 
 static void *blocks[BLOCKS], *own_size_blocks[BLOCKS];
 
-static size_t cached_bytes(void)
-{
-    struct hmm_stats s;
-    CHECK(hmm_stats(&s) == 0, "hmm_stats failed");
-    return s.cached_bytes;
-}
-
 /* Frees the blocks of size one by one: held[i] is how many of them the
  * cache holds after the (i+1)th free. */
 static void free_counting(void **freed, size_t size, size_t *held)

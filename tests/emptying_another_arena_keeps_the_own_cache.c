@@ -26,13 +26,6 @@
 
 static void *burst[BURST_BLOCKS];
 
-static size_t cached_bytes(void)
-{
-    struct hmm_stats s;
-    CHECK(hmm_stats(&s) == 0, "hmm_stats failed");
-    return s.cached_bytes;
-}
-
 static void *emptier(void *arg)
 {
     (void)arg;

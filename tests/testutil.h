@@ -193,4 +193,15 @@ static inline int is_aligned(const void *p, size_t alignment)
     return ((uintptr_t)p & (alignment - 1)) == 0;
 }
 
+#ifdef HMM_H
+/* The payload bytes parked in the calling thread's cache (hmm_stats),
+ * for the tests that include hmm.h before this header. */
+static inline size_t cached_bytes(void)
+{
+    struct hmm_stats s;
+    CHECK(hmm_stats(&s) == 0, "hmm_stats failed");
+    return s.cached_bytes;
+}
+#endif
+
 #endif
