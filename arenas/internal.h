@@ -487,7 +487,8 @@ struct thread_cache {
     uint8_t batch[CLASS_COUNT]; /* blocks the next refill of a class takes */
     uint8_t grown[CLASS_COUNT]; /* doublings of a class's CACHE_CLASS_MAX (cache_grow) */
     bool overflowed[CLASS_COUNT]; /* flushed since the class's last refill */
-    size_t grown_bytes;         /* what the growth of all classes added to their limits */
+    size_t grown_bytes;         /* what the growth of classes added to their limits */
+    size_t grown_large_bytes;   /* the same for classes grown from below CACHE_CLASS_MIN */
     bool refilled[CLASS_COUNT]; /* a malloc ever refilled the class's bin */
     /* sampling (hmm_sampling.on), see below */
     size_t sampled;             /* bytes counted for the malloc just chosen; 0: none */
@@ -505,8 +506,11 @@ struct thread_cache {
 #define KEY_SLOW ((uint64_t)1 << 63)
 
 #define CACHE_CLASS_MAX 128u      /* blocks one bin may hold, until it grows */
+#define CACHE_CLASS_MIN 4u        /* blocks a large class's bin may grow to (cache_grow) */
+#define CACHE_CLASS_MIN 4u        /* blocks a large class's bin may hold (cache_limit) */
 #define CACHE_GROWTH_MAX 4u       /* doublings of it: 2,048 blocks */
 #define CACHE_GROWTH_SHARE 16u    /* all growth together: at most budget / this */
+#define CACHE_LARGE_GROWTH_SHARE 1u /* large classes' growth to CACHE_CLASS_MIN: budget / this */
 #define CACHE_TOTAL_SHARES 4u    /* all caches together: this many cache_size */
 #define CONSUMER_SHARE 4u        /* a consumer's bin: this part of the limit (cache_make_room) */
 
