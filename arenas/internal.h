@@ -472,7 +472,11 @@ static inline bool heap_holds_header(const void *ptr)
  * header's cls byte, or the malloc's class), in one operand: keys and
  * keys_long have an entry for each of the 256 values of the byte, so a
  * forged class reads a key that fails, and heads and rooms are read only
- * for a class whose key matched, or the malloc's. */
+ * for a class whose key matched, or the malloc's.  No two entries of a
+ * class lie a multiple of 4 KiB apart: with the keys first, a free's load
+ * of keys[cls] was taken for a reload of the last malloc's store to
+ * heads[cls], 4096 bytes on (4K aliasing), and `fast32` ran 5 % slower
+ * than with 32-byte bins. */
 struct cache_entry {
     struct cache_entry *next;
 };
@@ -480,10 +484,10 @@ struct cache_entry {
 #define CACHE_KEYS 256u           /* one for each value of a header's cls byte */
 
 struct thread_cache {
-    uint64_t keys[CACHE_KEYS];
-    uint64_t keys_long[CACHE_KEYS];   /* the key of a block cut a unit longer */
     struct cache_entry *heads[CLASS_COUNT];
     intptr_t rooms[CLASS_COUNT];
+    uint64_t keys[CACHE_KEYS];
+    uint64_t keys_long[CACHE_KEYS];   /* the key of a block cut a unit longer */
     struct arena *arena;        /* the arena this thread is bound to */
     size_t budget;              /* bytes it may hold, see cache.c */
     uint32_t state;             /* enum cache_state */
@@ -517,6 +521,10 @@ struct thread_cache {
 #define CONSUMER_SHARE 4u        /* a consumer's bin: this part of the limit (cache_make_room) */
 
 _Static_assert(CLASS_COUNT <= CACHE_KEYS, "every class has a key");
+_Static_assert(offsetof(struct thread_cache, keys) % 4096 != 0 && offsetof(struct thread_cache, keys_long) % 4096 != 0 &&
+                   (offsetof(struct thread_cache, keys) - offsetof(struct thread_cache, rooms)) % 4096 != 0 &&
+                   (offsetof(struct thread_cache, keys_long) - offsetof(struct thread_cache, rooms)) % 4096 != 0,
+               "no two entries of a class 4 KiB apart");
 _Static_assert((BLOCK_FREE | BLOCK_INUSE | BLOCK_CACHED | BLOCK_REMOTE | BLOCK_CENTRAL | BLOCK_FENCE | BLOCK_HUGE) <
                    0x800,
                "no state has KEY_SLOW's bit, nor the top four bits (a key >> 28 is its units times 16)");
