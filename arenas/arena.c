@@ -346,7 +346,8 @@ static void block_format(struct block *b, uint32_t units, uint32_t prev_units,
     b->prev_units = prev_units;
     b->chunk_units = chunk_units;
     b->units = units;
-    b->bin_offset = 0;
+    b->cls = 0;
+    b->tag = TAG_LOW;
     block_set_state(b, state);
 }
 
@@ -652,7 +653,7 @@ static void coalesce_locked(struct arena *a, struct block *b)
     }
     block_next(b)->prev_units = b->units;
     block_set_state(b, BLOCK_FREE);
-    b->bin_offset = 0;
+    b->cls = 0;
     HMM_ASSERT(block_coalesced(b));
     block_set_purged(b, purged_within(b, purged));
     if (block_spans_chunk(b))
@@ -735,9 +736,9 @@ static inline __attribute__((always_inline)) struct run run_cut(struct cache_ent
                                                                 size_t most, uint16_t state)
 {
     struct run run = { *list, NULL, 0, 0 };
-    uint16_t offset = block_of(run.first)->bin_offset;
-    uint32_t units = class_units(offset / sizeof(struct cache_bin));
-    uint64_t key = block_key(BLOCK_CACHED, offset, units);
+    uint8_t cls = block_of(run.first)->cls;
+    uint32_t units = class_units(cls);
+    uint64_t key = block_key(BLOCK_CACHED, cls, units);
     struct cache_entry *entry = run.first;
     for (; entry != NULL && run.count < most; run.count++) {
         struct block *b = block_of(entry);
@@ -1013,7 +1014,7 @@ size_t arena_fill(struct arena *a, unsigned cls, struct cache_entry **list, size
         struct block *b = alloc_locked(a, units);
         if (b == NULL)
             break;
-        b->bin_offset = (uint16_t)(cls * sizeof(struct cache_bin));
+        b->cls = (uint8_t)cls;
         block_set_state(b, BLOCK_CACHED);
         struct cache_entry *entry = block_payload(b);
         entry->next = head;
@@ -1130,7 +1131,7 @@ struct remote_chain {
     struct arena *owner;
     struct cache_entry *first, *last;
     unsigned count;
-    uint16_t bin_offset;
+    uint8_t cls;
     bool whole;
 };
 
@@ -1143,9 +1144,9 @@ static inline bool chain_add(struct remote_chain *chain, struct arena *owner, st
     if (chain->first == NULL) {
         chain->owner = owner;
         chain->last = entry;
-        chain->bin_offset = b->bin_offset;
+        chain->cls = b->cls;
         chain->whole = class_travels_whole(block_class(b));
-    } else if (owner != chain->owner || b->bin_offset != chain->bin_offset) {
+    } else if (owner != chain->owner || b->cls != chain->cls) {
         return false;
     }
     if (!chain->whole)
@@ -1163,7 +1164,7 @@ static void handoff_push(const struct remote_chain *chain)
 {
     struct arena *a = chain->owner;
     struct handoff *first = (struct handoff *)chain->first;
-    struct handoff **stack = &a->handoffs[chain->bin_offset / sizeof(struct cache_bin)];
+    struct handoff **stack = &a->handoffs[chain->cls];
     first->count = chain->count;
     ck_pr_add_64((uint64_t *)&a->chained_bytes, handoff_bytes(first));   /* before the chain shows */
     struct handoff *head = __atomic_load_n(stack, __ATOMIC_RELAXED);
@@ -1223,12 +1224,12 @@ static size_t handoff_run(struct arena *mine, struct remote_chain *chain, struct
     struct arena *owner = block_chunk(block_of(*list))->arena;
     if (owner == mine || !class_travels_whole(block_class(block_of(*list))))
         return 0;
-    uint16_t offset = block_of(*list)->bin_offset;
+    uint8_t cls = block_of(*list)->cls;
     struct run run = run_cut(list, owner, left, 0);
     if (run.count == 0)
         return 0;
     run.last->next = NULL;
-    *chain = (struct remote_chain){ owner, run.first, run.last, (unsigned)run.count, offset, true };
+    *chain = (struct remote_chain){ owner, run.first, run.last, (unsigned)run.count, cls, true };
     return run.count;
 }
 
@@ -1350,7 +1351,7 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
     if (done) {
         block_split(a, b, units, 0);
         slack_mark(a, b, units);
-        b->bin_offset = 0;
+        b->cls = 0;
         canary_write(b);
     }
     counter_add(&a->used_bytes, ((size_t)b->units - before) << UNIT_SHIFT);

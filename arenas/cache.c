@@ -116,7 +116,7 @@ static uint64_t class_key(unsigned cls, bool bound, uint32_t extra)
 {
     if (!bound || cls == 0 || cls >= CLASS_COUNT)
         return 0;
-    uint64_t key = block_key(BLOCK_INUSE, (uint16_t)(cls * sizeof(struct cache_bin)), class_units(cls) + extra);
+    uint64_t key = block_key(BLOCK_INUSE, (uint8_t)cls, class_units(cls) + extra);
     return frees_scrubbed() || hmm_sampling.on ? key | KEY_SLOW : key;
 }
 
@@ -124,11 +124,13 @@ void cache_bind(struct thread_cache *cache, struct arena *a)
 {
     cache->arena = a;
     cache_budget(cache);
-    for (unsigned cls = 0; cls < CACHE_BINS; cls++) {
-        cache->bins[cls].head = NULL;
-        cache->bins[cls].room = a && cls < CLASS_COUNT ? bin_room(cache, cls) : 0;
-        cache->bins[cls].key = class_key(cls, a != NULL, 0);
-        cache->bins[cls].key_long = class_key(cls, a != NULL, 1);
+    for (unsigned cls = 0; cls < CACHE_KEYS; cls++) {
+        cache->keys[cls] = class_key(cls, a != NULL, 0);
+        cache->keys_long[cls] = class_key(cls, a != NULL, 1);
+    }
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+        cache->heads[cls] = NULL;
+        cache->rooms[cls] = a ? bin_room(cache, cls) : 0;
     }
     cache->state = a ? CACHE_BOUND : CACHE_EXITED;
     cache->grown_bytes = 0;
@@ -162,10 +164,10 @@ static bool sample_refill(struct thread_cache *cache, unsigned cls, uint32_t *wa
     return false;
 }
 
-/* A chosen block: out of the bins for good (offset 0), and counted. */
+/* A chosen block: out of the bins for good (class 0), and counted. */
 static void *sample_take(struct thread_cache *cache, void *ptr, size_t counted)
 {
-    block_of(ptr)->bin_offset = 0;
+    block_of(ptr)->cls = 0;
     cache->sampled = counted;
     return ptr;
 }
@@ -199,9 +201,8 @@ void *cache_fill(struct thread_cache *cache, size_t size)
     uint32_t limit = cache_limit(cache, cls);
     if (limit == 0)
         return sample_uncached(arena_malloc(cache->arena, size), size);
-    struct cache_bin *bin = &cache->bins[cls];
     bool sampled = false;
-    if (bin->head == NULL) {
+    if (cache->heads[cls] == NULL) {
         cache->closed = false;
         bool cycled = cache->overflowed[cls];
         if (cycled) {
@@ -214,19 +215,19 @@ void *cache_fill(struct thread_cache *cache, size_t size)
         uint32_t want = cycled && fresh < limit - limit / 2u ? limit - limit / 2u : fresh;
         sampled = hmm_sampling.on && sample_refill(cache, cls, &want);
         cache->refilled[cls] = true;
-        size_t got = arena_fill(cache->arena, cls, &bin->head, want, fresh < want ? fresh : want);
-        bin->room = (intptr_t)(limit - got);
+        size_t got = arena_fill(cache->arena, cls, &cache->heads[cls], want, fresh < want ? fresh : want);
+        cache->rooms[cls] = (intptr_t)(limit - got);
         if (hmm_sampling.on)
             cache->sample_pops[cls] -= (uint32_t)got;   /* want <= pops: every block parks */
-        if (bin->head == NULL) {
+        if (cache->heads[cls] == NULL) {
             errno = ENOMEM;
             return NULL;
         }
     }
-    struct cache_entry *entry = bin->head;
+    struct cache_entry *entry = cache->heads[cls];
     HMM_ASSERT(block_cached(block_of(entry)));
-    bin->head = entry->next;
-    bin->room++;
+    cache->heads[cls] = entry->next;
+    cache->rooms[cls]++;
     block_set_state(block_of(entry), BLOCK_INUSE);
     return sampled ? sample_take(cache, entry, class_size(cls)) : entry;
 }
@@ -235,8 +236,8 @@ void *cache_fill(struct thread_cache *cache, size_t size)
  * pops they were counted for are given back. */
 static struct cache_entry *bin_cut(struct thread_cache *cache, unsigned cls, struct cache_entry *tail)
 {
-    struct cache_entry *cut = cache->bins[cls].head;
-    cache->bins[cls].head = NULL;
+    struct cache_entry *cut = cache->heads[cls];
+    cache->heads[cls] = NULL;
     uint32_t blocks = 0;
     for (; cut != NULL; blocks++) {
         struct cache_entry *next = cut->next;
@@ -258,7 +259,7 @@ static void cache_close(struct thread_cache *cache)
     cache->closed = true;
     cache_flush(cache);
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
-        cache->bins[cls].room = 0;
+        cache->rooms[cls] = 0;
 }
 
 /* A free that found its bin full: send half of it back to the arena(s),
@@ -290,14 +291,13 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
             cache_close(cache);
         return false;
     }
-    struct cache_bin *bin = &cache->bins[cls];
     bool consumer = !cache->refilled[cls] && owner != cache->arena;
     uint32_t give = limit - limit / 2u;
-    size_t gone = arena_free_cached(cache->arena, &bin->head, consumer ? SIZE_MAX : give);
+    size_t gone = arena_free_cached(cache->arena, &cache->heads[cls], consumer ? SIZE_MAX : give);
     if (hmm_sampling.on)
         sample_refund(cache, cls, (uint32_t)gone);
     cache->overflowed[cls] = true;
-    bin->room = (intptr_t)(consumer ? bin_room(cache, cls) : give);
+    cache->rooms[cls] = (intptr_t)(consumer ? bin_room(cache, cls) : give);
     return true;
 }
 
@@ -336,12 +336,12 @@ bool cache_push_slow(void *ptr, const char *call)
  * pop it can be counted ahead. */
 static bool cache_admit(struct thread_cache *cache, struct block *b)
 {
-    struct cache_bin *bin = cache_bin_at(cache, b->bin_offset);
-    if (b->bin_offset == 0 || (bin->room <= 0 && !cache_make_room(cache, b)) || bin->room <= 0)
+    unsigned cls = block_class(b);
+    if (cls == 0 || (cache->rooms[cls] <= 0 && !cache_make_room(cache, b)) || cache->rooms[cls] <= 0)
         return false;
-    if (!sample_charge(cache, block_class(b)))
+    if (!sample_charge(cache, cls))
         return false;
-    bin->room--;
+    cache->rooms[cls]--;
     return true;
 }
 
@@ -352,7 +352,7 @@ void cache_release(struct thread_cache *cache, struct block *b)
 {
     struct arena *a = block_chunk(b)->arena;
     if (cache_admit(cache, b))
-        cache_put(cache_bin_at(cache, b->bin_offset), b);
+        cache_put(cache, b);
     else if (a == cache->arena)
         arena_free(a, b);
     else
@@ -366,7 +366,7 @@ void cache_flush(struct thread_cache *cache)
         list = bin_cut(cache, cls, list);
         cache->grown[cls] = 0;
         cache->overflowed[cls] = false;
-        cache->bins[cls].room = bin_room(cache, cls);
+        cache->rooms[cls] = bin_room(cache, cls);
     }
     cache->grown_bytes = 0;
     cache->grown_large_bytes = 0;

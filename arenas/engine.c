@@ -48,7 +48,7 @@ void engine_fork_child(void)
 static void own_cache(const struct arena *a, struct arena_summary *s)
 {
     for (unsigned cls = 1; cls < CLASS_COUNT; cls++)
-        for (struct cache_entry *e = hmm_thread_cache.bins[cls].head; e; e = e->next) {
+        for (struct cache_entry *e = hmm_thread_cache.heads[cls]; e; e = e->next) {
             if (block_chunk(block_of(e))->arena != a)
                 continue;
             s->own_cached_bytes += (size_t)block_of(e)->units << UNIT_SHIFT;
@@ -107,7 +107,7 @@ static int check_own_cache(void)
     struct thread_cache *cache = &hmm_thread_cache;
     for (unsigned cls = 1; cls < CLASS_COUNT; cls++) {
         uint32_t count = 0;
-        for (struct cache_entry *e = cache->bins[cls].head; e != NULL; e = e->next, count++) {
+        for (struct cache_entry *e = cache->heads[cls]; e != NULL; e = e->next, count++) {
             struct block *b = block_of(e);
             struct chunk *c = map_lookup(b);
             if (c == NULL || block_chunk(b) != c || c->state != CHUNK_ARENA || !block_header_valid(b) ||
@@ -118,9 +118,9 @@ static int check_own_cache(void)
             }
         }
         uint32_t bound = CACHE_CLASS_MAX << CACHE_GROWTH_MAX;
-        if (count > bound || cache->bins[cls].room > (intptr_t)bound) {
+        if (count > bound || cache->rooms[cls] > (intptr_t)bound) {
             warn("hmm_check: thread cache: class %u holds %u blocks with room for %zd more, "
-                 "past the bound of %u", cls, count, cache->bins[cls].room, bound);
+                 "past the bound of %u", cls, count, cache->rooms[cls], bound);
             return -1;
         }
     }

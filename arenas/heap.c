@@ -122,10 +122,10 @@ void *heap_memalign(size_t alignment, size_t size)
     return sample_uncached(arena_memalign(hmm_thread_cache.arena, alignment, size), size);
 }
 
-/* A block the profiler may hold (offset 0) stops being that block. */
+/* A block the profiler may hold (class 0) stops being that block. */
 static void sample_forget(void *ptr, struct block *b)
 {
-    if (HMM_UNLIKELY(hmm_sampling.on) && b->bin_offset == 0)
+    if (HMM_UNLIKELY(hmm_sampling.on) && b->cls == 0)
         hmm_sampling.forget(ptr);
 }
 
@@ -142,8 +142,8 @@ void heap_free(void *ptr, const char *call)
         return;
     }
     if (!block_class_valid(b))
-        fatal("%s(): corrupted block header at %p (bin offset 0x%x for a block of %u units)", call, ptr,
-              (unsigned)b->bin_offset, b->units);
+        fatal("%s(): corrupted block header at %p (class %u for a block of %u units)", call, ptr,
+              block_class(b), b->units);
     if (frees_scrubbed())
         arena_scrub(b, call);
     cache_release(&hmm_thread_cache, b);

@@ -62,7 +62,8 @@ static void *huge_format(struct chunk *c, size_t map_size, size_t offset, size_t
     b->prev_units = 0;
     b->chunk_units = (uint32_t)((offset - BLOCK_HEADER) >> UNIT_SHIFT);
     b->units = 0;
-    b->bin_offset = 0;
+    b->cls = 0;
+    b->tag = TAG_LOW;
     block_set_state(b, BLOCK_HUGE);
     return block_payload(b);
 }

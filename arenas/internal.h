@@ -81,28 +81,26 @@ static inline bool frees_scrubbed(void)
 
 /* ---- blocks ------------------------------------------------------------
  * Every block is preceded by this 16-byte header.  Invariants:
- *  - state comes first: an overflow from the block below that reaches the
- *    header changes the tag before anything else, so the free fast path
- *    (which trusts nothing but an exact key) sends that free to the slow
- *    path, which reports the corrupted header;
- *  - key is state, bin_offset and units as one word: the free fast path
- *    compares it with its bin's key in one load;
+ *  - tag comes first, TAG_LOW in every live header: an overflow from the
+ *    block below that reaches the header changes it before anything else,
+ *    so the free fast path (which trusts nothing but an exact key) sends
+ *    that free to the slow path, which reports the corrupted header; and
+ *    the free fast path checks that one byte of the next header
+ *    (block_next_untouched) to catch an overflow of the block it frees;
+ *  - key is tag, cls, state and units as one word: the free fast path
+ *    compares it with its class's key in one load; state is below 0x800,
+ *    so that key >> 28 is units times 16 and KEY_SLOW's bit is no state's;
  *  - units counts the header; the blocks of a chunk tile it exactly, from
  *    the first block at CHUNK_HEADER to the fence header at its end;
  *  - prev_units is the units of the block below (0 for the first block);
  *  - chunk_units is the distance from the chunk's start to this header;
- *  - state is one of the tags below: two bytes that name the state and,
- *    being unlikely in other memory, mark a live header; a header that
- *    stops being one (merged into a neighbour) gets tag 0;
- *  - every tag's low byte, the first an overflow from below reaches, is
- *    TAG_LOW: the free fast path checks that one byte of the next header
- *    (block_next_untouched) to catch an overflow of the block it frees;
+ *  - state is one of the states below: with the tag, being unlikely in
+ *    other memory, they mark a live header; a header that
+ *    stops being one (merged into a neighbour) gets state 0;
  *  - no two FREE blocks are adjacent, and a block is in a bin iff FREE;
  *    a CENTRAL block is free but not merged: its neighbours may be FREE;
- *  - bin_offset is the byte offset of the block's size class in a thread
- *    cache's bins (class x sizeof(struct cache_bin)), 0 when not cacheable;
- *    a block with a class has class_units(class) units, or one more
- *    (block_class_valid);
+ *  - cls is the block's size class, 0 when not cacheable; a block with a
+ *    class has class_units(cls) units, or one more (block_class_valid);
  *  - state is changed atomically (the owner, remote freers and the checker
  *    may look at it concurrently), except by the fast paths' flip between
  *    in use and cached (block_flip_state); the other fields belong to the
@@ -110,20 +108,21 @@ static inline bool frees_scrubbed(void)
  */
 #define TAG_LOW 0xb3u
 enum block_state {
-    BLOCK_FREE = 0x46b3,     /* in one of the arena's bins */
-    BLOCK_INUSE = 0xa1b3,    /* held by the program */
-    BLOCK_CACHED = 0xc5b3,   /* parked in a thread cache */
-    BLOCK_REMOTE = 0xd2b3,   /* on the owner's remote-free stack */
-    BLOCK_CENTRAL = 0x3eb3,  /* on its arena's central list of its class */
-    BLOCK_FENCE = 0xfeb3,    /* the zero-sized header closing a chunk */
-    BLOCK_HUGE = 0x9bb3,     /* a block that is its own mapping */
+    BLOCK_FREE = 0x546,      /* in one of the arena's bins */
+    BLOCK_INUSE = 0x5a1,     /* held by the program */
+    BLOCK_CACHED = 0x5c5,    /* parked in a thread cache */
+    BLOCK_REMOTE = 0x5d2,    /* on the owner's remote-free stack */
+    BLOCK_CENTRAL = 0x53e,   /* on its arena's central list of its class */
+    BLOCK_FENCE = 0x5fe,     /* the zero-sized header closing a chunk */
+    BLOCK_HUGE = 0x59b,      /* a block that is its own mapping */
 };
 
 struct block {
     union {
         struct {
+            uint8_t tag;
+            uint8_t cls;
             uint16_t state;
-            uint16_t bin_offset;
             uint32_t units;
         };
         uint64_t key;
@@ -133,32 +132,33 @@ struct block {
 };
 
 _Static_assert(sizeof(struct block) == BLOCK_HEADER, "the header is 16 bytes");
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "key_bin_offset reads the key's bytes 2-3");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "key_class reads the key's byte 1");
 
-static inline uint64_t block_key(uint16_t state, uint16_t bin_offset, uint32_t units)
+static inline uint64_t block_key(uint16_t state, uint8_t cls, uint32_t units)
 {
-    struct block header = { .state = state, .bin_offset = bin_offset, .units = units };
+    struct block header = { .tag = TAG_LOW, .cls = cls, .state = state, .units = units };
     return header.key;
 }
 
-/* The bin offset in a key, without a second load: a 2-byte load inside the
- * 8 bytes the last fast path stored does not forward on every CPU (AMD
- * Zen), and stalled the malloc-free pair by half. */
-static inline unsigned key_bin_offset(uint64_t key)
+/* The class in a key, from the word already loaded: no narrower load of
+ * the 8 bytes the last fast path stored (a 2-byte one did not forward on
+ * AMD Zen, and stalled the malloc-free pair by half).  Byte 1, so that it
+ * is one instruction (`movzbl %ah`). */
+static inline uintptr_t key_class(uint64_t key)
 {
-    return (unsigned)(key >> 16) & 0xffffu;
+    return (uintptr_t)(key >> 8) & 0xffu;
 }
 
 /* The fast paths' state change, from one state to another, the rest of the
  * key intact: a read-modify-write as wide as the key the free fast path
  * loads, so that a malloc's store forwards to its free's load (a 2-byte
  * store does not, and the pair stalls for a dozen cycles).  A header that
- * was not in state from gets a tag that is no state.  Outside
+ * was not in state from gets a state that is none.  Outside
  * ThreadSanitizer a plain xor, one instruction: only a double free races
  * with it, and that free's claim is what a race may lose. */
 static inline void block_flip_state(struct block *b, uint16_t from, uint16_t to)
 {
-    uint64_t flip = block_key(from ^ to, 0, 0);
+    uint64_t flip = block_key(from, 0, 0) ^ block_key(to, 0, 0);
 #ifdef __SANITIZE_THREAD__
     __atomic_store_n(&b->key, __atomic_load_n(&b->key, __ATOMIC_RELAXED) ^ flip, __ATOMIC_RELAXED);
 #else
@@ -168,7 +168,7 @@ static inline void block_flip_state(struct block *b, uint16_t from, uint16_t to)
 
 /* The header above b still starts with a tag: b's free fast path checks
  * it, as an overflow of b reaches it first.  units16 is b's units times 16,
- * the fast path's key >> 28 (the bin offset, below 4096, shifts out).  The
+ * the fast path's key >> 28 (the state, below 0x800, shifts out).  The
  * header above a block someone holds is stable: only its owner's free or
  * resize merges into it. */
 static inline bool block_next_untouched(const struct block *b, uintptr_t units16)
@@ -254,8 +254,9 @@ static inline void block_set_state(struct block *b, uint16_t state)
 static inline bool block_tagged(const struct block *b)
 {
     uint16_t state = block_state(b);
-    return state == BLOCK_FREE || state == BLOCK_INUSE || state == BLOCK_CACHED ||
-           state == BLOCK_REMOTE || state == BLOCK_CENTRAL || state == BLOCK_FENCE || state == BLOCK_HUGE;
+    bool named = state == BLOCK_FREE || state == BLOCK_INUSE || state == BLOCK_CACHED || state == BLOCK_REMOTE ||
+                 state == BLOCK_CENTRAL || state == BLOCK_FENCE || state == BLOCK_HUGE;
+    return named && __atomic_load_n(&b->tag, __ATOMIC_RELAXED) == TAG_LOW;
 }
 
 /* A header an arena block may have: tagged, and a real size. */
@@ -343,9 +344,10 @@ static inline unsigned size_class(size_t size)
     if (HMM_LIKELY(size <= CLASS_SMALL_MAX))
         return (unsigned)((size + UNIT - 1) >> UNIT_SHIFT);
     /* The first doubling, on every malloc of 513 B..1 KiB: its four classes
-     * are 128 bytes apart, found without the bit scan below. */
+     * are 128 bytes apart, found without the bit scan below, in one add and
+     * one shift: 33 + (size - 513) / 128 with the 33 folded in. */
     if (size <= 2 * CLASS_SMALL_MAX)
-        return 33u + (unsigned)((size - CLASS_SMALL_MAX - 1) >> 7);
+        return (unsigned)((size + 33u * 128u - CLASS_SMALL_MAX - 1u) >> 7);
     if (size > CLASS_MAX)
         return 0;
     unsigned bit = 63u - (unsigned)__builtin_clzl(size - 1);
@@ -446,40 +448,46 @@ static inline bool heap_holds_header(const void *ptr)
 }
 
 /* ---- thread cache: the per-thread state --------------------------------
- * Only the owning thread touches its cache.  A bin holds blocks of exactly
- * class_size(class) usable bytes (or a unit more, where a split left too
- * little to cut), in state BLOCK_CACHED, from any arena: they go back to
- * their own arenas, in batches, when the bin overflows or the thread exits.
- * room is how many more blocks the bin may take (0 for class 0 and when the
- * cache is off): a malloc gives one back, a free takes one first and goes
- * to the slow path when that leaves it negative, one instruction and a
- * branch.  So a bound bin holds cache_limit(class) - room blocks, give or
- * take the one a slow-path free is placing, until the budget changes.
- * key is the header key (struct block) of an in-use block of the class cut
- * exactly, key_long of one a unit longer; 0, which no header has, for
- * class 0, the padding bins and an unbound cache.  While every free must
- * take the slow path (check=full, zero_on_free, sampling) both keys carry
- * KEY_SLOW, which no header has either: the slow path's push takes it off
- * the header's key and makes the fast path's compare.  bins comes first so
- * that a block's bin_offset is its bin's address; there are CACHE_BINS, a
- * power of two, so that any 16-bit offset masked lands in a bin, whose
- * keys then vouch for the offset. */
+ * Only the owning thread touches its cache.  The bin of class cls
+ * (heads[cls], rooms[cls], keys[cls], keys_long[cls]) holds blocks of
+ * exactly class_size(cls) usable bytes (or a unit more, where a split left
+ * too little to cut), in state BLOCK_CACHED, from any arena: they go back
+ * to their own arenas, in batches, when the bin overflows or the thread
+ * exits.  rooms[cls] is how many more blocks the bin may take (0 for
+ * class 0 and when the cache is off): a malloc gives one back, a free
+ * takes one first and goes to the slow path when that leaves it negative,
+ * one instruction and a branch.  So a bound bin holds cache_limit(cls) -
+ * rooms[cls] blocks, give or take the one a slow-path free is placing,
+ * until the budget changes.  keys[cls] is the header key (struct block) of
+ * an in-use block of the class cut exactly, keys_long[cls] of one a unit
+ * longer; 0 for class 0, for every cls byte past the classes and in an
+ * unbound cache: only a header of zeroes has key 0, and its own tag, which
+ * the fast path's check of the header above then reads (units 0), is not
+ * TAG_LOW.  While every free must take the slow path (check=full,
+ * zero_on_free, sampling) the classes' keys carry KEY_SLOW, which no
+ * header has: the slow path's push takes it off the header's key and makes
+ * the fast path's compare (a header of KEY_SLOW alone then matches key 0,
+ * and fails on its own tag as a header of zeroes does).  One array per field, so that the fast paths
+ * address an entry as the cache's offset plus the class times 8 (the
+ * header's cls byte, or the malloc's class), in one operand: keys and
+ * keys_long have an entry for each of the 256 values of the byte, so a
+ * forged class reads a key that fails, and heads and rooms are read only
+ * for a class whose key matched, or the malloc's.  No two entries of a
+ * class lie a multiple of 4 KiB apart: with the keys first, a free's load
+ * of keys[cls] was taken for a reload of the last malloc's store to
+ * heads[cls], 4096 bytes on (4K aliasing), and `fast32` ran 5 % slower
+ * than with 32-byte bins. */
 struct cache_entry {
     struct cache_entry *next;
 };
 
-struct cache_bin {
-    struct cache_entry *head;
-    intptr_t room;
-    uint64_t key;
-    uint64_t key_long;            /* the key of a block cut a unit longer */
-};
-
-#define CACHE_BINS 64u            /* CLASS_COUNT rounded up to a power of two */
-#define CACHE_OFFSET_MASK ((CACHE_BINS - 1u) * (unsigned)sizeof(struct cache_bin))
+#define CACHE_KEYS 256u           /* one for each value of a header's cls byte */
 
 struct thread_cache {
-    struct cache_bin bins[CACHE_BINS];
+    struct cache_entry *heads[CLASS_COUNT];
+    intptr_t rooms[CLASS_COUNT];
+    uint64_t keys[CACHE_KEYS];
+    uint64_t keys_long[CACHE_KEYS];   /* the key of a block cut a unit longer */
     struct arena *arena;        /* the arena this thread is bound to */
     size_t budget;              /* bytes it may hold, see cache.c */
     uint32_t state;             /* enum cache_state */
@@ -500,10 +508,12 @@ struct thread_cache {
  * in this bit only. */
 #define KEY_ONE_UNIT ((uint64_t)1 << 32)
 
-/* The top bit of units, which no block has (an arena block is below 2^31
- * units, a huge block's header says 0): set in the bins' keys while every
- * free must reach the slow path. */
-#define KEY_SLOW ((uint64_t)1 << 63)
+/* A bit of state that no state has, set in the classes' keys while every
+ * free must reach the slow path.  A state bit, not one of units, so that
+ * a header that matches a key with it taken off still has key >> 28 its
+ * units times 16: one forged to match class 0's key (KEY_SLOW alone) has
+ * its own tag checked, not a byte gigabytes away. */
+#define KEY_SLOW ((uint64_t)0x800 << 16)
 
 #define CACHE_CLASS_MAX 128u      /* blocks one bin may hold, until it grows */
 #define CACHE_CLASS_MIN 4u        /* blocks a large class's bin may grow to (cache_grow) */
@@ -514,12 +524,14 @@ struct thread_cache {
 #define CACHE_TOTAL_SHARES 4u    /* all caches together: this many cache_size */
 #define CONSUMER_SHARE 4u        /* a consumer's bin: this part of the limit (cache_make_room) */
 
-_Static_assert(sizeof(struct cache_bin) == 32, "offsets and the mask assume 32-byte bins");
-_Static_assert(CLASS_COUNT <= CACHE_BINS, "every class has a bin");
-_Static_assert(CACHE_BINS * sizeof(struct cache_bin) <= 0x1000, "a key >> 28 is its units times 16");
-_Static_assert(((BLOCK_FREE | BLOCK_INUSE | BLOCK_CACHED | BLOCK_REMOTE | BLOCK_CENTRAL | BLOCK_FENCE | BLOCK_HUGE) & 0xff) == TAG_LOW &&
-                   ((BLOCK_FREE & BLOCK_INUSE & BLOCK_CACHED & BLOCK_REMOTE & BLOCK_CENTRAL & BLOCK_FENCE & BLOCK_HUGE) & 0xff) == TAG_LOW,
-               "every tag ends in TAG_LOW");
+_Static_assert(CLASS_COUNT <= CACHE_KEYS, "every class has a key");
+_Static_assert(offsetof(struct thread_cache, keys) % 4096 != 0 && offsetof(struct thread_cache, keys_long) % 4096 != 0 &&
+                   (offsetof(struct thread_cache, keys) - offsetof(struct thread_cache, rooms)) % 4096 != 0 &&
+                   (offsetof(struct thread_cache, keys_long) - offsetof(struct thread_cache, rooms)) % 4096 != 0,
+               "no two entries of a class 4 KiB apart");
+_Static_assert((BLOCK_FREE | BLOCK_INUSE | BLOCK_CACHED | BLOCK_REMOTE | BLOCK_CENTRAL | BLOCK_FENCE | BLOCK_HUGE) <
+                   0x800,
+               "no state has KEY_SLOW's bit, nor the top four bits (a key >> 28 is its units times 16)");
 
 enum cache_state { CACHE_UNBOUND = 0, CACHE_BOUND = 1, CACHE_EXITED = 2 };
 
@@ -555,118 +567,155 @@ static inline size_t cache_take_sampled(void)
 
 static inline unsigned block_class(const struct block *b)
 {
-    return b->bin_offset / sizeof(struct cache_bin);
+    return b->cls;
 }
 
-/* A header's bin offset is 0 or names a class whose blocks have its units
- * (or one more): anything else was overwritten. */
+/* A header's class is 0 or one whose blocks have its units (or one more):
+ * anything else was overwritten. */
 static inline bool block_class_valid(const struct block *b)
 {
     unsigned cls = block_class(b);
-    if (b->bin_offset % sizeof(struct cache_bin) != 0 || cls >= CLASS_COUNT)
+    if (cls >= CLASS_COUNT)
         return false;
     return cls == 0 || b->units - class_units(cls) <= 1u;
 }
 
-static inline struct cache_bin *cache_bin_at(struct thread_cache *cache, unsigned offset)
+/* The fast paths reach the calling thread's cache through the %fs segment:
+ * the initial-exec offset of the cache, one load from the GOT (the ABI's
+ * `movq x@gottpoff(%rip)`), is the base of every access and the class its
+ * index, scaled by 8 in the operand (`%fs:heads(%base,%cls,8)`), so no
+ * instruction is spent on the thread pointer nor on an entry's address.
+ * A bin's head and room are read and written in assembly: gcc (12) puts
+ * base + cls * 8 in a register of its own when two accesses share it (its
+ * straight-line strength reduction, and its x86 address costs), one
+ * instruction more on each path.  Under ThreadSanitizer (which does not
+ * see segment accesses) a plain pointer and plain C. */
+#if defined(__x86_64__) && defined(__SEG_FS) && !defined(__SANITIZE_THREAD__)
+typedef struct thread_cache __seg_fs fast_cache;
+
+static inline fast_cache *fast_cache_get(void)
 {
-    return (struct cache_bin *)((char *)cache->bins + offset);
+    uintptr_t offset;
+    __asm__("movq hmm_thread_cache@gottpoff(%%rip), %0" : "=r"(offset));
+    return (fast_cache *)offset;
 }
 
-/* The fast paths reach the calling thread's bins through the %fs segment:
- * the initial-exec offset of the cache plus the bin's offset is the whole
- * address, one add from the GOT (the ABI's `addq x@gottpoff(%rip)` form),
- * so no instruction is spent on the thread pointer itself.  The address
- * is kept in %rcx: gcc otherwise builds it in %rax and the malloc fast
- * path pays a move to return the block there.  Under ThreadSanitizer
- * (which does not see segment accesses) plain pointers. */
-#if defined(__x86_64__) && defined(__SEG_FS) && !defined(__SANITIZE_THREAD__)
-typedef struct cache_bin __seg_fs fast_bin;
+#define FAST_AT(field) "%%fs:%c[" #field "](%[cache],%[cls],8)"
+#define FAST_OPERANDS(cache, cls)                                                                    \
+    [cache] "r"(cache), [cls] "r"(cls), [heads] "i"(offsetof(struct thread_cache, heads)),           \
+        [rooms] "i"(offsetof(struct thread_cache, rooms))
 
-static inline fast_bin *fast_bin_at(uintptr_t offset)
+static inline struct cache_entry *fast_head(fast_cache *cache, uintptr_t cls)
 {
-    uintptr_t address = offset;
-    __asm__("addq hmm_thread_cache@gottpoff(%%rip), %0" : "+c"(address) : : "cc");
-    return (fast_bin *)address;
+    struct cache_entry *head;
+    __asm__ volatile("movq " FAST_AT(heads) ", %[head]" : [head] "=r"(head) : FAST_OPERANDS(cache, cls) : "memory");
+    return head;
+}
+
+/* The pop's bookkeeping: next heads the bin, which has room for one more. */
+static inline void fast_pop(fast_cache *cache, uintptr_t cls, struct cache_entry *next)
+{
+    __asm__ volatile("movq %[next], " FAST_AT(heads) "\n\taddq $1, " FAST_AT(rooms)
+                     :
+                     : [next] "r"(next), FAST_OPERANDS(cache, cls)
+                     : "memory");
+}
+
+/* Take one of the bin's room: true when that left none (negative). */
+static inline bool fast_room_take(fast_cache *cache, uintptr_t cls)
+{
+    bool full;
+    __asm__ volatile("subq $1, " FAST_AT(rooms) : "=@ccs"(full) : FAST_OPERANDS(cache, cls) : "memory");
+    return full;
+}
+
+static inline void fast_push(fast_cache *cache, uintptr_t cls, struct cache_entry *entry)
+{
+    struct cache_entry *head;
+    __asm__ volatile("movq " FAST_AT(heads) ", %[head]\n\tmovq %[head], (%[entry])\n\tmovq %[entry], " FAST_AT(heads)
+                     : [head] "=&r"(head)
+                     : [entry] "r"(entry), FAST_OPERANDS(cache, cls)
+                     : "memory");
 }
 #else
-typedef struct cache_bin fast_bin;
+typedef struct thread_cache fast_cache;
 
-static inline fast_bin *fast_bin_at(uintptr_t offset)
+static inline fast_cache *fast_cache_get(void)
 {
-    return cache_bin_at(&hmm_thread_cache, (unsigned)offset);
+    return &hmm_thread_cache;
+}
+
+static inline struct cache_entry *fast_head(fast_cache *cache, uintptr_t cls)
+{
+    return cache->heads[cls];
+}
+
+static inline void fast_pop(fast_cache *cache, uintptr_t cls, struct cache_entry *next)
+{
+    cache->heads[cls] = next;
+    cache->rooms[cls]++;
+}
+
+static inline bool fast_room_take(fast_cache *cache, uintptr_t cls)
+{
+    return --cache->rooms[cls] < 0;
+}
+
+static inline void fast_push(fast_cache *cache, uintptr_t cls, struct cache_entry *entry)
+{
+    entry->next = cache->heads[cls];
+    cache->heads[cls] = entry;
 }
 #endif
-
-/* The bin for a malloc of size: for the 16-byte classes the rounded size
- * times two is the bin's offset; for the four classes of 513 B..1 KiB,
- * 128 bytes apart from class 33 on, the size past 512 over four rounded
- * down to a bin (size_class's shift, with the class's offset folded in:
- * 33 bins are 128 x 33 bytes over four). */
-#define FIRST_DOUBLING_BIAS (33u * (unsigned)sizeof(struct cache_bin) * 4u - CLASS_SMALL_MAX - 1u)
-
-static inline fast_bin *cache_bin_for(size_t size)
-{
-    if (HMM_LIKELY(size <= CLASS_SMALL_MAX))
-        return fast_bin_at(((size + UNIT - 1) >> UNIT_SHIFT) * sizeof(struct cache_bin));
-    if (size <= 2 * CLASS_SMALL_MAX)
-        return fast_bin_at(((size + FIRST_DOUBLING_BIAS) >> 2) & ~(uintptr_t)(sizeof(struct cache_bin) - 1));
-    return fast_bin_at(size_class(size) * sizeof(struct cache_bin));
-}
 
 /* The malloc fast path: a pop. */
 static inline void *cache_pop(size_t size)
 {
-    fast_bin *bin = cache_bin_for(size);
-    struct cache_entry *entry = bin->head;
+    fast_cache *cache = fast_cache_get();
+    uintptr_t cls = size_class(size);
+    struct cache_entry *entry = fast_head(cache, cls);
     if (HMM_UNLIKELY(entry == NULL))
         return NULL;
-    bin->head = entry->next;
-    bin->room++;
+    fast_pop(cache, cls, entry->next);
     block_flip_state(block_of(entry), BLOCK_CACHED, BLOCK_INUSE);
     return entry;
 }
 
-/* Park a block the program held in a bin whose room was taken. */
-static inline void cache_put(struct cache_bin *bin, struct block *b)
+/* Park a block the program held in its bin, whose room was taken. */
+static inline void cache_put(struct thread_cache *cache, struct block *b)
 {
     struct cache_entry *entry = block_payload(b);
-    entry->next = bin->head;
-    bin->head = entry;
+    entry->next = cache->heads[b->cls];
+    cache->heads[b->cls] = entry;
     block_set_state(b, BLOCK_CACHED);
 }
 
-/* The bin's keys vouch for the block at b, whose header holds key (want:
- * key as the bin holds it): the class its bin offset names, cut exactly
- * or a unit longer, with the header above untouched. */
-static inline __attribute__((always_inline)) bool cache_bin_vouches(const fast_bin *bin, const struct block *b,
-                                                                    uint64_t key, uint64_t want)
+/* Class cls's keys vouch for the block at b, whose header holds key (want:
+ * key as the keys hold it): cls is its class, cut exactly or a unit
+ * longer, with the header above untouched.  cls may be any byte: only the
+ * keys are read. */
+static inline __attribute__((always_inline)) bool cache_bin_vouches(const fast_cache *cache, uintptr_t cls,
+                                                                    const struct block *b, uint64_t key,
+                                                                    uint64_t want)
 {
-    if (HMM_UNLIKELY(want != bin->key) && want != bin->key_long)
+    if (HMM_UNLIKELY(want != cache->keys[cls]) && want != cache->keys_long[cls])
         return false;
     return HMM_LIKELY(block_next_untouched(b, (uintptr_t)(key >> 28)));
 }
 
 void cache_overflow(void *ptr);   /* cache.c: the free fast path's full bin */
 
-/* The bin a block's key names, its offset masked into the bins (a forged
- * offset still lands on a bin, whose keys it then fails). */
-static inline fast_bin *key_bin(uint64_t key)
-{
-    return fast_bin_at(key_bin_offset(key) & CACHE_OFFSET_MASK);
-}
-
 /* Every free push into the thread cache, in one place so that its paths
  * cannot drift apart.  It checks that the pointer's header lies in the
- * sbrk heap; that its key is an in-use block's of the class its bin offset
+ * sbrk heap; that its key is an in-use block's of the class its cls byte
  * names, cut exactly or a unit longer (a double free, an overwritten
- * header or an offset forged out of range or to another class does not
+ * header or a class forged out of range or to another class does not
  * match); that a sized free's size fits (a block pushed has no canary: its
  * usable bytes are its units less the header); that the header above is
  * untouched (block_next_untouched); and that the bin has room, which it
  * takes.  The fast path (admit NULL) hands a block whose bin is full to
  * cache_overflow (a jump: the pair pays nothing for it), which takes it
- * either way.  It compares the key with the bin's keys,
+ * either way.  It compares the key with the class's keys,
  * which carry KEY_SLOW while every free must reach the slow path
  * (check=full, zero_on_free, sampling): that path (cache_push_slow) makes
  * the same compare with KEY_SLOW added to the header's key, gives the room
@@ -682,22 +731,22 @@ static inline __attribute__((always_inline)) bool cache_push_block(void *ptr, si
         return false;
     struct block *b = block_of(ptr);
     uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
-    fast_bin *bin = key_bin(key);
-    if (HMM_UNLIKELY(!cache_bin_vouches(bin, b, key, slow ? key ^ KEY_SLOW : key)))
+    fast_cache *cache = fast_cache_get();
+    uintptr_t cls = key_class(key);
+    if (HMM_UNLIKELY(!cache_bin_vouches(cache, cls, b, key, slow ? key ^ KEY_SLOW : key)))
         return false;
     if (HMM_UNLIKELY(size > (uintptr_t)(key >> 28) - BLOCK_HEADER))
         return false;
-    if (HMM_UNLIKELY(--bin->room < 0) && !slow) {
+    bool full = fast_room_take(cache, cls);
+    if (HMM_UNLIKELY(full) && !slow) {
         cache_overflow(ptr);
         return true;
     }
-    if (HMM_UNLIKELY(bin->room < 0) || (slow && !admit(b, call))) {
-        bin->room++;
+    if (HMM_UNLIKELY(full) || (slow && !admit(b, call))) {
+        cache->rooms[cls]++;
         return false;
     }
-    struct cache_entry *entry = ptr;
-    entry->next = bin->head;
-    bin->head = entry;
+    fast_push(cache, cls, ptr);
     block_flip_state(b, BLOCK_INUSE, BLOCK_CACHED);
     return true;
 }
@@ -717,17 +766,17 @@ static inline bool cache_push(void *ptr)
 }
 
 /* malloc_usable_size and realloc's no-op of a block in use of a cached
- * class, without the chunk lookup: the free fast path's checks (the key
- * its bin offset names, the header above untouched), for the usable bytes
- * of its units less the header; 0 (an unbound cache's keys, a header of
- * zeroes) for anything else, which heap_block then vets. */
+ * class, without the chunk lookup: the free fast path's checks (the keys
+ * of the class its cls byte names, the header above untouched), for the
+ * usable bytes of its units less the header; 0 (an unbound cache's keys,
+ * a header of zeroes) for anything else, which heap_block then vets. */
 static inline size_t cache_usable(const void *ptr)
 {
     if (!heap_holds_header(ptr))
         return 0;
     const struct block *b = block_of(ptr);
     uint64_t key = __atomic_load_n(&b->key, __ATOMIC_RELAXED);
-    if (key == 0 || !cache_bin_vouches(key_bin(key), b, key, key))
+    if (key == 0 || !cache_bin_vouches(fast_cache_get(), key_class(key), b, key, key))
         return 0;
     return (size_t)(key >> 28) - BLOCK_HEADER;
 }
@@ -737,16 +786,16 @@ static inline size_t cache_usable(const void *ptr)
  * path keeps no count, so with sampling on a bin's list holds only mallocs
  * counted ahead: a block is charged to its class's sample_pops when it
  * enters the list and refunded when it leaves other than by a pop, and the
- * free fast path is off (every bin key has KEY_SLOW) so that no free adds to a list
+ * free fast path is off (every class's key has KEY_SLOW) so that no free adds to a list
  * unseen.  A class's countdown is an exponential draw of bytes divided by
  * the class's size, so each class is sampled as a Poisson process over its
  * bytes; uncached sizes count bytes in sample_bytes.  A chosen block leaves
- * with bin offset 0, set in `sampled` for lib/ to record; heap_free and
- * heap_realloc report every block with offset 0 to `forget`. */
+ * with class 0, set in `sampled` for lib/ to record; heap_free and
+ * heap_realloc report every block of class 0 to `forget`. */
 struct sampling {
     bool on;
     uint64_t (*interval)(void);         /* bytes to the next sample, random */
-    void (*forget)(void *ptr);          /* a block with offset 0 is freed or resized */
+    void (*forget)(void *ptr);          /* a block of class 0 is freed or resized */
 };
 
 extern struct sampling hmm_sampling;

@@ -3,8 +3,8 @@
  * in cache.c, the block is cut in arena.c, and if the two drift apart every
  * free silently takes the slow path.  For each cached class, a few blocks
  * of exactly the class's size and of one byte more than the class below:
- * the header's first word must equal the bin's key or key_long, and the
- * block must be in use, in the sbrk heap, with the class's bin offset. */
+ * the header's first word must equal the class's key or key_long, and the
+ * block must be in use, in the sbrk heap, with the class in its header. */
 #include "config.h"
 
 #include "hmm.h"
@@ -16,13 +16,13 @@ static void check_block(void *p, size_t size)
     CHECK(p != NULL, "malloc(%zu)", size);
     struct block *b = block_of(p);
     unsigned cls = size_class(size);
-    struct cache_bin *bin = &hmm_thread_cache.bins[cls];
     CHECK(heap_holds_header(p), "malloc(%zu) = %p is outside the published heap", size, p);
     CHECK(block_state(b) == BLOCK_INUSE && block_class(b) == cls, "malloc(%zu): state %#x, class %u",
           size, block_state(b), block_class(b));
-    CHECK(b->key == bin->key || b->key == bin->key_long,
+    uint64_t key = hmm_thread_cache.keys[cls], key_long = hmm_thread_cache.keys_long[cls];
+    CHECK(b->key == key || b->key == key_long,
           "malloc(%zu): header key %#llx, bin keys %#llx %#llx (units %u, class_units %u)", size,
-          (unsigned long long)b->key, (unsigned long long)bin->key, (unsigned long long)bin->key_long,
+          (unsigned long long)b->key, (unsigned long long)key, (unsigned long long)key_long,
           b->units, class_units(cls));
 }
 

@@ -6,12 +6,17 @@
  *  - overflow N, N = 1..16: write N bytes past the usable end of a live
  *    block, into the header of the live block just above it, then free
  *    that one;
- *  - forge OFFSET: the header's cache-bin offset set to a value no block
- *    has (just past the real classes, the same plus 8, 0xfff0) with the
- *    rest of the header intact, then free;
- *  - wrong_class: a 48-byte block's bin offset set to the 80-byte class,
- *    then free and malloc(80): either the free stops the program with the
- *    line, or malloc(80) returns a block of at least 80 usable bytes.
+ *  - forge CLASS: the header's class byte set to a value no block has
+ *    (just past the real classes, the one after, 0xff) with the rest of
+ *    the header intact, then free;
+ *  - wrong_class: a 48-byte block's class set to the 80-byte class, then
+ *    free and malloc(80): either the free stops the program with the
+ *    line, or malloc(80) returns a block of at least 80 usable bytes;
+ *  - key WORD: the header's first 8 bytes (tag, class, state, units) set
+ *    to WORD, a header of zeroes and of zeroes but for one bit, with the
+ *    default options and with check=full (whose thread cache keys carry
+ *    KEY_SLOW, which the slow path's push takes off the header's key):
+ *    the free must not read past the header on the units such a key says.
  *
  * Each case runs in a child (this program again, "case NAME ARG"). */
 #include "config.h"
@@ -74,13 +79,18 @@ static void overflow(size_t bytes)
     go_on();
 }
 
-static void forge(uint16_t offset)
+/* A live 48-byte block of a bound thread (its bins open) with its class
+ * byte, or its whole key, set to value, then freed. */
+static void forge(bool whole_key, uint64_t value)
 {
-    void *warm = hmm_malloc(48);   /* the thread is bound, its bins open */
+    void *warm = hmm_malloc(48);
     hmm_free(warm);
     char *p = hmm_malloc(48);
     CHECK(p != NULL, "malloc(48)");
-    block_of(p)->bin_offset = offset;
+    if (whole_key)
+        block_of(p)->key = value;
+    else
+        block_of(p)->cls = (uint8_t)value;
     printf("ptr %p\n", (void *)p);
     hmm_free(p);
     go_on();
@@ -111,12 +121,12 @@ static int check_one_line(const char *name, const struct child *c)
     return 0;
 }
 
-static int run(const char *name, const char *arg, bool may_go_on)
+static int run_with(const char *options, const char *name, const char *arg, bool may_go_on)
 {
     struct child c;
-    char label[64];
-    snprintf(label, sizeof(label), "%s %s", name, arg);
-    child_self(&c, NULL, "case", name, arg);
+    char label[96];
+    snprintf(label, sizeof(label), "%s %s%s%s", name, arg, options ? " " : "", options ? options : "");
+    child_self(&c, options, "case", name, arg);
     if (may_go_on && child_exited(&c, 0) && c.err_len == 0) {
         printf("PASS: %s: the offset was not trusted (%s)", label, c.out);
         return 0;
@@ -124,16 +134,33 @@ static int run(const char *name, const char *arg, bool may_go_on)
     return check_one_line(label, &c);
 }
 
+static int run(const char *name, const char *arg, bool may_go_on)
+{
+    return run_with(NULL, name, arg, may_go_on);
+}
+
+/* A header of zeroes, and of zeroes but for one bit, each bit in turn. */
+static int run_keys(const char *options)
+{
+    int failures = 0;
+    char arg[32];
+    for (int bit = -1; bit < 64; bit++) {
+        snprintf(arg, sizeof(arg), "%#llx", bit < 0 ? 0ull : 1ull << bit);
+        failures += run_with(options, "key", arg, false);
+    }
+    return failures;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc == 4 && strcmp(argv[1], "case") == 0) {
         alarm(20);   /* a hang is a failure, not a stuck test */
-        unsigned long arg = strtoul(argv[3], NULL, 0);
+        unsigned long long arg = strtoull(argv[3], NULL, 0);
         if (!strcmp(argv[2], "overflow"))
             overflow(arg);
-        if (!strcmp(argv[2], "forge"))
-            forge((uint16_t)arg);
+        if (!strcmp(argv[2], "forge") || !strcmp(argv[2], "key"))
+            forge(!strcmp(argv[2], "key"), arg);
         fprintf(stderr, "no case %s\n", argv[2]);
         return 2;
     }
@@ -144,14 +171,15 @@ int main(int argc, char **argv)
         snprintf(arg, sizeof(arg), "%d", bytes);
         failures += run("overflow", arg, false);
     }
-    unsigned past = CLASS_COUNT * (unsigned)sizeof(struct cache_bin);
-    unsigned forged[] = { past, past + 8, 0xfff0 };
+    unsigned forged[] = { CLASS_COUNT, CLASS_COUNT + 1, 0xff };
     for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
-        snprintf(arg, sizeof(arg), "%#x", forged[i]);
+        snprintf(arg, sizeof(arg), "%u", forged[i]);
         failures += run("forge", arg, false);
     }
-    snprintf(arg, sizeof(arg), "%#x", size_class(80) * (unsigned)sizeof(struct cache_bin));
+    snprintf(arg, sizeof(arg), "%u", size_class(80));
     failures += run("forge", arg, true);
+    failures += run_keys(NULL);
+    failures += run_keys("check=full");
     printf("%d case(s) failed\n", failures);
     return failures ? 1 : 0;
 }

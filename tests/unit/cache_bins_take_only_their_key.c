@@ -1,7 +1,7 @@
 /* The thread cache's fast paths: a bound cache's bin takes back (push) an
  * in-use block of its class and hands it out again (pop, last in first
  * out); it refuses a block whose header does not match its key (a double
- * free, an overwritten size or bin offset) and a pointer outside the sbrk
+ * free, an overwritten size or class) and a pointer outside the sbrk
  * heap; and it takes no more blocks than it has room for: a full bin
  * sends half back to the arena before it takes the next. */
 #include "internal.h"
@@ -30,14 +30,18 @@ int main(void)
     b->units += 2;
     CHECK(!cache_push(p), "a block with an overwritten size was taken");
     b->units -= 2;
-    b->bin_offset = (uint16_t)(size_class(48) * sizeof(struct cache_bin));
-    CHECK(!cache_push(p), "a block with another class's bin offset was taken");
-    b->bin_offset = (uint16_t)(size_class(32) * sizeof(struct cache_bin));
+    b->cls = (uint8_t)size_class(48);
+    CHECK(!cache_push(p), "a block with another class was taken");
+    for (unsigned forged = CLASS_COUNT; forged < CACHE_KEYS; forged++) {
+        b->cls = (uint8_t)forged;
+        CHECK(!cache_push(p), "a block with class %u, past the classes, was taken", forged);
+    }
+    b->cls = (uint8_t)size_class(32);
     long on_stack[4] = { 0 };
     CHECK(!cache_push(&on_stack[2]), "a pointer outside the heap was taken");
 
-    struct cache_bin *bin = &hmm_thread_cache.bins[size_class(32)];
-    intptr_t room = bin->room;
+    unsigned cls = size_class(32);
+    intptr_t room = hmm_thread_cache.rooms[cls];
     CHECK(room > 0 && room <= (intptr_t)cache_limit(&hmm_thread_cache, size_class(32)), "room %zd", room);
     struct cache_entry *fresh;
     arena_fill(&owner, size_class(32), &fresh, (size_t)room, (size_t)room);
@@ -50,10 +54,11 @@ int main(void)
     }
     CHECK(cache_push(p), "a full bin did not make room for one more block");
     size_t held = 0;
-    for (struct cache_entry *e = bin->head; e != NULL; e = e->next)
+    for (struct cache_entry *e = hmm_thread_cache.heads[cls]; e != NULL; e = e->next)
         held++;
-    uint32_t limit = cache_limit(&hmm_thread_cache, size_class(32));
-    CHECK(bin->head == p && bin->room >= 0 && held + (size_t)bin->room == limit,
-          "a full bin took a block without sending some back: %zu held, room %zd", held, bin->room);
+    uint32_t limit = cache_limit(&hmm_thread_cache, cls);
+    room = hmm_thread_cache.rooms[cls];
+    CHECK(hmm_thread_cache.heads[cls] == (struct cache_entry *)p && room >= 0 && held + (size_t)room == limit,
+          "a full bin took a block without sending some back: %zu held, room %zd", held, room);
     return 0;
 }

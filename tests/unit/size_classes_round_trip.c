@@ -1,8 +1,8 @@
 /* Size classes: every class's size maps back to the class, every size from
  * 1 byte to CLASS_MAX maps to the smallest class that holds it, larger
  * sizes to class 0 (not cacheable), and a class's blocks have its size in
- * units plus the header (plus the canary with check=full); and the malloc
- * fast path's own lookup (cache_bin_for) finds every size's class's bin. */
+ * units plus the header (plus the canary with check=full).  The malloc
+ * fast path finds its class with size_class itself. */
 #include "internal.h"
 #include "testutil.h"
 
@@ -23,12 +23,6 @@ int main(void)
         CHECK(cls == 1 || class_size(cls - 1) < size, "size %zu: class %u is not the smallest", size, cls);
     }
     CHECK(size_class(CLASS_MAX + 1) == 0 && size_class((size_t)1 << 40) == 0, "large sizes have a class");
-    for (size_t size = 0; size <= CLASS_MAX + 1; size++) {
-        uintptr_t bin = (uintptr_t)cache_bin_for(size);
-        uintptr_t want = (uintptr_t)fast_bin_at(size_class(size) * sizeof(struct cache_bin));
-        CHECK(bin == want, "size %zu: the fast path's bin is %zd bins from class %u's", size,
-              ((intptr_t)bin - (intptr_t)want) / (intptr_t)sizeof(struct cache_bin), size_class(size));
-    }
 
     for (unsigned cls = 1; cls < CLASS_COUNT; cls++)
         CHECK(class_units(cls) == class_size(cls) / UNIT + 1, "class %u: %u units", cls, class_units(cls));
