@@ -517,7 +517,6 @@ struct thread_cache {
 
 #define CACHE_CLASS_MAX 128u      /* blocks one bin may hold, until it grows */
 #define CACHE_CLASS_MIN 4u        /* blocks a large class's bin may grow to (cache_grow) */
-#define CACHE_CLASS_MIN 4u        /* blocks a large class's bin may hold (cache_limit) */
 #define CACHE_GROWTH_MAX 4u       /* doublings of it: 2,048 blocks */
 #define CACHE_GROWTH_SHARE 16u    /* all growth together: at most budget / this */
 #define CACHE_LARGE_GROWTH_SHARE 1u /* large classes' growth to CACHE_CLASS_MIN: budget / this */
