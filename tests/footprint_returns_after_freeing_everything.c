@@ -139,6 +139,8 @@ int main(void)
     CHECK(s1.returned_bytes > s0.returned_bytes,
           "nothing was given back to the kernel (returned_bytes %zu)", s1.returned_bytes);
 #ifdef HMM_OVERRIDE
+    if (s1.footprint_bytes > s0.footprint_bytes + SLACK_NATURAL)
+        hmm_stats_print(2, "text");   /* which arena kept its chunks: seen once in a loaded make check */
     CHECK(s1.footprint_bytes <= s0.footprint_bytes + SLACK_NATURAL,
           "footprint %zu after freeing everything, %zu at the start: hmm kept %zu bytes",
           s1.footprint_bytes, s0.footprint_bytes, s1.footprint_bytes - s0.footprint_bytes);
