@@ -8,8 +8,7 @@
  * (with the default 1 MiB pad and 2 MiB threshold: together they pass
  * the limit, and each is larger than the pad): the break may move in the
  * first two rounds only.  After decay_ms a give trims the top again. */
-#include "internal.h"
-#include "testutil.h"
+#include "region_rounds.h"
 
 #include <time.h>
 
@@ -17,39 +16,14 @@
 #define ROUNDS 20
 #define BUFFER (2 * GRANULE)
 
-static uintptr_t brk_now(void)
-{
-    struct region_stats s;
-    region_stats(&s);
-    CHECK(region_check() == 0, "region_check failed (the line above says why)");
-    return s.brk;
-}
-
-/* Take both buffers and give them back; the break moves it made. */
-static unsigned round_moves(void)
-{
-    uintptr_t at = brk_now(), was;
-    unsigned moves = 0;
-    struct chunk *buffer[2];
-    for (int i = 0; i < 2; i++) {
-        CHECK((buffer[i] = region_take(BUFFER, NULL)) != NULL, "region_take(2 MiB) failed");
-        was = at, at = brk_now(), moves += at != was;
-    }
-    for (int i = 0; i < 2; i++) {
-        region_give(buffer[i]);
-        was = at, at = brk_now(), moves += at != was;
-    }
-    return moves;
-}
-
 int main(void)
 {
     hmm_tunables.decay_ms = DECAY_MS;
     CHECK(region_take(GRANULE, NULL) != NULL, "region_take failed");
     uintptr_t start = brk_now();
-    unsigned early = round_moves() + round_moves(), late = 0;
+    unsigned early = round_moves(2, BUFFER) + round_moves(2, BUFFER), late = 0;
     for (int i = 2; i < ROUNDS; i++)
-        late += round_moves();
+        late += round_moves(2, BUFFER);
     CHECK(late == 0, "rounds 3 to %d of two 2 MiB chunks taken and given back moved the break %u times",
           ROUNDS, late);
 

@@ -9,46 +9,20 @@
  * rounds only (before, rounds 3 to 10 moved it 88 times).  A program of smaller chunks keeps only the largest
  * (region_break_stops_bouncing, and freed_reserve_does_not_raise_the_
  * dirty_limit, whose buffers after a trim go back). */
-#include "internal.h"
-#include "testutil.h"
+#include "region_rounds.h"
 
 #define DECAY_MS 2000
 #define ROUNDS 10
 #define CHUNKS 12
 #define BUFFER (8 * GRANULE)
 
-static uintptr_t brk_now(void)
-{
-    struct region_stats s;
-    region_stats(&s);
-    CHECK(region_check() == 0, "region_check failed (the line above says why)");
-    return s.brk;
-}
-
-/* Take the chunks and give them back; the break moves it made. */
-static unsigned round_moves(void)
-{
-    uintptr_t at = brk_now(), was;
-    unsigned moves = 0;
-    struct chunk *buffer[CHUNKS];
-    for (int i = 0; i < CHUNKS; i++) {
-        CHECK((buffer[i] = region_take(BUFFER, NULL)) != NULL, "region_take(8 MiB) failed");
-        was = at, at = brk_now(), moves += at != was;
-    }
-    for (int i = 0; i < CHUNKS; i++) {
-        region_give(buffer[i]);
-        was = at, at = brk_now(), moves += at != was;
-    }
-    return moves;
-}
-
 int main(void)
 {
     hmm_tunables.decay_ms = DECAY_MS;
     CHECK(region_take(GRANULE, NULL) != NULL, "region_take failed");
-    unsigned early = round_moves() + round_moves(), late = 0;
+    unsigned early = round_moves(CHUNKS, BUFFER) + round_moves(CHUNKS, BUFFER), late = 0;
     for (int i = 2; i < ROUNDS; i++)
-        late += round_moves();
+        late += round_moves(CHUNKS, BUFFER);
     CHECK(late == 0, "rounds 3 to %d of %d chunks of 8 MiB taken and given back moved the break %u times", ROUNDS,
           CHUNKS, late);
     printf("the break moved %u times in the first 2 rounds, %u in the next %d\n", early, late, ROUNDS - 2);

@@ -1,0 +1,37 @@
+/* The region's unit tests that watch the break: where it is, and a round
+ * of chunks taken and given back. */
+#ifndef HMM_TEST_REGION_ROUNDS_H
+#define HMM_TEST_REGION_ROUNDS_H
+
+#include "internal.h"
+#include "testutil.h"
+
+#define ROUND_CHUNKS_MAX 16
+
+static uintptr_t brk_now(void)
+{
+    struct region_stats s;
+    region_stats(&s);
+    CHECK(region_check() == 0, "region_check failed (the line above says why)");
+    return s.brk;
+}
+
+/* Take count chunks of size and give them back; the break moves it made. */
+static unsigned round_moves(int count, size_t size)
+{
+    uintptr_t at = brk_now(), was;
+    unsigned moves = 0;
+    struct chunk *chunk[ROUND_CHUNKS_MAX];
+    CHECK(count <= ROUND_CHUNKS_MAX, "a round of %d chunks", count);
+    for (int i = 0; i < count; i++) {
+        CHECK((chunk[i] = region_take(size, NULL)) != NULL, "region_take(%zu KiB) failed", size >> 10);
+        was = at, at = brk_now(), moves += at != was;
+    }
+    for (int i = 0; i < count; i++) {
+        region_give(chunk[i]);
+        was = at, at = brk_now(), moves += at != was;
+    }
+    return moves;
+}
+
+#endif
