@@ -19,11 +19,9 @@
 int main(void)
 {
     hmm_tunables.decay_ms = DECAY_MS;
-    CHECK(region_take(GRANULE, NULL) != NULL, "region_take failed");
+    CHECK(region_take(GRANULE, NULL) != NULL, "region_take failed");   /* a chunk that stays below */
     uintptr_t start = brk_now();
-    unsigned early = round_moves(2, BUFFER) + round_moves(2, BUFFER), late = 0;
-    for (int i = 2; i < ROUNDS; i++)
-        late += round_moves(2, BUFFER);
+    unsigned early, late = late_moves(ROUNDS, 2, BUFFER, &early);
     CHECK(late == 0, "rounds 3 to %d of two 2 MiB chunks taken and given back moved the break %u times",
           ROUNDS, late);
 

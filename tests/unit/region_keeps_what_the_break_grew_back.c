@@ -19,10 +19,8 @@
 int main(void)
 {
     hmm_tunables.decay_ms = DECAY_MS;
-    CHECK(region_take(GRANULE, NULL) != NULL, "region_take failed");
-    unsigned early = round_moves(CHUNKS, BUFFER) + round_moves(CHUNKS, BUFFER), late = 0;
-    for (int i = 2; i < ROUNDS; i++)
-        late += round_moves(CHUNKS, BUFFER);
+    CHECK(region_take(GRANULE, NULL) != NULL, "region_take failed");   /* a chunk that stays below */
+    unsigned early, late = late_moves(ROUNDS, CHUNKS, BUFFER, &early);
     CHECK(late == 0, "rounds 3 to %d of %d chunks of 8 MiB taken and given back moved the break %u times", ROUNDS,
           CHUNKS, late);
     printf("the break moved %u times in the first 2 rounds, %u in the next %d\n", early, late, ROUNDS - 2);

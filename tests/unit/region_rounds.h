@@ -34,4 +34,16 @@ static unsigned round_moves(int count, size_t size)
     return moves;
 }
 
+/* rounds rounds of count chunks of size; the break moves of the first two
+ * in *early, of the others returned: a program that bounced may move it in
+ * the first two only. */
+static unsigned late_moves(int rounds, int count, size_t size, unsigned *early)
+{
+    *early = round_moves(count, size) + round_moves(count, size);
+    unsigned late = 0;
+    for (int i = 2; i < rounds; i++)
+        late += round_moves(count, size);
+    return late;
+}
+
 #endif
