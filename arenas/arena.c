@@ -340,17 +340,6 @@ found:
 
 /* ---- blocks ------------------------------------------------------------- */
 
-static void block_format(struct block *b, uint32_t units, uint32_t prev_units,
-                         uint32_t chunk_units, uint16_t state)
-{
-    b->prev_units = prev_units;
-    b->chunk_units = chunk_units;
-    b->units = units;
-    b->cls = 0;
-    b->tag = TAG_LOW;
-    block_set_state(b, state);
-}
-
 /* Cut b down to units; the tail becomes a free block, merged with a free
  * block above it.  purged: the bytes of b purged (b just left its bin). */
 static void block_split(struct arena *a, struct block *b, uint32_t units, size_t purged)

@@ -59,12 +59,7 @@ static void *huge_format(struct chunk *c, size_t map_size, size_t offset, size_t
     c->flags = CHUNK_MAPPED;
     c->huge_size = size;
     struct block *b = (struct block *)((char *)c + offset - BLOCK_HEADER);
-    b->prev_units = 0;
-    b->chunk_units = (uint32_t)((offset - BLOCK_HEADER) >> UNIT_SHIFT);
-    b->units = 0;
-    b->cls = 0;
-    b->tag = TAG_LOW;
-    block_set_state(b, BLOCK_HUGE);
+    block_format(b, 0, 0, (uint32_t)((offset - BLOCK_HEADER) >> UNIT_SHIFT), BLOCK_HUGE);
     return block_payload(b);
 }
 

@@ -251,6 +251,18 @@ static inline void block_set_state(struct block *b, uint16_t state)
     __atomic_store_n(&b->state, state, __ATOMIC_RELAXED);
 }
 
+/* A new header: tagged, of no class (arena.c's blocks, huge.c's). */
+static inline void block_format(struct block *b, uint32_t units, uint32_t prev_units, uint32_t chunk_units,
+                                uint16_t state)
+{
+    b->prev_units = prev_units;
+    b->chunk_units = chunk_units;
+    b->units = units;
+    b->cls = 0;
+    b->tag = TAG_LOW;
+    block_set_state(b, state);
+}
+
 static inline bool block_tagged(const struct block *b)
 {
     uint16_t state = block_state(b);

@@ -529,6 +529,12 @@ static void recent_note(size_t *largest, uint64_t *since, size_t size, uint64_t 
     }
 }
 
+/* A program that gave back chunks of LARGE_CYCLE or more lately. */
+static bool cycles_large_buffers(void)
+{
+    return region.recent_peak >= LARGE_CYCLE;
+}
+
 /* A program whose top chunk comes and goes (a buffer taken past the pad
  * and given back) made the break go down at each give and up again at
  * the next take, under the region lock: hmm-bench realloc -t 2 made
@@ -547,7 +553,7 @@ static void bounce_note(size_t size)
     if (now - region.trimmed_ms > hmm_tunables.decay_ms / 10)
         return;
     region.regrown += size;
-    size_t bounced = region.recent_peak >= LARGE_CYCLE ? region.regrown : size;
+    size_t bounced = cycles_large_buffers() ? region.regrown : size;
     recent_note(&region.bounce, &region.bounce_since, bounced, now);
 }
 
@@ -736,7 +742,7 @@ static size_t dirty_limit(size_t given)
  * stress/bench: half the time, the same peak RSS). */
 static size_t trim_point(size_t limit)
 {
-    return region.recent_peak >= LARGE_CYCLE ? 2 * limit : limit;
+    return cycles_large_buffers() ? 2 * limit : limit;
 }
 
 /* Grow c to size by moving the break: c is the top chunk, or lies under a

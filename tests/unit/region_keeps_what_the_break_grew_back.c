@@ -18,8 +18,7 @@
 
 int main(void)
 {
-    hmm_tunables.decay_ms = DECAY_MS;
-    CHECK(region_take(GRANULE, NULL) != NULL, "region_take failed");   /* a chunk that stays below */
+    rounds_begin(DECAY_MS);
     unsigned early, late = late_moves(ROUNDS, CHUNKS, BUFFER, &early);
     CHECK(late == 0, "rounds 3 to %d of %d chunks of 8 MiB taken and given back moved the break %u times", ROUNDS,
           CHUNKS, late);

@@ -16,6 +16,14 @@ static uintptr_t brk_now(void)
     return s.brk;
 }
 
+/* The region's decay for the test, and a chunk that stays below the
+ * rounds. */
+static void rounds_begin(unsigned decay_ms)
+{
+    hmm_tunables.decay_ms = decay_ms;
+    CHECK(region_take(GRANULE, NULL) != NULL, "region_take failed");
+}
+
 /* Take count chunks of size and give them back; the break moves it made. */
 static unsigned round_moves(int count, size_t size)
 {
