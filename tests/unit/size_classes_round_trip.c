@@ -2,7 +2,8 @@
  * 1 byte to CLASS_MAX maps to the smallest class that holds it, larger
  * sizes to class 0 (not cacheable), and a class's blocks have its size in
  * units plus the header (plus the canary with check=full).  The malloc
- * fast path finds its class with size_class itself. */
+ * fast path's table (hmm_class_of, up to CLASS_TABLE_MAX) agrees with
+ * size_class on every size. */
 #include "internal.h"
 #include "testutil.h"
 
@@ -22,6 +23,10 @@ int main(void)
         CHECK(cls > 0 && cls < CLASS_COUNT && class_size(cls) >= size, "size %zu: class %u too small", size, cls);
         CHECK(cls == 1 || class_size(cls - 1) < size, "size %zu: class %u is not the smallest", size, cls);
     }
+    for (size_t size = 0; size <= CLASS_TABLE_MAX; size++)
+        CHECK(hmm_class_of[size] == size_class(size), "size %zu: the table says class %u, size_class %u", size,
+              hmm_class_of[size], size_class(size));
+    CHECK(size_class_lookup(CLASS_TABLE_MAX + 1) == size_class(CLASS_TABLE_MAX + 1), "past the table");
     CHECK(size_class(CLASS_MAX + 1) == 0 && size_class((size_t)1 << 40) == 0, "large sizes have a class");
 
     for (unsigned cls = 1; cls < CLASS_COUNT; cls++)
