@@ -10,25 +10,6 @@ __thread struct thread_cache hmm_thread_cache __attribute__((tls_model("initial-
 
 struct sampling hmm_sampling;
 
-/* size_class of 0..1,024 bytes, written out (tests/unit/size_classes_round_trip
- * checks each entry): 0 for no bytes, 16-byte steps to 512, then four
- * classes 128 bytes apart. */
-#define CLASS_16(cls) cls, cls, cls, cls, cls, cls, cls, cls, cls, cls, cls, cls, cls, cls, cls, cls
-#define CLASS_128(cls) CLASS_16(cls), CLASS_16(cls), CLASS_16(cls), CLASS_16(cls), \
-                       CLASS_16(cls), CLASS_16(cls), CLASS_16(cls), CLASS_16(cls)
-
-const uint8_t hmm_class_of[CLASS_TABLE_MAX + 1] = {
-    0,
-    CLASS_16(1), CLASS_16(2), CLASS_16(3), CLASS_16(4), CLASS_16(5), CLASS_16(6), CLASS_16(7), CLASS_16(8),
-    CLASS_16(9), CLASS_16(10), CLASS_16(11), CLASS_16(12), CLASS_16(13), CLASS_16(14), CLASS_16(15),
-    CLASS_16(16), CLASS_16(17), CLASS_16(18), CLASS_16(19), CLASS_16(20), CLASS_16(21), CLASS_16(22),
-    CLASS_16(23), CLASS_16(24), CLASS_16(25), CLASS_16(26), CLASS_16(27), CLASS_16(28), CLASS_16(29),
-    CLASS_16(30), CLASS_16(31), CLASS_16(32),
-    CLASS_128(33), CLASS_128(34), CLASS_128(35), CLASS_128(36),
-};
-
-_Static_assert(sizeof hmm_class_of == 1 + 32 * 16 + 4 * 128, "one entry for each size, 0 to 1 KiB");
-
 void cache_sampling_start(uint64_t (*interval)(void), void (*forget)(void *ptr))
 {
     hmm_sampling.interval = interval;

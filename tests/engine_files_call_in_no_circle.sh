@@ -3,8 +3,8 @@
 # file whose symbols it uses (nm of the convenience library's objects),
 # the graph sorts topologically.  Calls flow heap -> cache -> arena ->
 # region -> os; the registry and engine.c (lib/'s door) call down beside
-# them; map, spin, tunables and report are leaves over os.  Prints one line
-# per arrow.
+# them; map, spin, tunables and report are leaves over os, and classes
+# (the size-class tables) a leaf.  Prints one line per arrow.
 . "${srcdir:-.}/tests/smoke_lib.sh"
 . "${srcdir:-.}/tests/engine_graph.sh"
 command -v tsort > /dev/null 2>&1 || skip "tsort not found"
