@@ -371,7 +371,7 @@ static inline unsigned size_class(size_t size)
  * two steps above, a random mix of sizes on both sides of 512 bytes
  * (larson's 8..1000) mispredicted that branch on every other malloc,
  * a sixth of larson's time; up to 2 KiB, as idle's 16 B..2 KiB (a 4 KiB
- * table made fast32 4 % slower).  Read-only and shared (cache.c), not a
+ * table made fast32 4 % slower).  Read-only and shared (classes.c), not a
  * per-thread copy: a thread waking after a sleep finds it warm, and its
  * load waits on no load of the thread's cache offset. */
 #define CLASS_TABLE_MAX (4u * CLASS_SMALL_MAX)
@@ -383,9 +383,9 @@ static inline unsigned size_class_lookup(size_t size)
 }
 
 /* The bytes a block of class cls holds, for the cache's limits and the
- * central lists' walks: a table (cache.c), as a branch between the two
- * steps here mispredicted on the slow paths of a mix of sizes (idle: a
- * quarter of its mispredicts). */
+ * central lists' walks: a table (classes.c), the inverse of size_class.
+ * Computed, it branched at 512 bytes, which a mix of sizes mispredicted
+ * on the slow paths (a quarter of idle's mispredicts). */
 extern const uint32_t hmm_class_bytes[CLASS_COUNT] __attribute__((visibility("hidden")));
 
 static inline size_t class_size(unsigned cls)
