@@ -196,7 +196,7 @@ void *sample_uncached(void *ptr, size_t size)
  * batch. */
 void *cache_fill(struct thread_cache *cache, size_t size)
 {
-    unsigned cls = size_class(size);
+    unsigned cls = size_class_lookup(size);
     cache_budget(cache);
     uint32_t limit = cache_limit(cache, cls);
     if (limit == 0)

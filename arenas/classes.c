@@ -1,9 +1,9 @@
 /* The size classes as tables, for the paths that must not branch on a
- * size or a class: the class of each small size (the malloc fast path)
- * and the bytes of each class (the cache's limits, the central lists).
- * A leaf: the cache and the arena both read them.  size_class and the
- * round-trip test (tests/unit/size_classes_round_trip) hold them to the
- * formulas in internal.h. */
+ * size or a class: the class of each small size (size_class_lookup: the
+ * malloc fast path and the refill) and the bytes of each class
+ * (class_size: the cache's limits, the central lists).  A leaf, read
+ * through those two inline functions of internal.h; the round-trip test
+ * (tests/unit/size_classes_round_trip) holds them to size_class. */
 #include "internal.h"
 
 /* size_class of 0..2,048 bytes, written out (tests/unit/size_classes_round_trip
@@ -12,6 +12,7 @@
 #define CLASS_16(cls) cls, cls, cls, cls, cls, cls, cls, cls, cls, cls, cls, cls, cls, cls, cls, cls
 #define CLASS_128(cls) CLASS_16(cls), CLASS_16(cls), CLASS_16(cls), CLASS_16(cls), \
                        CLASS_16(cls), CLASS_16(cls), CLASS_16(cls), CLASS_16(cls)
+#define CLASS_256(cls) CLASS_128(cls), CLASS_128(cls)
 
 const uint8_t hmm_class_of[CLASS_TABLE_MAX + 1] = {
     0,
@@ -21,7 +22,7 @@ const uint8_t hmm_class_of[CLASS_TABLE_MAX + 1] = {
     CLASS_16(23), CLASS_16(24), CLASS_16(25), CLASS_16(26), CLASS_16(27), CLASS_16(28), CLASS_16(29),
     CLASS_16(30), CLASS_16(31), CLASS_16(32),
     CLASS_128(33), CLASS_128(34), CLASS_128(35), CLASS_128(36),
-    CLASS_128(37), CLASS_128(37), CLASS_128(38), CLASS_128(38), CLASS_128(39), CLASS_128(39), CLASS_128(40), CLASS_128(40),
+    CLASS_256(37), CLASS_256(38), CLASS_256(39), CLASS_256(40),
 };
 
 _Static_assert(sizeof hmm_class_of == 1 + 32 * 16 + 12 * 128, "one entry for each size, 0 to 2 KiB");

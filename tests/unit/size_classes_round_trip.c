@@ -2,7 +2,8 @@
  * 1 byte to CLASS_MAX maps to the smallest class that holds it, larger
  * sizes to class 0 (not cacheable), and a class's blocks have its size in
  * units plus the header (plus the canary with check=full).  The malloc
- * fast path's table (hmm_class_of, up to CLASS_TABLE_MAX) agrees with
+ * fast path's table (hmm_class_of, up to CLASS_TABLE_MAX) and its lookup,
+ * table and formula on either side of the table's end, agree with
  * size_class on every size. */
 #include "internal.h"
 #include "testutil.h"
@@ -26,7 +27,9 @@ int main(void)
     for (size_t size = 0; size <= CLASS_TABLE_MAX; size++)
         CHECK(hmm_class_of[size] == size_class(size), "size %zu: the table says class %u, size_class %u", size,
               hmm_class_of[size], size_class(size));
-    CHECK(size_class_lookup(CLASS_TABLE_MAX + 1) == size_class(CLASS_TABLE_MAX + 1), "past the table");
+    for (size_t size = 0; size <= CLASS_MAX + 1; size++)
+        CHECK(size_class_lookup(size) == size_class(size), "size %zu: the lookup says class %u, size_class %u",
+              size, size_class_lookup(size), size_class(size));
     CHECK(size_class(CLASS_MAX + 1) == 0 && size_class((size_t)1 << 40) == 0, "large sizes have a class");
 
     for (unsigned cls = 1; cls < CLASS_COUNT; cls++)
