@@ -954,6 +954,8 @@ struct arena {
     size_t remote_frees;          /* blocks drained from the remote stack */
     struct bin_set sets[BIN_SETS];
     struct central_list central[CLASS_COUNT];
+    /* chains taken off a class's stack of handoffs (below), oldest first */
+    struct handoff *handoff_queue[CLASS_COUNT];
     /* registry: guarded by the registry lock */
     unsigned id;
     unsigned threads;
@@ -964,7 +966,8 @@ struct arena {
     unsigned remote_pending;      /* pushes since the last drain (ck_pr) */
     /* Whole bins other threads' caches gave back, one stack of chains per
      * class (struct handoff): lock-free, any thread pushes a chain, a
-     * holder of the lock pops one; chained_bytes is what they hold. */
+     * holder of the lock takes the whole stack onto handoff_queue;
+     * chained_bytes is what the stacks and queues hold. */
     size_t chained_bytes;
     struct handoff *handoffs[CLASS_COUNT];
 };
