@@ -699,7 +699,12 @@ static inline void fast_push(fast_cache *cache, uintptr_t cls, struct cache_entr
 }
 #endif
 
-/* The malloc fast path: a pop. */
+/* The malloc fast path: a pop.  The next block's line is fetched ahead
+ * (one instruction, a no-op for NULL): a bin refilled with a chain another
+ * thread handed back holds blocks last written on another core, and
+ * each pop waited for its transfer (hmm-bench prodcon, whose producer
+ * refills from its consumer's chains, 1.3-1.6 x faster with it; the
+ * pops of a bin this thread filled cost the same). */
 static inline void *cache_pop(size_t size)
 {
     fast_cache *cache = fast_cache_get();
@@ -707,7 +712,9 @@ static inline void *cache_pop(size_t size)
     struct cache_entry *entry = fast_head(cache, cls);
     if (HMM_UNLIKELY(entry == NULL))
         return NULL;
-    fast_pop(cache, cls, entry->next);
+    struct cache_entry *next = entry->next;
+    __builtin_prefetch(next);
+    fast_pop(cache, cls, next);
     block_flip_state(block_of(entry), BLOCK_CACHED, BLOCK_INUSE);
     return entry;
 }
