@@ -55,11 +55,7 @@ static int was_freed(void *p)
 
 int main(void)
 {
-    int n = 0;
-    do
-        CHECK((blocks[n++] = hmm_malloc(SIZE)) != NULL, "malloc failed");
-    while (n < FREED || (cached_blocks() != 0 && n < BLOCKS));
-    CHECK(cached_blocks() == 0, "the main thread's cache still holds blocks after %d mallocs", n);
+    malloc_until_cache_empty(blocks, FREED, BLOCKS, SIZE);
     pthread_barrier_init(&freed, NULL, 2);
     pthread_barrier_init(&checked, NULL, 2);
     pthread_t thread;

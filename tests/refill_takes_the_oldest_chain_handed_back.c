@@ -7,10 +7,11 @@
  * class (the class's 128 blocks, not a consumer's quarter), frees FREED of
  * them in order: its bin overflows every 64 frees or so, and each overflow
  * hands the 64 freed last back to the main thread's arena as one chain.
- * The first chain holds blocks of the first 128 freed; the last one,
- * blocks of the last 128.  While that thread lives, the main thread
- * mallocs once: the block must be one of the first 128 freed, and every
- * block of the refill one of the same chain.
+ * The first chain holds blocks of the first 128 freed; the last ones
+ * (and what its cache gives back as it exits), blocks freed later.  Once
+ * that thread is gone the main thread mallocs: the block must be one of
+ * the first 128 freed, and every block of the refill one of the same
+ * chain.
  * Calls the hmm_* names; links libhmm.la. */
 #include "config.h"
 
@@ -26,7 +27,6 @@
 #define BLOCKS 2000
 
 static void *blocks[BLOCKS];
-static pthread_barrier_t freed, checked;
 
 static void *consumer(void *arg)
 {
@@ -34,8 +34,6 @@ static void *consumer(void *arg)
     hmm_free(hmm_malloc(SIZE));          /* binds the thread, refills its bin */
     for (int i = 0; i < FREED; i++)
         hmm_free(blocks[i]);
-    pthread_barrier_wait(&freed);
-    pthread_barrier_wait(&checked);
     return NULL;
 }
 
@@ -50,16 +48,10 @@ static int freed_at(void *p)
 
 int main(void)
 {
-    int n = 0;
-    do
-        CHECK((blocks[n++] = hmm_malloc(SIZE)) != NULL, "malloc failed");
-    while (n < FREED || (cached_bytes() != 0 && n < BLOCKS));
-    CHECK(cached_bytes() == 0, "the main thread's cache still holds blocks after %d mallocs", n);
-    pthread_barrier_init(&freed, NULL, 2);
-    pthread_barrier_init(&checked, NULL, 2);
+    malloc_until_cache_empty(blocks, FREED, BLOCKS, SIZE);
     pthread_t thread;
-    CHECK(pthread_create(&thread, NULL, consumer, NULL) == 0, "pthread_create failed");
-    pthread_barrier_wait(&freed);
+    CHECK(pthread_create(&thread, NULL, consumer, NULL) == 0 && pthread_join(thread, NULL) == 0,
+          "the freeing thread did not run");
     void *p = hmm_malloc(SIZE);
     int at = freed_at(p);
     size_t kept = cached_bytes() / SIZE;
@@ -73,7 +65,5 @@ int main(void)
               next);
     }
     CHECK(hmm_check() == 0, "hmm_check failed after the refill");
-    pthread_barrier_wait(&checked);
-    pthread_join(thread, NULL);
     return 0;
 }
