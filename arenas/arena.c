@@ -709,7 +709,7 @@ static inline bool central_push(struct arena *a, struct block *b, struct central
     HMM_ASSERT(block_linked(b) && block_chunk(b)->arena == a);
     if (canary_units())
         canary_check(b, "free");
-    block_set_state(b, BLOCK_CENTRAL);
+    block_set_state(b, BLOCK_CACHED);   /* a remote block's was REMOTE */
     struct cache_entry *entry = block_payload(b);
     entry->next = list->head;
     list->head = entry;
@@ -728,11 +728,11 @@ struct run {
 
 /* The run off the head of *list (not empty), up to most blocks, each
  * cached, of the first block's class and cut exactly (one compare of its
- * key: its units are the class's, not summed), its tag set to state (0:
- * left as it is); *list goes on past it: one walk, no push.  A block a
- * unit longer ends the run. */
+ * key: its units are the class's, not summed), left cached (a central
+ * list holds them so too); *list goes on past it: one walk, no push.  A
+ * block a unit longer ends the run. */
 static inline __attribute__((always_inline)) struct run run_cut(struct cache_entry **list, struct arena *owner,
-                                                                size_t most, uint16_t state)
+                                                                size_t most)
 {
     struct run run = { *list, NULL, 0, 0 };
     uint8_t cls = block_of(run.first)->cls;
@@ -743,10 +743,7 @@ static inline __attribute__((always_inline)) struct run run_cut(struct cache_ent
         struct block *b = block_of(entry);
         if (b->key != key || block_chunk(b)->arena != owner)
             break;
-        /* its neighbours only under the owner's lock: the splice's own arena */
-        HMM_ASSERT(block_cached(b) && (state == 0 || block_linked(b)));
-        if (state != 0)
-            block_set_state(b, state);
+        HMM_ASSERT(block_cached(b));
         run.last = entry;
         entry = entry->next;
     }
@@ -770,7 +767,7 @@ static size_t central_push_run(struct arena *a, struct cache_entry **list, size_
     size_t room = tally->bytes < tally->room ? (tally->room - tally->bytes) >> UNIT_SHIFT : 0;
     size_t fits = room / (block_of(first)->units + 1u);   /* a unit to spare a block: a bound, not exact */
     size_t most = central->limit - central->count < count ? central->limit - central->count : count;
-    struct run run = run_cut(list, a, most < fits ? most : fits, BLOCK_CENTRAL);
+    struct run run = run_cut(list, a, most < fits ? most : fits);
     if (run.count == 0)
         return 0;
     run.last->next = central->head;
@@ -807,24 +804,38 @@ static void central_settle(struct arena *a, const struct central_tally *tally)
     counter_add(&a->central_bytes, tally->bytes);
 }
 
-/* Up to want blocks of class cls off its central list, cached, onto *out
- * in one splice (the walk finds the cut, its length known from the
- * list's count, its bytes from the class's units); how many. */
+/* The last of count blocks of class cls's central list from first on. */
+static struct cache_entry *central_last_of(struct arena *a, unsigned cls, struct cache_entry *first, size_t count)
+{
+    struct cache_entry *last = first;
+    HMM_ASSERT(block_central(a, cls, block_of(first)));
+    for (size_t left = count; --left != 0;) {
+        last = last->next;
+        HMM_ASSERT(last != NULL && block_central(a, cls, block_of(last)));
+    }
+    return last;
+}
+
+/* Up to want blocks of class cls off its central list onto *out in one
+ * splice, cached as they lie there (their bytes from the class's units).
+ * A refill into an empty bin that takes the whole list walks nothing; a
+ * cut walks to its last block (idle, whose threads wake to cold lists:
+ * a fifth of its time was that walk).  How many. */
 static size_t central_take(struct arena *a, unsigned cls, struct cache_entry **out, size_t want)
 {
     struct central_list *list = &a->central[cls];
     size_t taken = want < list->count ? want : list->count;
     if (taken == 0)
         return 0;
-    struct cache_entry *first = list->head, *entry = first, *last = NULL;
-    for (size_t left = taken; left != 0; left--) {
-        HMM_ASSERT(entry != NULL && block_central(a, cls, block_of(entry)));
-        block_set_state(block_of(entry), BLOCK_CACHED);
-        last = entry;
-        entry = entry->next;
+    struct cache_entry *first = list->head;
+    if (taken == list->count && *out == NULL) {
+        HMM_ASSERT(central_last_of(a, cls, first, taken)->next == NULL);
+        list->head = NULL;
+    } else {
+        struct cache_entry *last = central_last_of(a, cls, first, taken);
+        list->head = last->next;
+        last->next = *out;
     }
-    list->head = entry;
-    last->next = *out;
     *out = first;
     list->count -= (uint32_t)taken;
     size_t bytes = (taken * class_units(cls)) << UNIT_SHIFT;
@@ -1242,7 +1253,7 @@ static size_t handoff_run(struct arena *mine, struct remote_chain *chain, struct
     if (owner == mine || !class_travels_whole(block_class(block_of(*list))))
         return 0;
     uint8_t cls = block_of(*list)->cls;
-    struct run run = run_cut(list, owner, left, 0);
+    struct run run = run_cut(list, owner, left);
     if (run.count == 0)
         return 0;
     run.last->next = NULL;
@@ -1454,11 +1465,10 @@ static int block_check(struct arena *a, struct chunk *c, struct block *b, struct
     if (state == BLOCK_FREE && below && block_state(below) == BLOCK_FREE)
         return warn("hmm_check: arena %u: free blocks %p and %p are adjacent", a->id,
                     block_payload(below), block_payload(b)), -1;
-    if (state != BLOCK_FREE && state != BLOCK_INUSE && state != BLOCK_CACHED && state != BLOCK_REMOTE &&
-        state != BLOCK_CENTRAL)
+    if (state != BLOCK_FREE && state != BLOCK_INUSE && state != BLOCK_CACHED && state != BLOCK_REMOTE)
         return warn("hmm_check: arena %u: block %p has unknown state 0x%x", a->id,
                     block_payload(b), (unsigned)state), -1;
-    if (state != BLOCK_FREE && state != BLOCK_CENTRAL) {
+    if (state != BLOCK_FREE) {   /* the central lists' are taken off in arena_check */
         *used += (size_t)b->units << UNIT_SHIFT;
         (*used_blocks)++;
     }
@@ -1466,7 +1476,7 @@ static int block_check(struct arena *a, struct chunk *c, struct block *b, struct
 }
 
 static int chunk_check(struct arena *a, struct chunk *c, size_t *used, size_t *used_blocks,
-                       size_t *free_blocks, size_t *central_blocks)
+                       size_t *free_blocks)
 {
     if (!chunk_valid(c) || c->arena != a || c->state != CHUNK_ARENA || map_lookup(c) != c)
         return warn("hmm_check: arena %u: chunk %p has a broken header", a->id, (void *)c), -1;
@@ -1475,7 +1485,6 @@ static int chunk_check(struct arena *a, struct chunk *c, size_t *used, size_t *u
         if (block_check(a, c, b, below, used, used_blocks) != 0)
             return -1;
         *free_blocks += block_state(b) == BLOCK_FREE;
-        *central_blocks += block_state(b) == BLOCK_CENTRAL;
         below = b;
         b = block_next(b);
     }
@@ -1500,7 +1509,7 @@ static int bins_check(struct arena *a, unsigned use, size_t *binned)
     return 0;
 }
 
-/* Each central list holds as many central blocks of its class, of this
+/* Each central list holds as many cached blocks of its class, of this
  * arena, as it counts, and their bytes add up to central_bytes. */
 static int central_check(struct arena *a, size_t *listed)
 {
@@ -1510,7 +1519,7 @@ static int central_check(struct arena *a, size_t *listed)
         for (struct cache_entry *e = a->central[cls].head; e != NULL && count <= a->central[cls].limit;
              e = e->next, count++) {
             struct block *b = block_of(e);
-            if (map_lookup(b) == NULL || block_chunk(b)->arena != a || block_state(b) != BLOCK_CENTRAL ||
+            if (map_lookup(b) == NULL || block_chunk(b)->arena != a || block_state(b) != BLOCK_CACHED ||
                 block_class(b) != cls || !block_class_valid(b) || b->units != class_units(cls))
                 return warn("hmm_check: arena %u: block %p on central list %u is not a central block "
                             "of its class", a->id, (void *)e, cls), -1;
@@ -1532,25 +1541,23 @@ static int central_check(struct arena *a, size_t *listed)
  * adding up. */
 int arena_check(struct arena *a)
 {
-    size_t used = 0, used_blocks = 0, free_blocks = 0, central_blocks = 0, binned = 0, listed = 0;
+    size_t used = 0, used_blocks = 0, free_blocks = 0, binned = 0, listed = 0;
     int broken = 0;
     spin_lock(&a->lock);
     for (struct chunk *c = a->chunks; c != NULL && !broken; c = c->next)
-        broken = chunk_check(a, c, &used, &used_blocks, &free_blocks, &central_blocks);
+        broken = chunk_check(a, c, &used, &used_blocks, &free_blocks);
     for (unsigned use = 0; use < BIN_SETS && !broken; use++)
         broken = bins_check(a, use, &binned);
     if (!broken && binned != free_blocks) {
         warn("hmm_check: arena %u: %zu free blocks but %zu in bins", a->id, free_blocks, binned);
         broken = -1;
     }
-    if (!broken && (broken = central_check(a, &listed)) == 0 && listed != central_blocks) {
-        warn("hmm_check: arena %u: %zu central blocks but %zu on central lists", a->id, central_blocks,
-             listed);
-        broken = -1;
-    }
-    if (!broken && (used != a->used_bytes || used_blocks != a->used_blocks)) {
+    if (!broken)
+        broken = central_check(a, &listed);
+    /* the walk counted the central lists' cached blocks as used: they are free */
+    if (!broken && (used - a->central_bytes != a->used_bytes || used_blocks - listed != a->used_blocks)) {
         warn("hmm_check: arena %u: %zu blocks in use add up to %zu bytes, the arena counts %zu in %zu",
-             a->id, used_blocks, used, a->used_bytes, a->used_blocks);
+             a->id, used_blocks - listed, used - a->central_bytes, a->used_bytes, a->used_blocks);
         broken = -1;
     }
     spin_unlock(&a->lock);

@@ -86,7 +86,7 @@ struct block *heap_block(void *ptr, const char *call, struct chunk **chunk_out)
     if (!block_tagged(b) || block_chunk(b) != c)
         diagnose(call, ptr, c);
     uint16_t state = block_state(b);
-    if (state == BLOCK_FREE || state == BLOCK_CACHED || state == BLOCK_REMOTE || state == BLOCK_CENTRAL)
+    if (state == BLOCK_FREE || state == BLOCK_CACHED || state == BLOCK_REMOTE)
         double_free(call, ptr, b);
     bool in_arena = state == BLOCK_INUSE && c->state == CHUNK_ARENA && b->units >= MIN_BLOCK_UNITS &&
                     block_next(b) <= chunk_fence(c);

@@ -98,7 +98,8 @@ static inline bool frees_scrubbed(void)
  *    other memory, they mark a live header; a header that
  *    stops being one (merged into a neighbour) gets state 0;
  *  - no two FREE blocks are adjacent, and a block is in a bin iff FREE;
- *    a CENTRAL block is free but not merged: its neighbours may be FREE;
+ *    a CACHED block on its arena's central list is free but not merged: its
+ *    neighbours may be FREE;
  *  - cls is the block's size class, 0 when not cacheable; a block with a
  *    class has class_units(cls) units, or one more (block_class_valid);
  *  - state is changed atomically (the owner, remote freers and the checker
@@ -110,9 +111,8 @@ static inline bool frees_scrubbed(void)
 enum block_state {
     BLOCK_FREE = 0x546,      /* in one of the arena's bins */
     BLOCK_INUSE = 0x5a1,     /* held by the program */
-    BLOCK_CACHED = 0x5c5,    /* parked in a thread cache */
+    BLOCK_CACHED = 0x5c5,    /* parked: in a thread cache, a chain handed back or a central list */
     BLOCK_REMOTE = 0x5d2,    /* on the owner's remote-free stack */
-    BLOCK_CENTRAL = 0x53e,   /* on its arena's central list of its class */
     BLOCK_FENCE = 0x5fe,     /* the zero-sized header closing a chunk */
     BLOCK_HUGE = 0x59b,      /* a block that is its own mapping */
 };
@@ -267,7 +267,7 @@ static inline bool block_tagged(const struct block *b)
 {
     uint16_t state = block_state(b);
     bool named = state == BLOCK_FREE || state == BLOCK_INUSE || state == BLOCK_CACHED || state == BLOCK_REMOTE ||
-                 state == BLOCK_CENTRAL || state == BLOCK_FENCE || state == BLOCK_HUGE;
+                 state == BLOCK_FENCE || state == BLOCK_HUGE;
     return named && __atomic_load_n(&b->tag, __ATOMIC_RELAXED) == TAG_LOW;
 }
 
@@ -560,7 +560,7 @@ _Static_assert(offsetof(struct thread_cache, keys) % 4096 != 0 && offsetof(struc
                    (offsetof(struct thread_cache, keys) - offsetof(struct thread_cache, rooms)) % 4096 != 0 &&
                    (offsetof(struct thread_cache, keys_long) - offsetof(struct thread_cache, rooms)) % 4096 != 0,
                "no two entries of a class 4 KiB apart");
-_Static_assert((BLOCK_FREE | BLOCK_INUSE | BLOCK_CACHED | BLOCK_REMOTE | BLOCK_CENTRAL | BLOCK_FENCE | BLOCK_HUGE) <
+_Static_assert((BLOCK_FREE | BLOCK_INUSE | BLOCK_CACHED | BLOCK_REMOTE | BLOCK_FENCE | BLOCK_HUGE) <
                    0x800,
                "no state has KEY_SLOW's bit, nor the top four bits (a key >> 28 is its units times 16)");
 
@@ -911,9 +911,10 @@ struct bin_set {
 
 /* Between the thread caches and the bins, an arena keeps freed blocks of
  * each cache class whole, on a central list, so that a cache's
- * flush and its next refill cost a splice (a walk that sets each block's
- * tag) instead of a merge and a split.  central[cls] lists count blocks of class cls, each in
- * state BLOCK_CENTRAL, with exactly class_units(cls) units (a block a unit
+ * flush and its next refill cost a splice (a walk to the cut, or none
+ * when a refill takes the whole list) instead of a merge and a split.
+ * central[cls] lists count blocks of class cls, each in state
+ * BLOCK_CACHED, as in a bin, with exactly class_units(cls) units (a block a unit
  * longer is merged instead, so that a walk need not sum units), in one of
  * the arena's chunks, not merged with its neighbours; count is at most limit (set with the arena; 0 for class
  * 0).  They count as free bytes, not used ones; a
@@ -932,10 +933,10 @@ enum arena_state { ARENA_LIVE = 1, ARENA_ORPHANED = 2, ARENA_RETIRED = 3 };
 
 /* An arena.  Invariants: every chunk in `chunks` has arena == this arena;
  * sets[kind] holds the FREE blocks of the chunks of that kind, and no block
- * of a dedicated chunk; central[cls] holds the CENTRAL blocks of class cls,
+ * of a dedicated chunk; central[cls] holds blocks of class cls that no cache holds,
  * central_bytes their sizes; used_bytes is the sum of the sizes of the
- * blocks neither FREE nor CENTRAL (in use, cached or pending on the remote
- * stack); free_bytes the sum of the FREE and CENTRAL ones.  All of it
+ * blocks neither FREE nor on a central list (in use, cached or pending on
+ * the remote stack); free_bytes the sum of the FREE and central ones.  All of it
  * is guarded by lock except `remote` (lock-free, any thread pushes, a lock
  * holder pops all) and the registry fields (registry lock). */
 struct arena {
@@ -1239,12 +1240,12 @@ static inline bool block_cached(struct block *b)
            block_class(b) != 0 && block_class_valid(b);
 }
 
-/* b is on a's central list of class cls: a CENTRAL block of that class,
+/* b is on a's central list of class cls: a CACHED block of that class,
  * cut exactly, in one of a's chunks. */
 static inline bool block_central(struct arena *a, unsigned cls, struct block *b)
 {
     return block_in_chunk(b) && block_chunk(b)->arena == a && block_header_valid(b) &&
-           block_state(b) == BLOCK_CENTRAL && block_class(b) == cls && block_class_valid(b) &&
+           block_state(b) == BLOCK_CACHED && block_class(b) == cls && block_class_valid(b) &&
            b->units == class_units(cls);
 }
 

@@ -54,7 +54,7 @@ int main(void)
     struct central_list *list = &a->central[cls];
     CHECK(list->count > 0 && list->count <= list->limit, "central list of class %u holds %u (limit %u)",
           cls, list->count, list->limit);
-    CHECK(block_state(block_of(list->head)) == BLOCK_CENTRAL, "a central block in state %#x",
+    CHECK(block_state(block_of(list->head)) == BLOCK_CACHED, "a central block in state %#x",
           block_state(block_of(list->head)));
     CHECK(counter_read(&a->used_bytes) < used - (size_t)list->count * SIZE,
           "central blocks counted as used: %zu of %zu", counter_read(&a->used_bytes), used);
