@@ -816,9 +816,9 @@ static struct cache_entry *central_last_of(struct arena *a, unsigned cls, struct
     return last;
 }
 
-/* Up to want blocks of class cls off its central list onto *out in one
- * splice, cached as they lie there (their bytes from the class's units).
- * A refill into an empty bin that takes the whole list walks nothing; a
+/* Up to want blocks of class cls off its central list as *out's list (the
+ * refill's empty one) in one splice, cached as they lie there (their
+ * bytes from the class's units).  Taking the whole list walks nothing; a
  * cut walks to its last block (idle, whose threads wake to cold lists:
  * a fifth of its time was that walk).  How many. */
 static size_t central_take(struct arena *a, unsigned cls, struct cache_entry **out, size_t want)
@@ -828,13 +828,13 @@ static size_t central_take(struct arena *a, unsigned cls, struct cache_entry **o
     if (taken == 0)
         return 0;
     struct cache_entry *first = list->head;
-    if (taken == list->count && *out == NULL) {
+    if (taken == list->count) {
         HMM_ASSERT(central_last_of(a, cls, first, taken)->next == NULL);
         list->head = NULL;
     } else {
         struct cache_entry *last = central_last_of(a, cls, first, taken);
         list->head = last->next;
-        last->next = *out;
+        last->next = NULL;
     }
     *out = first;
     list->count -= (uint32_t)taken;
@@ -885,8 +885,9 @@ static size_t handoff_bytes(const struct handoff *chain)
     return chain->count * ((size_t)block_of((void *)chain)->units << UNIT_SHIFT);
 }
 
-/* Class cls's whole stack of chains, off it in one exchange and reversed:
- * the oldest first.  Only a lock holder takes, so no ABA. */
+/* Class cls's whole stack of chains, off it in one exchange (no ABA, as
+ * pushers only add on top) and reversed: the oldest first.  The queue it
+ * becomes is the lock holder's. */
 static struct handoff *handoff_stack_oldest_first(struct arena *a, unsigned cls)
 {
     struct handoff *stack = __atomic_exchange_n(&a->handoffs[cls], NULL, __ATOMIC_ACQUIRE), *queue = NULL;

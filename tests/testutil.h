@@ -205,15 +205,14 @@ static inline size_t cached_bytes(void)
 
 /* At least least blocks of size into blocks, then more (at most most in
  * all) until the calling thread's cache holds none of its own: the next
- * malloc of the size refills.  How many. */
-static inline int malloc_until_cache_empty(void **blocks, int least, int most, size_t size)
+ * malloc of the size refills. */
+static inline void malloc_until_cache_empty(void **blocks, int least, int most, size_t size)
 {
     int n = 0;
     do
         CHECK((blocks[n++] = hmm_malloc(size)) != NULL, "malloc failed");
     while (n < least || (cached_bytes() != 0 && n < most));
-    CHECK(cached_bytes() == 0, "the main thread's cache still holds blocks after %d mallocs", n);
-    return n;
+    CHECK(cached_bytes() == 0, "the calling thread's cache still holds blocks after %d mallocs", n);
 }
 #endif
 
