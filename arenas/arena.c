@@ -694,6 +694,21 @@ struct central_tally {
     size_t room;
 };
 
+/* A run of count blocks from first down to last was spliced on top of
+ * list: when the list remembers as many as it can, its bottom two runs
+ * become one. */
+static void central_run_push(struct central_list *list, struct cache_entry *first, struct cache_entry *last,
+                             size_t count)
+{
+    if (list->nruns == CENTRAL_RUNS) {
+        list->runs[1].last = list->runs[0].last;
+        list->runs[1].count += list->runs[0].count;
+        memmove(&list->runs[0], &list->runs[1], (CENTRAL_RUNS - 1) * sizeof(list->runs[0]));
+        list->nruns--;
+    }
+    list->runs[list->nruns++] = (struct central_run){ first, last, (uint32_t)count };
+}
+
 /* Park a block that left the program (cached or remote) on its class's
  * central list, if it has room; false when it has none, or when the block
  * is a unit longer than its class (a split left too little to cut): a
@@ -714,6 +729,12 @@ static inline bool central_push(struct arena *a, struct block *b, struct central
     entry->next = list->head;
     list->head = entry;
     list->count++;
+    if (list->nruns == 0) {
+        central_run_push(list, entry, entry, 1);
+    } else {
+        list->runs[list->nruns - 1].first = entry;   /* the top run's last stays */
+        list->runs[list->nruns - 1].count++;
+    }
     tally->bytes += bytes;
     tally->blocks++;
     return true;
@@ -773,6 +794,7 @@ static size_t central_push_run(struct arena *a, struct cache_entry **list, size_
     run.last->next = central->head;
     central->head = run.first;
     central->count += (uint32_t)run.count;
+    central_run_push(central, run.first, run.last, run.count);
     tally->bytes += run.units << UNIT_SHIFT;
     tally->blocks += run.count;
     return run.count;
@@ -816,24 +838,57 @@ static struct cache_entry *central_last_of(struct arena *a, unsigned cls, struct
     return last;
 }
 
-/* Up to want blocks of class cls off its central list as *out's list (the
- * refill's empty one) in one splice, cached as they lie there (their
- * bytes from the class's units).  Taking the whole list walks nothing; a
- * cut walks to its last block (idle, whose threads wake to cold lists:
- * a fifth of its time was that walk).  How many. */
+/* The last block of what central_take takes: whole runs from the top
+ * while they add up to at most twice want, so that no walk looks for a
+ * cut inside one; a cut in a run much longer, or in the blocks below the
+ * runs, walks to it (idle, whose threads wake to cold lists: a fifth of
+ * its time was that walk).  NULL: the whole list.  *taken: how many. */
+static struct cache_entry *central_cut(struct arena *a, unsigned cls, size_t want, size_t *taken)
+{
+    struct central_list *list = &a->central[cls];
+    struct cache_entry *last = NULL;
+    size_t got = 0;
+    while (list->nruns != 0 && got < want) {
+        struct central_run *run = &list->runs[list->nruns - 1];
+        if (got + run->count > 2 * want) {
+            struct cache_entry *cut = central_last_of(a, cls, run->first, want - got);
+            run->first = cut->next;
+            run->count -= (uint32_t)(want - got);
+            *taken = want;
+            return cut;
+        }
+        HMM_ASSERT(block_central(a, cls, block_of(run->last)));
+        last = run->last;
+        got += run->count;
+        list->nruns--;
+    }
+    if (got < want && list->count - got > want - got) {
+        *taken = want;
+        return central_last_of(a, cls, last != NULL ? last->next : list->head, want - got);
+    }
+    *taken = got < want ? list->count : got;
+    return got < want ? NULL : last;
+}
+
+/* Up to want blocks of class cls (or twice as many, whole runs) off its
+ * central list as *out's list (the refill's empty one) in one splice,
+ * cached as they lie there (their bytes from the class's units).  How
+ * many. */
 static size_t central_take(struct arena *a, unsigned cls, struct cache_entry **out, size_t want)
 {
     struct central_list *list = &a->central[cls];
-    size_t taken = want < list->count ? want : list->count;
-    if (taken == 0)
+    if (list->count == 0 || want == 0)
         return 0;
     struct cache_entry *first = list->head;
+    size_t taken;
+    struct cache_entry *last = central_cut(a, cls, want, &taken);
     if (taken == list->count) {
         HMM_ASSERT(central_last_of(a, cls, first, taken)->next == NULL);
         list->head = NULL;
+        list->nruns = 0;
     } else {
-        struct cache_entry *last = central_last_of(a, cls, first, taken);
-        list->head = last->next;
+        list->head = list->nruns != 0 ? list->runs[list->nruns - 1].first : last->next;
+        HMM_ASSERT(list->head == last->next);
         last->next = NULL;
     }
     *out = first;
@@ -867,6 +922,7 @@ static void central_flush(struct arena *a)
             coalesce_locked(a, b);
         }
         list->count = 0;
+        list->nruns = 0;
     }
 }
 
@@ -1510,6 +1566,25 @@ static int bins_check(struct arena *a, unsigned use, size_t *binned)
     return 0;
 }
 
+/* The runs a central list remembers start and end where they say, each
+ * as many blocks long as it counts, the top one first. */
+static int central_runs_check(struct arena *a, unsigned cls)
+{
+    const struct central_list *list = &a->central[cls];
+    const struct cache_entry *e = list->head;
+    for (uint32_t run = list->nruns; run-- != 0;) {
+        const struct central_run *r = &list->runs[run];
+        bool starts = e == r->first;
+        for (uint32_t left = r->count; left > 1 && e != NULL; left--)
+            e = e->next;
+        if (r->count == 0 || !starts || e == NULL || e != r->last)
+            return warn("hmm_check: arena %u: run %u of central list %u is not its %u blocks from %p to %p",
+                        a->id, run, cls, r->count, (void *)r->first, (void *)r->last), -1;
+        e = e->next;
+    }
+    return 0;
+}
+
 /* Each central list holds as many cached blocks of its class, of this
  * arena, as it counts, and their bytes add up to central_bytes. */
 static int central_check(struct arena *a, size_t *listed)
@@ -1526,6 +1601,8 @@ static int central_check(struct arena *a, size_t *listed)
                             "of its class", a->id, (void *)e, cls), -1;
             bytes += (size_t)b->units << UNIT_SHIFT;
         }
+        if (central_runs_check(a, cls) != 0)
+            return -1;
         if (count != a->central[cls].count)
             return warn("hmm_check: arena %u: central list %u holds %u blocks, counts %u", a->id, cls,
                         count, a->central[cls].count), -1;

@@ -937,10 +937,28 @@ struct bin_set {
  * the arena takes a new chunk, when its free memory passes its live bytes
  * or it is being emptied, when a cache is flushed whole, and by
  * malloc_trim and the maintenance thread. */
+#define CENTRAL_RUNS 4u   /* runs a central list remembers, the top ones */
+
+/* A run of a central list: the blocks one push added (a flush's run, and
+ * the single blocks pushed on top of it since), count of them from first
+ * down to last. */
+struct central_run {
+    struct cache_entry *first, *last;
+    uint32_t count;
+};
+
+/* runs[0..nruns) describe the top of the list, runs[nruns - 1] first: the
+ * top runs[nruns - 1].count blocks end at its last, the next run follows;
+ * together they count at most count blocks, and the blocks below them are
+ * not described.  A refill takes whole runs and walks to no cut inside
+ * one, unless a run is much longer than it wants; the run below gives the
+ * list's new head without a load of the cut's cold line. */
 struct central_list {
     struct cache_entry *head;
     uint32_t count;
     uint32_t limit;
+    uint32_t nruns;
+    struct central_run runs[CENTRAL_RUNS];
 };
 
 enum arena_state { ARENA_LIVE = 1, ARENA_ORPHANED = 2, ARENA_RETIRED = 3 };
