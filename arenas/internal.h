@@ -925,8 +925,8 @@ struct bin_set {
 
 /* Between the thread caches and the bins, an arena keeps freed blocks of
  * each cache class whole, on a central list, so that a cache's
- * flush and its next refill cost a splice (a walk to the cut, or none
- * when a refill takes the whole list) instead of a merge and a split.
+ * flush and its next refill cost a splice (a walk to a cut inside a run, or none
+ * when a refill takes whole runs) instead of a merge and a split.
  * central[cls] lists count blocks of class cls, each in state
  * BLOCK_CACHED, as in a bin, with exactly class_units(cls) units (a block a unit
  * longer is merged instead, so that a walk need not sum units), in one of

@@ -17,6 +17,8 @@
  *   cache_entry_in_use         a thread-cache entry not in the cached state
  *   central_entry_in_use       a block on an arena's central list not in the
  *                              central state
+ *   central_run_miscounted     the top run a central list remembers a block
+ *                              longer than it is
  *
  * And HMM_OPTIONS=check=N: a program doing many operations with check=100
  * runs to the end; with the arena's used_bytes off it aborts at the next
@@ -285,6 +287,20 @@ static void central_entry_in_use(void)
     must_pass("a central entry in use");
 }
 
+static void central_run_miscounted(void)
+{
+    static void *held[1000];
+    central_block(held, 1000);
+    struct central_list *list = &my_arena()->central[size_class(48)];
+    CHECK(list->nruns != 0, "the central list remembers no run");
+    sound_before();
+    expect("run %u of central list %u is not its", list->nruns - 1, size_class(48));
+    list->runs[list->nruns - 1].count++;
+    must_fail("a central run miscounted");
+    list->runs[list->nruns - 1].count--;
+    must_pass("a central run miscounted");
+}
+
 /* ---- check=N ------------------------------------------------------------ */
 
 #define SLOTS 512
@@ -339,6 +355,7 @@ static const struct named_case cases[] = {
     { "region_free_bytes_off", region_free_bytes_off },
     { "cache_entry_in_use", cache_entry_in_use },
     { "central_entry_in_use", central_entry_in_use },
+    { "central_run_miscounted", central_run_miscounted },
 };
 
 static int run_broken(const struct named_case *b)
