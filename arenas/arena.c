@@ -531,12 +531,16 @@ static size_t free_resident(const struct arena *a)
     return a->free_bytes - a->purged_bytes;
 }
 
-/* Purge the pages of the oldest dirty free block; the bytes purged. */
+/* Purge the pages of the oldest dirty free block that are not purged yet
+ * (its count names purged bytes at its end); the bytes purged.  Not the
+ * whole block again: a block that grows by merging the freed blocks above
+ * it keeps their count, and a scrambled burst of 512 MiB madvised 12 GiB. */
 static size_t purge_oldest(struct arena *a)
 {
     struct block *b = a->dirty_oldest;
     size_t len = purgeable_len(b), before = block_purged(b);
-    if (!region_purge(purgeable_start(b), len))
+    HMM_ASSERT(before < len);
+    if (!region_purge(purgeable_start(b), len - before))
         return 0;               /* the pages stay resident, the block dirty */
     dirty_unlink(a, b);
     block_set_purged(b, len);
