@@ -533,8 +533,10 @@ static size_t free_resident(const struct arena *a)
 
 /* Purge the pages of the oldest dirty free block that are not purged yet
  * (its count names purged bytes at its end); the bytes purged.  Not the
- * whole block again: a block that grows by merging the freed blocks above
- * it keeps their count, and a scrambled burst of 512 MiB madvised 12 GiB. */
+ * whole block again: a scrambled burst of 512 MiB madvised 12.3 GiB so,
+ * 11.3 now; most of the rest are pages a block forgot it had purged when
+ * a block freed above it merged in, which one count at the end cannot
+ * name. */
 static size_t purge_oldest(struct arena *a)
 {
     struct block *b = a->dirty_oldest;
