@@ -854,26 +854,28 @@ static struct cache_entry *central_cut(struct arena *a, unsigned cls, size_t wan
     struct central_list *list = &a->central[cls];
     struct cache_entry *last = NULL;
     size_t got = 0;
-    while (list->nruns != 0 && got < want) {
-        struct central_run *run = &list->runs[list->nruns - 1];
-        if (got + run->count > 2 * want) {
-            struct cache_entry *cut = central_last_of(a, cls, run->first, want - got);
-            run->first = cut->next;
-            run->count -= (uint32_t)(want - got);
-            *taken = want;
-            return cut;
-        }
-        HMM_ASSERT(block_central(a, cls, block_of(run->last)));
-        last = run->last;
-        got += run->count;
-        list->nruns--;
+    while (list->nruns != 0 && got < want && got + list->runs[list->nruns - 1].count <= 2 * want) {
+        struct central_run *top = &list->runs[--list->nruns];
+        HMM_ASSERT(block_central(a, cls, block_of(top->last)));
+        last = top->last;
+        got += top->count;
     }
-    if (got < want && list->count - got > want - got) {
-        *taken = want;
+    if (got >= want) {
+        *taken = got;
+        return last;
+    }
+    if (list->count <= want) {
+        *taken = list->count;
+        return NULL;
+    }
+    *taken = want;
+    if (list->nruns == 0)
         return central_last_of(a, cls, last != NULL ? last->next : list->head, want - got);
-    }
-    *taken = got < want ? list->count : got;
-    return got < want ? NULL : last;
+    struct central_run *top = &list->runs[list->nruns - 1];
+    struct cache_entry *cut = central_last_of(a, cls, top->first, want - got);
+    top->first = cut->next;
+    top->count -= (uint32_t)(want - got);
+    return cut;
 }
 
 /* Up to want blocks of class cls (or twice as many, whole runs) off its
@@ -1163,6 +1165,27 @@ void arena_free(struct arena *a, struct block *b)
     spin_unlock(&a->lock);
 }
 
+/* A thread that gives blocks back to an arena not its own pins it from
+ * before the push (it holds a block of a then, so a is not empty and
+ * cannot be retired) until its last access after: in between another
+ * thread's drain may take the blocks, empty an orphan and retire it, and
+ * the registry reuses no pinned arena (arena_pinned).  The pin's add comes
+ * before the push's release, which the drain's acquire sees. */
+static void arena_pin(struct arena *a)
+{
+    ck_pr_inc_uint(&a->pins);
+}
+
+static void arena_unpin(struct arena *a)
+{
+    __atomic_fetch_sub(&a->pins, 1, __ATOMIC_RELEASE);
+}
+
+bool arena_pinned(const struct arena *a)
+{
+    return __atomic_load_n(&a->pins, __ATOMIC_ACQUIRE) != 0;
+}
+
 /* count blocks were pushed on a's remote stack.  Past REMOTE_BOUND pending
  * blocks the freer drains the stack itself if the lock is free, and an
  * orphan's stack is always drained at once. */
@@ -1189,8 +1212,10 @@ void arena_free_remote(struct arena *a, struct block *b)
 {
     if (!ck_pr_cas_16(&b->state, BLOCK_INUSE, BLOCK_REMOTE))
         fatal("free(): double free of %p (block of %zu bytes)", block_payload(b), block_usable(b));
+    arena_pin(a);
     ck_stack_push_upmc(&a->remote, (ck_stack_entry_t *)block_payload(b));
     remote_pushed(a, 1);
+    arena_unpin(a);
 }
 
 /* Push the chain first..last onto a's remote stack in one compare and
@@ -1270,12 +1295,14 @@ static void chain_push(const struct remote_chain *chain)
 {
     if (chain->first == NULL)
         return;
+    arena_pin(chain->owner);
     if (chain->whole) {
         handoff_push(chain);
-        return;
+    } else {
+        remote_push_chain(chain->owner, chain->first, chain->last);
+        remote_pushed(chain->owner, chain->count);
     }
-    remote_push_chain(chain->owner, chain->first, chain->last);
-    remote_pushed(chain->owner, chain->count);
+    arena_unpin(chain->owner);
 }
 
 /* A cached block of another arena: on the chain, or on rest when the

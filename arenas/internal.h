@@ -1004,6 +1004,7 @@ struct arena {
     struct cds_list_head node;    /* the registry's RCU list */
     ck_stack_t remote __attribute__((aligned(64)));
     unsigned remote_pending;      /* pushes since the last drain (ck_pr) */
+    unsigned pins;                /* threads giving blocks back from outside (atomic): see arena_pinned */
     /* Whole bins other threads' caches gave back, one stack of chains per
      * class (struct handoff): lock-free, any thread pushes a chain, a
      * holder of the lock takes the whole stack onto handoff_queue;
@@ -1061,10 +1062,12 @@ bool os_library_text(const void *code, uintptr_t *start, uintptr_t *end);   /* o
 __attribute__((noreturn)) void os_abort(void);
 #ifdef HMM_TEST_BUILD
 /* Tests fail the calls of a kind after `after` more have succeeded, count
- * of them; and read how many calls of a kind were made (failed or not). */
+ * of them; read how many calls of a kind were made (failed or not); and
+ * how many bytes purges asked the kernel to drop. */
 enum os_call { OS_SBRK, OS_MMAP, OS_MREMAP, OS_MADVISE, OS_MAP_NODE, OS_CALL_COUNT };
 void hmm_test_os_fail(enum os_call call, int after, int count);
 unsigned hmm_test_os_calls(enum os_call call);
+size_t hmm_test_os_purged_bytes(void);
 #endif
 
 /* map.c: which chunk covers an address. */
@@ -1115,6 +1118,7 @@ size_t arena_release(struct arena *a, bool keep_spare);
 size_t arena_purge(struct arena *a);
 bool arena_empty(struct arena *a);
 bool arena_sparse(const struct arena *a);
+bool arena_pinned(const struct arena *a);
 size_t arena_held_bytes(void);
 unsigned arena_threads(void);           /* threads bound to an arena, all arenas together */
 extern unsigned arena_threads_bound;    /* kept by the registry, under its lock */

@@ -35,6 +35,18 @@ unsigned hmm_test_os_calls(enum os_call call)
     return __atomic_load_n(&calls_made[call], __ATOMIC_ACQUIRE);
 }
 
+static size_t bytes_purged;
+
+size_t hmm_test_os_purged_bytes(void)
+{
+    return __atomic_load_n(&bytes_purged, __ATOMIC_ACQUIRE);
+}
+
+static void purge_counted(size_t size)
+{
+    __atomic_fetch_add(&bytes_purged, size, __ATOMIC_RELEASE);
+}
+
 /* Every call that may fail counts; after `after` of them, `count` fail. */
 static bool injected_failure(enum os_call call)
 {
@@ -50,6 +62,11 @@ static inline bool injected_failure(int call)
 {
     (void)call;
     return false;
+}
+
+static inline void purge_counted(size_t size)
+{
+    (void)size;
 }
 #define OS_SBRK 0
 #define OS_MMAP 1
@@ -159,6 +176,7 @@ bool os_purge(void *addr, size_t size)
 {
     if (injected_failure(OS_MADVISE))
         return false;
+    purge_counted(size);
     return madvise(addr, size, MADV_DONTNEED) == 0;
 }
 

@@ -51,7 +51,8 @@ static struct arena *list_arena(struct cds_list_head *node)
     return caa_container_of(node, struct arena, node);
 }
 
-/* Limbo to the reuse list, if no walk is running (never waits). */
+/* Limbo to the reuse list, if no walk is running (never waits); an arena
+ * still pinned by a thread giving blocks back stays in limbo. */
 static void limbo_settle(void)
 {
     if (__atomic_load_n(&limbo_list, __ATOMIC_RELAXED) == NULL)
@@ -59,12 +60,15 @@ static void limbo_settle(void)
     if (pthread_rwlock_trywrlock(&walk_lock) != 0)
         return;
     pthread_mutex_lock(&registry_mutex);
-    struct arena *a;
-    while ((a = limbo_list) != NULL) {
-        __atomic_store_n(&limbo_list, a->retired_next, __ATOMIC_RELAXED);
-        a->retired_next = retired_list;
-        retired_list = a;
+    struct arena *a = limbo_list, *pinned = NULL;
+    while (a != NULL) {
+        struct arena *next = a->retired_next;
+        struct arena **to = arena_pinned(a) ? &pinned : &retired_list;
+        a->retired_next = *to;
+        *to = a;
+        a = next;
     }
+    __atomic_store_n(&limbo_list, pinned, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&registry_mutex);
     pthread_rwlock_unlock(&walk_lock);
 }
@@ -222,5 +226,8 @@ void registry_child_reset(struct arena *keep)
         spin_unlock(&a->lock);
         a->threads = a == keep ? 1 : 0;
         a->state = a == keep ? ARENA_LIVE : ARENA_ORPHANED;
+        a->pins = 0;
     }
+    for (a = limbo_list; a != NULL; a = a->retired_next)
+        a->pins = 0;                  /* pinned by threads the child has not */
 }

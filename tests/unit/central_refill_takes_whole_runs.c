@@ -27,13 +27,14 @@ static void flush_run(struct cache_entry *run, size_t count)
           count);
 }
 
-/* The refill's list is the count blocks of run from its head on. */
+/* The refill's list starts at run's first block and holds count blocks
+ * (it is run's own links, cut after the count-th). */
 static bool took_from(struct cache_entry *got, struct cache_entry *run, size_t count)
 {
-    for (size_t i = 0; i < count; i++, got = got->next, run = run->next)
-        if (got == NULL || got != run)
-            return false;
-    return got == NULL;
+    size_t held = 0;
+    for (struct cache_entry *e = got; e != NULL; e = e->next)
+        held++;
+    return got == run && held == count;
 }
 
 int main(void)

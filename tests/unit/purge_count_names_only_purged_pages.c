@@ -7,11 +7,10 @@
  * resident.  mincore(2) says which pages are.  (Nothing here may call
  * malloc: it shares the break.) */
 #include "arena.c"
+#include "large_block_pair.h"
 #include "testutil.h"
 
 #include <sys/mman.h>
-
-#define BLOCK_UNITS 4096u     /* 64 KiB: large blocks, with purge records */
 
 static struct arena a;
 
@@ -39,14 +38,8 @@ static size_t resident_counted_purged(struct block *b)
 
 int main(void)
 {
-    hmm_tunables.decay_ms = 3600000;      /* nothing purged unasked */
-    arena_init(&a, 1);
-    spin_lock(&a.lock);
-    struct block *below = alloc_locked(&a, BLOCK_UNITS);
-    struct block *freed = alloc_locked(&a, BLOCK_UNITS);
-    alloc_locked(&a, 2 * SMALL_UNITS);    /* in use above: the merge stops here */
-    memset(block_payload(below), 0x5a, block_usable(below));
-    memset(block_payload(freed), 0x5a, block_usable(freed));
+    struct block *below, *freed;
+    large_block_pair(&a, &below, &freed);
 
     free_locked(&a, below);
     CHECK(purge_locked(&a, 0, 0) > 0, "the free block below was not purged");
