@@ -185,6 +185,20 @@ void *sample_uncached(void *ptr, size_t size)
     return sample_take(cache, ptr, size);
 }
 
+/* The head of a bin the fast path did not pop: a cached block of class
+ * cls in a mapped chunk, or else the link of a block before it, which a
+ * write after free overwrote (that block is the program's again). */
+static void bin_head_check(struct cache_entry *entry, unsigned cls)
+{
+    struct block *b = block_of(entry);
+    bool readable = ((uintptr_t)entry & (UNIT - 1)) == 0 && (heap_holds_header(b) || map_lookup(b) != NULL);
+    if (HMM_LIKELY(readable && block_state(b) == BLOCK_CACHED && block_class(b) == cls))
+        return;
+    fatal("malloc(): corrupted thread cache: the bin of %zu-byte blocks leads to %p, not a free block "
+          "(write after free?)",
+          class_size(cls), (void *)entry);
+}
+
 /* A malloc that missed the fast path (or did not try it): refill the
  * class's bin when it is empty, from blocks other threads gave back or new
  * ones, and hand out one block; or go to the arena for an uncached size.
@@ -225,6 +239,7 @@ void *cache_fill(struct thread_cache *cache, size_t size)
         }
     }
     struct cache_entry *entry = cache->heads[cls];
+    bin_head_check(entry, cls);
     HMM_ASSERT(block_cached(block_of(entry)));
     cache->heads[cls] = entry->next;
     cache->rooms[cls]++;

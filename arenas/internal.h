@@ -713,18 +713,24 @@ static inline void fast_push(fast_cache *cache, uintptr_t cls, struct cache_entr
 }
 #endif
 
-/* The malloc fast path: a pop.  The next block's line is fetched ahead
- * (one instruction, a no-op for NULL): a bin refilled with a chain another
- * thread handed back holds blocks last written on another core, and
- * each pop waited for its transfer (hmm-bench prodcon, whose producer
- * refills from its consumer's chains, 1.5-1.8 x faster with it; fastcycle,
- * whose bins its own frees fill, 0-5 % slower). */
+/* The malloc fast path: a pop.  It pops only a head in the sbrk heap: an
+ * empty bin (NULL), a bin of blocks in mapped chunks and a link that a
+ * write after free overwrote with anything outside the heap all fail the
+ * one range check, which took the place of the test for NULL (one
+ * instruction more), and the slow path tells them apart (cache_fill): the
+ * junk ends in one line, not in a fault at some later malloc.  The next
+ * block's line is fetched ahead (one instruction, a no-op for NULL): a bin
+ * refilled with a chain another thread handed back holds blocks last
+ * written on another core, and each pop waited for its transfer
+ * (hmm-bench prodcon, whose producer refills from its consumer's chains,
+ * 1.5-1.8 x faster with it; fastcycle, whose bins its own frees fill, 0-5 %
+ * slower). */
 static inline void *cache_pop(size_t size)
 {
     fast_cache *cache = fast_cache_get();
     uintptr_t cls = size_class_lookup(size);
     struct cache_entry *entry = fast_head(cache, cls);
-    if (HMM_UNLIKELY(entry == NULL))
+    if (HMM_UNLIKELY(!heap_holds_header(entry)))
         return NULL;
     struct cache_entry *next = entry->next;
     __builtin_prefetch(next);
