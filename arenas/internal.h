@@ -716,8 +716,8 @@ static inline void fast_push(fast_cache *cache, uintptr_t cls, struct cache_entr
 /* The malloc fast path: a pop.  It pops only a head in the sbrk heap: an
  * empty bin (NULL), a bin of blocks in mapped chunks and a link that a
  * write after free overwrote with anything outside the heap all fail the
- * one range check, which took the place of the test for NULL (one
- * instruction more), and the slow path tells them apart (cache_fill): the
+ * one range check, which took the place of the test for NULL (two
+ * instructions more), and the slow path tells them apart (cache_fill): the
  * junk ends in one line, not in a fault at some later malloc.  The next
  * block's line is fetched ahead (one instruction, a no-op for NULL): a bin
  * refilled with a chain another thread handed back holds blocks last
