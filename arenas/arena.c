@@ -667,8 +667,44 @@ static void coalesce_locked(struct arena *a, struct block *b)
         bin_insert(a, b);
 }
 
+/* b's header, whose last 8 bytes (chunk_units, prev_units) no fast path
+ * read, overwritten by an underflow of b or an overflow of the block below. */
+static HMM_COLD __attribute__((noreturn)) void header_broken(struct block *b)
+{
+    fatal("%s(): corrupted block header at %p (overwritten by an underflow of the block or an overflow of the one "
+          "below)",
+          hmm_call ? hmm_call : "free", block_payload(b));
+}
+
+struct arena *cached_block_arena(struct block *b)
+{
+    struct chunk *c = block_chunk_readable(b);
+    if (HMM_UNLIKELY(c == NULL))
+        header_broken(b);
+    return c->arena;
+}
+
+/* Before a merge trusts b's header: the chunk it names is an arena's
+ * chunk that holds b, and the block below is where prev_units says (its
+ * units read inside one atomic load of its key, which another thread's
+ * fast path may flip). */
+static void block_vet(struct block *b)
+{
+    struct chunk *c = block_chunk_readable(b);
+    if (c == NULL || !chunk_valid(c) || c->state != CHUNK_ARENA || b < chunk_first_block(c) ||
+        block_next(b) > chunk_fence(c))
+        header_broken(b);
+    if (b->prev_units == 0 ? b == chunk_first_block(c)
+                           : block_prev(b) >= chunk_first_block(c) &&
+                                 (uint32_t)(__atomic_load_n(&block_prev(b)->key, __ATOMIC_RELAXED) >> 32) ==
+                                     b->prev_units)
+        return;
+    header_broken(b);
+}
+
 static void free_locked(struct arena *a, struct block *b)
 {
+    block_vet(b);
     slack_mark(a, b, 0);
     counter_sub(&a->used_bytes, (size_t)b->units << UNIT_SHIFT);
     counter_sub(&a->used_blocks, 1);
@@ -693,7 +729,8 @@ static void free_locked(struct arena *a, struct block *b)
 static inline void merge_fetch_headers(struct arena *a, struct cache_entry *entry)
 {
     struct block *b = block_of(entry);
-    if (block_chunk(b)->arena != a)
+    struct chunk *c = block_chunk_readable(b);
+    if (c == NULL || c->arena != a)
         return;
     __builtin_prefetch(block_next(b));
     __builtin_prefetch(block_prev(b));
@@ -720,13 +757,16 @@ static inline void neighbour_fetch(struct block *b)
     }
 }
 
+/* The block below is read only where it is readable: its header's
+ * prev_units is vetted by the merge, which comes later. */
 static inline void merge_fetch_links(struct arena *a, struct cache_entry *entry)
 {
     struct block *b = block_of(entry);
-    if (block_chunk(b)->arena != a)
+    struct chunk *c = block_chunk_readable(b);
+    if (c == NULL || c->arena != a)
         return;
     neighbour_fetch(block_next(b));
-    if (b->prev_units != 0)
+    if (b->prev_units != 0 && heap_holds_header(block_prev(b)))
         neighbour_fetch(block_prev(b));
 }
 
@@ -860,7 +900,7 @@ static inline __attribute__((always_inline)) struct run run_cut(struct cache_ent
     struct cache_entry *entry = run.first;
     for (; entry != NULL && run.count < most; run.count++) {
         struct block *b = block_of(entry);
-        if (b->key != key || block_chunk(b)->arena != owner)
+        if (b->key != key || cached_block_arena(b) != owner)
             break;
         HMM_ASSERT(block_cached(b));
         run.last = entry;
@@ -1019,6 +1059,7 @@ static void central_flush(struct arena *a)
             HMM_ASSERT(block_central(a, cls, b));
             list->head = list->head->next;
             merge_ahead_step(a, &ahead);
+            block_vet(b);
             counter_sub(&a->central_bytes, (size_t)b->units << UNIT_SHIFT);
             counter_sub(&a->free_bytes, (size_t)b->units << UNIT_SHIFT);
             coalesce_locked(a, b);
@@ -1419,7 +1460,7 @@ static void push_foreign(struct cache_entry *list)
         struct cache_entry *rest = NULL;
         while (list != NULL) {
             struct cache_entry *next = list->next;
-            send_foreign(&chain, &rest, block_chunk(block_of(list))->arena, block_of(list));
+            send_foreign(&chain, &rest, cached_block_arena(block_of(list)), block_of(list));
             list = next;
         }
         chain_push(&chain);
@@ -1433,7 +1474,7 @@ static void push_foreign(struct cache_entry *list)
  * does not travel whole. */
 static size_t handoff_run(struct arena *mine, struct remote_chain *chain, struct cache_entry **list, size_t left)
 {
-    struct arena *owner = block_chunk(block_of(*list))->arena;
+    struct arena *owner = cached_block_arena(block_of(*list));
     if (owner == mine || !class_travels_whole(block_class(block_of(*list))))
         return 0;
     uint8_t cls = block_of(*list)->cls;
@@ -1459,7 +1500,7 @@ static HMM_NOINLINE size_t sort_foreign(struct arena *mine, struct cache_entry *
     for (struct cache_entry *entry = *list; entry != NULL && taken < left; taken++) {
         struct cache_entry *next = entry->next;
         struct block *b = block_of(entry);
-        struct arena *owner = block_chunk(b)->arena;
+        struct arena *owner = cached_block_arena(b);
         if (owner == mine)
             release_locked(mine, b, tally);
         else
@@ -1483,7 +1524,7 @@ size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t c
     struct central_tally tally = central_open(mine);
     taken = central_push_run(mine, &entry, count, &tally);
     struct merge_ahead ahead = merge_ahead_start(mine, entry, count - taken);
-    for (; entry != NULL && taken < count && block_chunk(block_of(entry))->arena == mine; taken++) {
+    for (; entry != NULL && taken < count && cached_block_arena(block_of(entry)) == mine; taken++) {
         struct cache_entry *next = entry->next;
         merge_ahead_step(mine, &ahead);
         release_locked(mine, block_of(entry), &tally);

@@ -300,7 +300,7 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
     uint32_t limit = cache_limit(cache, cls);
     if (limit == 0 || cache->state != CACHE_BOUND)
         return false;
-    struct arena *owner = block_chunk(b)->arena;
+    struct arena *owner = cached_block_arena(b);
     if (arena_sparse(owner)) {
         if (owner == cache->arena)
             cache_close(cache);
@@ -323,6 +323,7 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
  * slow path's lookups. */
 void cache_overflow(void *ptr)
 {
+    hmm_call = "free";
     cache_release(&hmm_thread_cache, block_of(ptr));
 }
 
@@ -365,7 +366,7 @@ static bool cache_admit(struct thread_cache *cache, struct block *b)
  * other through its remote stack). */
 void cache_release(struct thread_cache *cache, struct block *b)
 {
-    struct arena *a = block_chunk(b)->arena;
+    struct arena *a = cached_block_arena(b);
     if (cache_admit(cache, b))
         cache_put(cache, b);
     else if (a == cache->arena)

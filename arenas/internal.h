@@ -1082,6 +1082,20 @@ bool map_set(struct chunk *chunk);
 void map_clear(struct chunk *chunk);
 struct chunk *map_lookup(const void *addr);
 
+/* The chunk b's header names (chunk_units), if reading it cannot fault:
+ * granule-aligned and in the sbrk heap or a mapped chunk.  No fast path
+ * reads chunk_units or prev_units (the header's last 8 bytes), so an
+ * underflow of a cached block, or an overflow of the one below, reaches
+ * the slow paths: those that only look up a cached block's arena use
+ * this, and every merge vets the header whole first (arena.c). */
+static inline struct chunk *block_chunk_readable(struct block *b)
+{
+    struct chunk *c = block_chunk(b);
+    if (((uintptr_t)c & (GRANULE - 1)) != 0 || (!heap_holds_header(c) && map_lookup(c) != c))
+        return NULL;
+    return c;
+}
+
 /* region.c: the central sbrk region, and every movement of the break. */
 struct region_stats {
     size_t region_bytes, free_bytes, purged_bytes, mapped_bytes, returned_bytes;
@@ -1134,6 +1148,7 @@ extern unsigned arena_threads_bound;    /* kept by the registry, under its lock 
 void arena_on_orphan_emptied(void (*emptied)(struct arena *a));
 size_t block_usable(struct block *b);
 bool block_slack_intact(struct block *b);
+struct arena *cached_block_arena(struct block *b);   /* the arena of a block leaving a cache */
 bool arena_needs_dedicated(size_t size);
 int arena_check(struct arena *a);
 

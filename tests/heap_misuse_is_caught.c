@@ -136,6 +136,27 @@ static void overrun(size_t size, size_t bytes, bool over, enum after after)
     unnoticed();
 }
 
+/* A 1-byte underflow of a small block, whose free the fast path takes
+ * (it reads only the first 8 header bytes), and then rounds of frees and
+ * mallocs of its size, so that its bin sends it back to the arena. */
+static void underflow_then_churn(size_t size)
+{
+    enum { HELD = 20000 };
+    static char *held[HELD];
+    for (int i = 0; i < HELD; i++)
+        held[i] = must_malloc(size);
+    char *p = held[HELD / 2];
+    announce(p);
+    memset(opaque(p - 1), JUNK, 1);
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < HELD; i++)
+            free(held[i]);
+        for (int i = 0; i < HELD; i++)
+            held[i] = must_malloc(size);
+    }
+    unnoticed();
+}
+
 /* ---- write after free ---------------------------------------------------- */
 
 static void write_after_free(size_t size)
@@ -252,6 +273,7 @@ static void run_wild(size_t size, size_t bytes, int variant) { (void)size; (void
 static void run_interior(size_t size, size_t bytes, int variant) { (void)variant; interior_free(size, bytes); }
 static void run_forged(size_t size, size_t bytes, int variant) { (void)bytes; forged_free(size, variant); }
 static void run_waf(size_t size, size_t bytes, int variant) { (void)bytes; (void)variant; write_after_free(size); }
+static void run_under_churn(size_t size, size_t bytes, int variant) { (void)bytes; (void)variant; underflow_then_churn(size); }
 static void run_secret(size_t size, size_t bytes, int variant) { (void)bytes; secret_left(size, variant); }
 static void run_over(size_t size, size_t bytes, int variant) { overrun(size, bytes, true, (enum after)variant); }
 static void run_under(size_t size, size_t bytes, int variant) { overrun(size, bytes, false, (enum after)variant); }
@@ -296,6 +318,7 @@ static const struct misuse cases[] = {
     OVERRUNS("underflow", run_under, "small", SMALL, MAY, MUST, MAY),
     OVERRUNS("underflow", run_under, "medium", MEDIUM, MUST, MUST, MAY),
     OVERRUNS("underflow", run_under, "large", LARGE, MUST, MUST, MAY),
+    { "underflow_1_small_free_then_churn", run_under_churn, SMALL, 0, 0, MUST },
     { "write_after_free_small", run_waf, SMALL, 0, 0, MUST_UNNAMED },
     { "write_after_free_medium", run_waf, MEDIUM, 0, 0, MUST },
     { "write_after_free_large", run_waf, LARGE, 0, 0, MUST },
