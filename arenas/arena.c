@@ -676,6 +676,12 @@ static HMM_COLD __attribute__((noreturn)) void header_broken(struct block *b)
           hmm_call ? hmm_call : "free", block_payload(b));
 }
 
+void cached_link_broken(const struct cache_entry *entry)
+{
+    fatal("%s(): corrupted list of cached blocks: the free block at %p was overwritten (write after free?)",
+          hmm_call ? hmm_call : "free", (const void *)entry);
+}
+
 struct arena *cached_block_arena(struct block *b)
 {
     struct chunk *c = block_chunk_readable(b);
@@ -781,7 +787,7 @@ static inline struct cache_entry *entry_skip(struct cache_entry *entry, size_t s
     if (steps >= left)
         return NULL;
     for (; entry != NULL && steps > 0; steps--)
-        entry = entry->next;
+        entry = cached_next(entry);
     return entry;
 }
 
@@ -790,7 +796,7 @@ static inline struct merge_ahead merge_ahead_start(struct arena *a, struct cache
 {
     struct merge_ahead ahead = { entry_skip(entry, MERGE_AHEAD, left), NULL };
     ahead.far = left > MERGE_AHEAD ? entry_skip(ahead.near, MERGE_AHEAD, left - MERGE_AHEAD) : NULL;
-    for (size_t n = 0; entry != ahead.far && n < left; entry = entry->next, n++)
+    for (size_t n = 0; entry != ahead.far && n < left; entry = cached_next(entry), n++)
         merge_fetch_headers(a, entry);
     return ahead;
 }
@@ -801,10 +807,10 @@ static inline void merge_ahead_step(struct arena *a, struct merge_ahead *ahead)
     if (ahead->near == NULL)
         return;
     merge_fetch_links(a, ahead->near);
-    ahead->near = ahead->near->next;
+    ahead->near = cached_next(ahead->near);
     if (ahead->far != NULL) {
         merge_fetch_headers(a, ahead->far);
-        ahead->far = ahead->far->next;
+        ahead->far = cached_next(ahead->far);
     }
 }
 
@@ -904,7 +910,7 @@ static inline __attribute__((always_inline)) struct run run_cut(struct cache_ent
             break;
         HMM_ASSERT(block_cached(b));
         run.last = entry;
-        entry = entry->next;
+        entry = cached_next(entry);
     }
     run.units = run.count * units;
     *list = entry;
@@ -970,7 +976,7 @@ static struct cache_entry *central_last_of(struct arena *a, unsigned cls, struct
     struct cache_entry *last = first;
     HMM_ASSERT(block_central(a, cls, block_of(first)));
     for (size_t left = count; --left != 0;) {
-        last = last->next;
+        last = cached_next(last);
         HMM_ASSERT(last != NULL && block_central(a, cls, block_of(last)));
     }
     return last;
@@ -1002,10 +1008,10 @@ static struct cache_entry *central_cut(struct arena *a, unsigned cls, size_t wan
     }
     *taken = want;
     if (list->nruns == 0)
-        return central_last_of(a, cls, last != NULL ? last->next : list->head, want - got);
+        return central_last_of(a, cls, last != NULL ? cached_next(last) : list->head, want - got);
     struct central_run *top = &list->runs[list->nruns - 1];
     struct cache_entry *cut = central_last_of(a, cls, top->first, want - got);
-    top->first = cut->next;
+    top->first = cached_next(cut);
     top->count -= (uint32_t)(want - got);
     return cut;
 }
@@ -1027,7 +1033,7 @@ static size_t central_take(struct arena *a, unsigned cls, struct cache_entry **o
         list->head = NULL;
         list->nruns = 0;
     } else {
-        list->head = list->nruns != 0 ? list->runs[list->nruns - 1].first : last->next;
+        list->head = list->nruns != 0 ? list->runs[list->nruns - 1].first : cached_next(last);
         HMM_ASSERT(list->head == last->next);
         last->next = NULL;
     }
@@ -1057,7 +1063,7 @@ static void central_flush(struct arena *a)
         while (list->head != NULL) {
             struct block *b = block_of(list->head);
             HMM_ASSERT(block_central(a, cls, b));
-            list->head = list->head->next;
+            list->head = cached_next(list->head);
             merge_ahead_step(a, &ahead);
             block_vet(b);
             counter_sub(&a->central_bytes, (size_t)b->units << UNIT_SHIFT);
@@ -1143,7 +1149,7 @@ static void handoffs_release(struct arena *a, struct central_tally *tally)
     for (unsigned cls = HANDOFF_MIN_CLASS; cls < CLASS_COUNT; cls++)
         for (struct handoff *chain; (chain = handoff_pop(a, cls)) != NULL;)
             for (struct cache_entry *entry = &chain->entry, *next; entry != NULL; entry = next) {
-                next = entry->next;
+                next = cached_next(entry);
                 HMM_ASSERT(block_cached(block_of(entry)));
                 release_locked(a, block_of(entry), tally);
             }
@@ -1173,7 +1179,7 @@ static HMM_NOINLINE void drain_all(struct arena *a, bool due)
         ck_stack_entry_t *next = entry->next;
         struct block *b = block_of(entry);
         /* A remote block's tag is a valid header's: only its size is left to check. */
-        if (block_state(b) != BLOCK_REMOTE || b->units < MIN_BLOCK_UNITS)
+        if (!link_readable(entry) || block_state(b) != BLOCK_REMOTE || b->units < MIN_BLOCK_UNITS)
             fatal("free(): corrupted remote-free stack of arena %u at %p", a->id, (void *)entry);
         HMM_ASSERT(block_header_valid(b) && block_linked(b) && block_chunk(b)->arena == a);
         release_locked(a, b, &tally);
@@ -1459,7 +1465,7 @@ static void push_foreign(struct cache_entry *list)
         struct remote_chain chain = { NULL, NULL, NULL, 0, 0, false };
         struct cache_entry *rest = NULL;
         while (list != NULL) {
-            struct cache_entry *next = list->next;
+            struct cache_entry *next = cached_next(list);
             send_foreign(&chain, &rest, cached_block_arena(block_of(list)), block_of(list));
             list = next;
         }
@@ -1498,7 +1504,7 @@ static HMM_NOINLINE size_t sort_foreign(struct arena *mine, struct cache_entry *
     *chain = (struct remote_chain){ NULL, NULL, NULL, 0, 0, false };
     size_t taken = handoff_run(mine, chain, list, left);
     for (struct cache_entry *entry = *list; entry != NULL && taken < left; taken++) {
-        struct cache_entry *next = entry->next;
+        struct cache_entry *next = cached_next(entry);
         struct block *b = block_of(entry);
         struct arena *owner = cached_block_arena(b);
         if (owner == mine)
@@ -1525,7 +1531,7 @@ size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t c
     taken = central_push_run(mine, &entry, count, &tally);
     struct merge_ahead ahead = merge_ahead_start(mine, entry, count - taken);
     for (; entry != NULL && taken < count && cached_block_arena(block_of(entry)) == mine; taken++) {
-        struct cache_entry *next = entry->next;
+        struct cache_entry *next = cached_next(entry);
         merge_ahead_step(mine, &ahead);
         release_locked(mine, block_of(entry), &tally);
         entry = next;

@@ -185,9 +185,10 @@ void *sample_uncached(void *ptr, size_t size)
     return sample_take(cache, ptr, size);
 }
 
-/* The head of a bin the fast path did not pop: a cached block of class
- * cls in a mapped chunk, or else the link of a block before it, which a
- * write after free overwrote (that block is the program's again). */
+/* The head of a bin, which a pop set from the link of the block it took
+ * (the fast path pops only heads in the sbrk heap): a cached block of
+ * class cls, in the heap or a mapped chunk, or else that link was written
+ * after free (its block is the program's again). */
 static void bin_head_check(struct cache_entry *entry, unsigned cls)
 {
     struct block *b = block_of(entry);
@@ -252,10 +253,12 @@ void *cache_fill(struct thread_cache *cache, size_t size)
 static struct cache_entry *bin_cut(struct thread_cache *cache, unsigned cls, struct cache_entry *tail)
 {
     struct cache_entry *cut = cache->heads[cls];
+    if (cut != NULL)
+        bin_head_check(cut, cls);
     cache->heads[cls] = NULL;
     uint32_t blocks = 0;
     for (; cut != NULL; blocks++) {
-        struct cache_entry *next = cut->next;
+        struct cache_entry *next = cached_next(cut);
         cut->next = tail;
         tail = cut;
         cut = next;
@@ -308,6 +311,8 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
     }
     bool consumer = !cache->refilled[cls] && owner != cache->arena;
     uint32_t give = limit - limit / 2u;
+    if (cache->heads[cls] != NULL)
+        bin_head_check(cache->heads[cls], cls);   /* a pop set it from a link no walk has vetted */
     size_t gone = arena_free_cached(cache->arena, &cache->heads[cls], consumer ? SIZE_MAX : give);
     if (hmm_sampling.on)
         sample_refund(cache, cls, (uint32_t)gone);

@@ -1082,6 +1082,15 @@ bool map_set(struct chunk *chunk);
 void map_clear(struct chunk *chunk);
 struct chunk *map_lookup(const void *addr);
 
+/* A link a walk of free or cached blocks is about to follow leads to a
+ * header it can read: aligned, in the sbrk heap or a mapped chunk.  A
+ * write after free leaves anything in a link. */
+static inline bool link_readable(const void *payload)
+{
+    return ((uintptr_t)payload & (UNIT - 1)) == 0 &&
+           (heap_holds_header(payload) || map_lookup(block_of(payload)) != NULL);
+}
+
 /* The chunk b's header names (chunk_units), if reading it cannot fault:
  * granule-aligned and in the sbrk heap or a mapped chunk.  No fast path
  * reads chunk_units or prev_units (the header's last 8 bytes), so an
@@ -1149,8 +1158,21 @@ void arena_on_orphan_emptied(void (*emptied)(struct arena *a));
 size_t block_usable(struct block *b);
 bool block_slack_intact(struct block *b);
 struct arena *cached_block_arena(struct block *b);   /* the arena of a block leaving a cache */
+HMM_COLD __attribute__((noreturn)) void cached_link_broken(const struct cache_entry *entry);
 bool arena_needs_dedicated(size_t size);
 int arena_check(struct arena *a);
+
+/* The successor of a cached block on a list (a bin, a central list, a
+ * chain handed back), before a walk reads it: a block the list holds as
+ * cached, or the end.  Otherwise entry, which the program freed, was
+ * written after its free. */
+static inline struct cache_entry *cached_next(const struct cache_entry *entry)
+{
+    struct cache_entry *next = entry->next;
+    if (HMM_UNLIKELY(next != NULL && !(link_readable(next) && block_state(block_of(next)) == BLOCK_CACHED)))
+        cached_link_broken(entry);
+    return next;
+}
 
 /* cache.c: the slow side of the thread cache. */
 uint32_t cache_limit(const struct thread_cache *cache, unsigned cls);

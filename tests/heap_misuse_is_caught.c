@@ -172,6 +172,29 @@ static void write_after_free(size_t size)
     unnoticed();
 }
 
+/* The link of one block among many freed, most of which went on from the
+ * thread's cache to its arena's lists, overwritten; then rounds of mallocs
+ * and frees of the size, whose refills and flushes walk those lists. */
+static void write_after_free_of_many(size_t size)
+{
+    enum { HELD = 5000 };
+    static char *held[HELD];
+    for (int i = 0; i < HELD; i++)
+        held[i] = must_malloc(size);
+    for (int i = 0; i < HELD; i++)
+        free(held[i]);
+    char *p = held[HELD / 2];
+    announce(p);
+    memset(opaque(p), JUNK, sizeof(void *));
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < HELD; i++)
+            held[i] = must_malloc(size);
+        for (int i = 0; i < HELD; i++)
+            free(held[i]);
+    }
+    unnoticed();
+}
+
 /* ---- old data in freed and new memory ------------------------------------ */
 
 static void fill_secret(char *p, size_t size)
@@ -274,6 +297,7 @@ static void run_interior(size_t size, size_t bytes, int variant) { (void)variant
 static void run_forged(size_t size, size_t bytes, int variant) { (void)bytes; forged_free(size, variant); }
 static void run_waf(size_t size, size_t bytes, int variant) { (void)bytes; (void)variant; write_after_free(size); }
 static void run_under_churn(size_t size, size_t bytes, int variant) { (void)bytes; (void)variant; underflow_then_churn(size); }
+static void run_waf_many(size_t size, size_t bytes, int variant) { (void)bytes; (void)variant; write_after_free_of_many(size); }
 static void run_secret(size_t size, size_t bytes, int variant) { (void)bytes; secret_left(size, variant); }
 static void run_over(size_t size, size_t bytes, int variant) { overrun(size, bytes, true, (enum after)variant); }
 static void run_under(size_t size, size_t bytes, int variant) { overrun(size, bytes, false, (enum after)variant); }
@@ -320,6 +344,7 @@ static const struct misuse cases[] = {
     OVERRUNS("underflow", run_under, "large", LARGE, MUST, MUST, MAY),
     { "underflow_1_small_free_then_churn", run_under_churn, SMALL, 0, 0, MUST },
     { "write_after_free_small", run_waf, SMALL, 0, 0, MUST_UNNAMED },
+    { "write_after_free_small_of_many", run_waf_many, SMALL, 0, 0, MUST },
     { "write_after_free_medium", run_waf, MEDIUM, 0, 0, MUST },
     { "write_after_free_large", run_waf, LARGE, 0, 0, MUST },
     { "secret_in_freed_small", run_secret, SMALL, 0, 0, SCRUBBED },
