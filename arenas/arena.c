@@ -1090,6 +1090,16 @@ static size_t handoff_bytes(const struct handoff *chain)
     return chain->count * ((size_t)block_of((void *)chain)->units << UNIT_SHIFT);
 }
 
+/* The chain after chain on a stack or queue of chains handed back: its
+ * first block's payload holds the link, vetted as a cached block's is. */
+static struct handoff *handoff_next(const struct handoff *chain)
+{
+    struct handoff *next = chain->next_chain;
+    if (HMM_UNLIKELY(!cached_link_ok(next)))
+        cached_link_broken(&chain->entry);
+    return next;
+}
+
 /* Class cls's whole stack of chains, off it in one exchange (no ABA, as
  * pushers only add on top) and reversed: the oldest first.  The queue it
  * becomes is the lock holder's. */
@@ -1097,7 +1107,7 @@ static struct handoff *handoff_stack_oldest_first(struct arena *a, unsigned cls)
 {
     struct handoff *stack = __atomic_exchange_n(&a->handoffs[cls], NULL, __ATOMIC_ACQUIRE), *queue = NULL;
     while (stack != NULL) {
-        struct handoff *next = stack->next_chain;
+        struct handoff *next = handoff_next(stack);
         stack->next_chain = queue;
         queue = stack;
         stack = next;
@@ -1114,7 +1124,7 @@ static struct handoff *handoff_pop(struct arena *a, unsigned cls)
     if (oldest == NULL)
         oldest = handoff_stack_oldest_first(a, cls);
     if (oldest != NULL) {
-        a->handoff_queue[cls] = oldest->next_chain;
+        a->handoff_queue[cls] = handoff_next(oldest);
         ck_pr_sub_64((uint64_t *)&a->chained_bytes, handoff_bytes(oldest));
         counter_add(&a->remote_frees, oldest->count);
     }

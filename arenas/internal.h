@@ -1166,10 +1166,15 @@ int arena_check(struct arena *a);
  * chain handed back), before a walk reads it: a block the list holds as
  * cached, or the end.  Otherwise entry, which the program freed, was
  * written after its free. */
+static inline bool cached_link_ok(const void *next)
+{
+    return next == NULL || (link_readable(next) && block_state(block_of(next)) == BLOCK_CACHED);
+}
+
 static inline struct cache_entry *cached_next(const struct cache_entry *entry)
 {
     struct cache_entry *next = entry->next;
-    if (HMM_UNLIKELY(next != NULL && !(link_readable(next) && block_state(block_of(next)) == BLOCK_CACHED)))
+    if (HMM_UNLIKELY(!cached_link_ok(next)))
         cached_link_broken(entry);
     return next;
 }
