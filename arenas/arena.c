@@ -19,6 +19,7 @@
 #define SPARSE_RATIO 4u                  /* live bytes, and 4 times them, is being emptied */
 #define CENTRAL_FLOOR ((size_t)1 << 20)  /* central bytes an arena may always keep */
 #define HANDOFF_BOUND ((size_t)1 << 20)   /* chained bytes before they go to the central lists */
+#define HANDOFF_COUNT_MAX ((size_t)1 << 20) /* blocks no chain reaches (a bin holds a few thousand) */
 #define SLACK_BYTE 0x5c
 
 static uint64_t held_bytes;        /* every arena's chunk_bytes */
@@ -1124,6 +1125,8 @@ static struct handoff *handoff_pop(struct arena *a, unsigned cls)
     if (oldest == NULL)
         oldest = handoff_stack_oldest_first(a, cls);
     if (oldest != NULL) {
+        if (oldest->count == 0 || oldest->count > HANDOFF_COUNT_MAX)
+            cached_link_broken(&oldest->entry);   /* the count after the links, written after free */
         a->handoff_queue[cls] = handoff_next(oldest);
         ck_pr_sub_64((uint64_t *)&a->chained_bytes, handoff_bytes(oldest));
         counter_add(&a->remote_frees, oldest->count);

@@ -205,9 +205,9 @@ static void *free_all(void *blocks)
 }
 
 /* Blocks freed by another thread, which hands them back to their owner's
- * arena as chains, and the word after every block's link overwritten
- * (where the first block of a chain keeps the next chain); then the
- * owner's mallocs of the size, whose refills take the chains. */
+ * arena as chains, and the two words after every block's link overwritten
+ * (where the first block of a chain keeps the next chain and its count);
+ * then the owner's mallocs of the size, whose refills take the chains. */
 static void write_after_free_handed_back(size_t size)
 {
     enum { HELD = 2000 };
@@ -218,7 +218,7 @@ static void write_after_free_handed_back(size_t size)
     if (pthread_create(&freer, NULL, free_all, held) != 0 || pthread_join(freer, NULL) != 0)
         exit(2);
     for (int i = 0; i < HELD; i++)
-        memset(opaque(held[i] + sizeof(void *)), JUNK, sizeof(void *));
+        memset(opaque(held[i] + sizeof(void *)), JUNK, 2 * sizeof(void *));
     for (int i = 0; i < HELD; i++)
         held[i] = must_malloc(size);
     unnoticed();
