@@ -1,0 +1,121 @@
+/* Random writes after free never fault inside hmm.  A program keeps 4,000
+ * slots of blocks (8..507 B, one in eight 1..60 KiB) and replaces them at
+ * random; at step 100,000 it writes 1 to 16 random bytes somewhere in the
+ * first 32 of a block it freed earlier, at step 150,000 another thread
+ * frees a share of the slots, and it goes on.  The write may land in a
+ * link, a header or plain data: each run must end either at its end or in
+ * an abort after exactly one "hmm: " line, never in another signal.
+ *
+ * Not linked with hmm: every run is a child under LD_PRELOAD of HMM_LIB.
+ *
+ *   write_after_free_never_faults            make check: RUNS seeds
+ *   write_after_free_never_faults run SEED   one run, in this process */
+#include <pthread.h>
+
+#include "diag_child.h"
+
+#define RUNS 300
+#define SLOTS 4000
+#define STEPS 300000
+#define MISUSE_STEP 100000
+#define OTHER_THREAD_STEP 150000
+#define FREED_KEPT 64
+
+static char *slot[SLOTS];
+static size_t slot_size[SLOTS];
+static uint64_t rng;
+
+static void *free_some(void *unused)
+{
+    (void)unused;
+    uint64_t local = rng;
+    for (int i = 0; i < SLOTS / 2; i++) {
+        size_t k = rng_next(&local) % SLOTS;
+        free(slot[k]);
+        slot[k] = NULL;
+    }
+    return NULL;
+}
+
+static size_t random_size(void)
+{
+    return rng_next(&rng) % 8 == 0 ? 1024 + rng_next(&rng) % 60000 : 8 + rng_next(&rng) % 500;
+}
+
+/* One block freed earlier gets len random bytes at a random offset
+ * below 32 (within the block). */
+static void write_after_free(char *const *freed, const size_t *sizes, int count)
+{
+    int d = (int)(rng_next(&rng) % (uint64_t)count);
+    size_t at = rng_next(&rng) % 32, len = 1 + rng_next(&rng) % 16;
+    if (at >= sizes[d])
+        return;
+    if (at + len > sizes[d])
+        len = sizes[d] - at;
+    memset(freed[d] + at, (int)(rng_next(&rng) & 0xff), len);
+}
+
+static void run(uint64_t seed)
+{
+    char *freed[FREED_KEPT];
+    size_t freed_size[FREED_KEPT];
+    int kept = 0;
+    rng = seed;
+    for (long step = 0; step < STEPS; step++) {
+        size_t k = rng_next(&rng) % SLOTS;
+        if (slot[k] != NULL) {
+            if (kept < FREED_KEPT && rng_next(&rng) % 2000 == 0) {
+                freed[kept] = slot[k];
+                freed_size[kept++] = slot_size[k];
+            }
+            free(slot[k]);
+            slot[k] = NULL;
+        } else {
+            slot_size[k] = random_size();
+            slot[k] = malloc(slot_size[k]);
+            CHECK(slot[k] != NULL, "malloc(%zu) failed", slot_size[k]);
+            memset(slot[k], 1, slot_size[k] < 64 ? slot_size[k] : 64);
+        }
+        if (step == MISUSE_STEP && kept > 0)
+            write_after_free(freed, freed_size, kept);
+        if (step == OTHER_THREAD_STEP) {
+            pthread_t other;
+            CHECK(pthread_create(&other, NULL, free_some, NULL) == 0 && pthread_join(other, NULL) == 0,
+                  "thread");
+        }
+    }
+    printf("ran to its end\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "run") == 0) {
+        run(strtoull(argv[2], NULL, 10));
+        return 0;
+    }
+    alarm(TEST_TIMEOUT);
+    const char *lib = getenv("HMM_LIB");
+    if (lib == NULL || access(lib, R_OK) != 0) {
+        printf("SKIP: HMM_LIB not set or not readable\n");
+        return TEST_SKIP;
+    }
+    setenv("LD_PRELOAD", lib, 1);
+    static struct child c;
+    int ended = 0, aborted = 0, failures = 0;
+    for (int seed = 1; seed <= RUNS; seed++) {
+        char text[24];
+        snprintf(text, sizeof(text), "%d", seed);
+        child_self(&c, NO_OPTIONS, "run", text, NULL);
+        if (child_exited(&c, 0) && strstr(c.out, "ran to its end") != NULL && c.err_len == 0) {
+            ended++;
+        } else if (child_aborted(&c) && count_lines(c.err) == 1 && strncmp(c.err, "hmm: ", 5) == 0) {
+            aborted++;
+        } else {
+            printf("FAIL: seed %d: %s; stderr [%s]\n", seed, child_how(&c), c.err);
+            failures++;
+        }
+    }
+    printf("%d runs: %d ran to their end, %d aborted with one line, %d failed\n", RUNS, ended, aborted,
+           failures);
+    return failures ? 1 : 0;
+}
