@@ -694,19 +694,25 @@ struct arena *cached_block_arena(struct block *b)
 /* Before a merge trusts b's header: the chunk it names is an arena's
  * chunk that holds b, and the block below is where prev_units says (its
  * units read inside one atomic load of its key, which another thread's
- * fast path may flip). */
+ * fast path may flip) and names the same chunk (else its own header is
+ * the broken one). */
 static void block_vet(struct block *b)
 {
     struct chunk *c = block_chunk_readable(b);
     if (c == NULL || !chunk_valid(c) || c->state != CHUNK_ARENA || b < chunk_first_block(c) ||
         block_next(b) > chunk_fence(c))
         header_broken(b);
-    if (b->prev_units == 0 ? b == chunk_first_block(c)
-                           : block_prev(b) >= chunk_first_block(c) &&
-                                 (uint32_t)(__atomic_load_n(&block_prev(b)->key, __ATOMIC_RELAXED) >> 32) ==
-                                     b->prev_units)
+    if (b->prev_units == 0) {
+        if (b != chunk_first_block(c))
+            header_broken(b);
         return;
-    header_broken(b);
+    }
+    struct block *below = block_prev(b);
+    if (below < chunk_first_block(c) ||
+        (uint32_t)(__atomic_load_n(&below->key, __ATOMIC_RELAXED) >> 32) != b->prev_units)
+        header_broken(b);
+    if (block_chunk(below) != c)
+        header_broken(below);
 }
 
 static void free_locked(struct arena *a, struct block *b)

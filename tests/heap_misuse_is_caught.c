@@ -441,11 +441,18 @@ static bool zeroing(const char *options)
 
 /* Whether make check asserts how the case ends under options.  With the
  * profiler on (it loads libunwind) the heap is laid out otherwise, and a
- * 1 MiB overrun may run off its end before any free; and blocks freed by
- * another thread travel one by one, not as chains. */
+ * 1 MiB overrun may run off its end before any free; blocks freed by
+ * another thread travel one by one, not as chains; and a sampled block
+ * leaves the cache at its free, so the one written after free among many
+ * may have merged into a larger free block, where the junk is harmless. */
+static bool profiler_changes_the_case(const struct misuse *m)
+{
+    return m->bytes == MIB || m->run == run_waf_handed || m->run == run_waf_many;
+}
+
 static bool asserted(const struct misuse *m, const char *options)
 {
-    if (options != NO_OPTIONS && strncmp(options, "prof=", 5) == 0 && (m->bytes == MIB || m->run == run_waf_handed))
+    if (options != NO_OPTIONS && strncmp(options, "prof=", 5) == 0 && profiler_changes_the_case(m))
         return false;
     return m->expect == MUST || m->expect == MUST_UNNAMED || m->expect == CORRECT ||
            (m->expect == SCRUBBED && zeroing(options));
