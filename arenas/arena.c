@@ -739,11 +739,18 @@ static void free_locked(struct arena *a, struct block *b)
  * are read (under its lock). */
 #define MERGE_AHEAD 4
 
-static inline void merge_fetch_headers(struct arena *a, struct cache_entry *entry)
+/* The block of a cached entry ahead, if its chunk is readable and a's. */
+static inline struct block *merge_own_block(struct arena *a, struct cache_entry *entry)
 {
     struct block *b = block_of(entry);
     struct chunk *c = block_chunk_readable(b);
-    if (c == NULL || c->arena != a)
+    return c != NULL && c->arena == a ? b : NULL;
+}
+
+static inline void merge_fetch_headers(struct arena *a, struct cache_entry *entry)
+{
+    struct block *b = merge_own_block(a, entry);
+    if (b == NULL)
         return;
     __builtin_prefetch(block_next(b));
     __builtin_prefetch(block_prev(b));
@@ -774,9 +781,8 @@ static inline void neighbour_fetch(struct block *b)
  * prev_units is vetted by the merge, which comes later. */
 static inline void merge_fetch_links(struct arena *a, struct cache_entry *entry)
 {
-    struct block *b = block_of(entry);
-    struct chunk *c = block_chunk_readable(b);
-    if (c == NULL || c->arena != a)
+    struct block *b = merge_own_block(a, entry);
+    if (b == NULL)
         return;
     neighbour_fetch(block_next(b));
     if (b->prev_units != 0 && heap_holds_header(block_prev(b)))
