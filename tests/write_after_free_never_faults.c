@@ -1,16 +1,20 @@
 /* Random writes after free never fault inside hmm.  A program keeps 4,000
  * slots of blocks (8..507 B, one in eight 1..60 KiB) and replaces them at
- * random; at step 100,000 it writes 1 to 16 random bytes somewhere in the
- * first 32 of a block it freed earlier, at step 150,000 another thread
- * frees a share of the slots, and it goes on.  The write may land in a
- * link, a header or plain data: each run must end either at its end or in
- * an abort after exactly one "hmm: " line, never in another signal.
+ * random; at step 150,000 another thread frees a share of the slots, and
+ * it goes on.  An odd seed writes 1 to 16 random bytes somewhere in the
+ * first 32 of a block the program freed earlier, at step 100,000; an even
+ * seed into one the other thread freed, while that thread's cache still
+ * holds it (it then exits, and its cache goes back to the blocks' owner).
+ * The write may land in a link, a header or plain data: each run must end
+ * either at its end or in an abort after exactly one "hmm: " line, never
+ * in another signal.
  *
  * Not linked with hmm: every run is a child under LD_PRELOAD of HMM_LIB.
  *
  *   write_after_free_never_faults            make check: RUNS seeds
  *   write_after_free_never_faults run SEED   one run, in this process */
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "diag_child.h"
 
@@ -24,16 +28,28 @@
 static char *slot[SLOTS];
 static size_t slot_size[SLOTS];
 static uint64_t rng;
+static char *freed_there[FREED_KEPT];
+static size_t freed_there_size[FREED_KEPT];
+static int kept_there;
+static pthread_barrier_t freed_and_written;
 
+/* The other thread: frees a share of the slots, keeping a few of the
+ * blocks, and waits while the program writes into one before it exits. */
 static void *free_some(void *unused)
 {
     (void)unused;
     uint64_t local = rng;
     for (int i = 0; i < SLOTS / 2; i++) {
         size_t k = rng_next(&local) % SLOTS;
+        if (slot[k] != NULL && kept_there < FREED_KEPT) {
+            freed_there[kept_there] = slot[k];
+            freed_there_size[kept_there++] = slot_size[k];
+        }
         free(slot[k]);
         slot[k] = NULL;
     }
+    pthread_barrier_wait(&freed_and_written);
+    pthread_barrier_wait(&freed_and_written);
     return NULL;
 }
 
@@ -60,7 +76,9 @@ static void run(uint64_t seed)
     char *freed[FREED_KEPT];
     size_t freed_size[FREED_KEPT];
     int kept = 0;
+    bool there = seed % 2 == 0;
     rng = seed;
+    pthread_barrier_init(&freed_and_written, NULL, 2);
     for (long step = 0; step < STEPS; step++) {
         size_t k = rng_next(&rng) % SLOTS;
         if (slot[k] != NULL) {
@@ -76,12 +94,16 @@ static void run(uint64_t seed)
             CHECK(slot[k] != NULL, "malloc(%zu) failed", slot_size[k]);
             memset(slot[k], 1, slot_size[k] < 64 ? slot_size[k] : 64);
         }
-        if (step == MISUSE_STEP && kept > 0)
+        if (step == MISUSE_STEP && kept > 0 && !there)
             write_after_free(freed, freed_size, kept);
         if (step == OTHER_THREAD_STEP) {
             pthread_t other;
-            CHECK(pthread_create(&other, NULL, free_some, NULL) == 0 && pthread_join(other, NULL) == 0,
-                  "thread");
+            CHECK(pthread_create(&other, NULL, free_some, NULL) == 0, "thread");
+            pthread_barrier_wait(&freed_and_written);
+            if (there && kept_there > 0)
+                write_after_free(freed_there, freed_there_size, kept_there);
+            pthread_barrier_wait(&freed_and_written);
+            CHECK(pthread_join(other, NULL) == 0, "thread");
         }
     }
     printf("ran to its end\n");
