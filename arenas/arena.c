@@ -1107,10 +1107,7 @@ static size_t handoff_bytes(const struct handoff *chain)
  * first block's payload holds the link, vetted as a cached block's is. */
 static struct handoff *handoff_next(const struct handoff *chain)
 {
-    struct handoff *next = chain->next_chain;
-    if (HMM_UNLIKELY(!cached_link_ok(next)))
-        cached_link_broken(&chain->entry);
-    return next;
+    return cached_link(chain->next_chain, &chain->entry);
 }
 
 /* Class cls's whole stack of chains, off it in one exchange (no ABA, as

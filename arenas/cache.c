@@ -186,14 +186,12 @@ void *sample_uncached(void *ptr, size_t size)
 }
 
 /* The head of a bin, which a pop set from the link of the block it took
- * (the fast path pops only heads in the sbrk heap): a cached block of
- * class cls, in the heap or a mapped chunk, or else that link was written
- * after free (its block is the program's again). */
+ * (the fast path pops only heads in the sbrk heap): none, or a cached
+ * block of class cls, in the heap or a mapped chunk; else that link was
+ * written after free (its block is the program's again). */
 static void bin_head_check(struct cache_entry *entry, unsigned cls)
 {
-    struct block *b = block_of(entry);
-    bool readable = ((uintptr_t)entry & (UNIT - 1)) == 0 && (heap_holds_header(b) || map_lookup(b) != NULL);
-    if (HMM_LIKELY(readable && block_state(b) == BLOCK_CACHED && block_class(b) == cls))
+    if (HMM_LIKELY(entry == NULL || (cached_link_ok(entry) && block_class(block_of(entry)) == cls)))
         return;
     fatal("malloc(): corrupted thread cache: the bin of %zu-byte blocks leads to %p, not a free block "
           "(write after free?)",
@@ -253,8 +251,7 @@ void *cache_fill(struct thread_cache *cache, size_t size)
 static struct cache_entry *bin_cut(struct thread_cache *cache, unsigned cls, struct cache_entry *tail)
 {
     struct cache_entry *cut = cache->heads[cls];
-    if (cut != NULL)
-        bin_head_check(cut, cls);
+    bin_head_check(cut, cls);
     cache->heads[cls] = NULL;
     uint32_t blocks = 0;
     for (; cut != NULL; blocks++) {
@@ -311,8 +308,7 @@ bool cache_make_room(struct thread_cache *cache, struct block *b)
     }
     bool consumer = !cache->refilled[cls] && owner != cache->arena;
     uint32_t give = limit - limit / 2u;
-    if (cache->heads[cls] != NULL)
-        bin_head_check(cache->heads[cls], cls);   /* a pop set it from a link no walk has vetted */
+    bin_head_check(cache->heads[cls], cls);   /* a pop set it from a link no walk has vetted */
     size_t gone = arena_free_cached(cache->arena, &cache->heads[cls], consumer ? SIZE_MAX : give);
     if (hmm_sampling.on)
         sample_refund(cache, cls, (uint32_t)gone);

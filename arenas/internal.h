@@ -1171,12 +1171,18 @@ static inline bool cached_link_ok(const void *next)
     return next == NULL || (link_readable(next) && block_state(block_of(next)) == BLOCK_CACHED);
 }
 
+/* A link kept in the payload of the cached block at holder (its next
+ * block, or the next chain of a chain's first block), vetted. */
+static inline void *cached_link(void *next, const struct cache_entry *holder)
+{
+    if (HMM_UNLIKELY(!cached_link_ok(next)))
+        cached_link_broken(holder);
+    return next;
+}
+
 static inline struct cache_entry *cached_next(const struct cache_entry *entry)
 {
-    struct cache_entry *next = entry->next;
-    if (HMM_UNLIKELY(!cached_link_ok(next)))
-        cached_link_broken(entry);
-    return next;
+    return cached_link(entry->next, entry);
 }
 
 /* cache.c: the slow side of the thread cache. */
