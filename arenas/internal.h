@@ -548,10 +548,10 @@ struct thread_cache {
 #define KEY_SLOW ((uint64_t)0x800 << 16)
 
 #define CACHE_CLASS_MAX 128u      /* blocks one bin may hold, until it grows */
-#define CACHE_CLASS_MIN 4u        /* blocks a large class's bin may grow to (cache_grow) */
+#define CACHE_CLASS_MIN 8u        /* blocks a large class's bin may grow to (cache_grow) */
 #define CACHE_GROWTH_MAX 4u       /* doublings of it: 2,048 blocks */
 #define CACHE_GROWTH_SHARE 16u    /* all growth together: at most budget / this */
-#define CACHE_LARGE_GROWTH_SHARE 1u /* large classes' growth to CACHE_CLASS_MIN: budget / this */
+#define CACHE_LARGE_GROWTH_BUDGETS 2u /* large classes' growth to CACHE_CLASS_MIN: this many budgets */
 #define CACHE_TOTAL_SHARES 4u    /* all caches together: this many cache_size */
 #define CONSUMER_SHARE 4u        /* a consumer's bin: this part of the limit (cache_make_room) */
 

@@ -56,7 +56,7 @@ static void check_size(size_t size)
     size_t cached = cached_bytes() - before;
     CHECK(cached <= limit * class_size(cls), "size %zu: %zu bytes cached after %d frees (limit %u blocks)", size,
           cached, HELD, limit);
-    CHECK(hmm_thread_cache.grown_large_bytes <= hmm_thread_cache.budget / CACHE_LARGE_GROWTH_SHARE,
+    CHECK(hmm_thread_cache.grown_large_bytes <= hmm_thread_cache.budget * CACHE_LARGE_GROWTH_BUDGETS,
           "large classes grew by %zu bytes, past their allowance", hmm_thread_cache.grown_large_bytes);
 }
 
