@@ -45,15 +45,21 @@ void engine_fork_child(void)
 
 /* Bytes and blocks of a parked in the calling thread's cache; other
  * threads' caches count as in use, since only their owners may read them. */
+static void own_list(const struct arena *a, const struct cache_entry *e, struct arena_summary *s)
+{
+    for (; e; e = e->next) {
+        if (block_chunk(block_of(e))->arena != a)
+            continue;
+        s->own_cached_bytes += (size_t)block_of(e)->units << UNIT_SHIFT;
+        s->own_cached_blocks++;
+    }
+}
+
 static void own_cache(const struct arena *a, struct arena_summary *s)
 {
     for (unsigned cls = 1; cls < CLASS_COUNT; cls++)
-        for (struct cache_entry *e = hmm_thread_cache.heads[cls]; e; e = e->next) {
-            if (block_chunk(block_of(e))->arena != a)
-                continue;
-            s->own_cached_bytes += (size_t)block_of(e)->units << UNIT_SHIFT;
-            s->own_cached_blocks++;
-        }
+        own_list(a, hmm_thread_cache.heads[cls], s);
+    own_list(a, hmm_thread_cache.closing, s);
 }
 
 struct summary_walk {

@@ -524,6 +524,8 @@ struct thread_cache {
     size_t budget;              /* bytes it may hold, see cache.c */
     uint32_t state;             /* enum cache_state */
     bool closed;                /* emptied with no room left since the last refill */
+    uint32_t closing_count;     /* blocks on closing, fewer than CLOSING_BATCH */
+    struct cache_entry *closing; /* own blocks freed while closed, to merge in one batch */
     uint8_t batch[CLASS_COUNT]; /* blocks the next refill of a class takes */
     uint8_t grown[CLASS_COUNT]; /* doublings of a class's CACHE_CLASS_MAX (cache_grow) */
     bool overflowed[CLASS_COUNT]; /* flushed since the class's last refill */
@@ -554,6 +556,7 @@ struct thread_cache {
 #define CACHE_LARGE_GROWTH_BUDGETS 2u /* large classes' growth to CACHE_CLASS_MIN: this many budgets */
 #define CACHE_TOTAL_SHARES 4u    /* all caches together: this many cache_size */
 #define CONSUMER_SHARE 4u        /* a consumer's bin: this part of the limit (cache_make_room) */
+#define CLOSING_BATCH 32u        /* blocks a closed cache merges back in one batch (closing_add) */
 
 _Static_assert(CLASS_COUNT <= CACHE_KEYS, "every class has a key");
 _Static_assert(offsetof(struct thread_cache, keys) % 4096 != 0 && offsetof(struct thread_cache, keys_long) % 4096 != 0 &&
