@@ -244,13 +244,13 @@ static void bin_head_check(struct cache_entry *entry, unsigned cls)
 void *cache_fill(struct thread_cache *cache, size_t size)
 {
     unsigned cls = size_class_lookup(size);
+    closing_flush(cache);
     cache_budget(cache);
     uint32_t limit = cache_limit(cache, cls);
     if (limit == 0)
         return sample_uncached(arena_malloc(cache->arena, size), size);
     bool sampled = false;
     if (cache->heads[cls] == NULL) {
-        closing_flush(cache);
         cache->closed = false;
         bool cycled = cache->overflowed[cls];
         if (cycled) {
