@@ -398,17 +398,17 @@ static bool cache_admit(struct thread_cache *cache, struct block *b)
     return true;
 }
 
-/* A freed block of the program's, vetted: into its bin if cache_admit
- * lets it, onto the closing batch while the cache is closed, else back to
+/* A freed block of the program's, vetted: onto the closing batch while
+ * the cache is closed, into its bin if cache_admit lets it, else back to
  * its arena (the thread's own under its lock, any other through its remote
  * stack). */
 void cache_release(struct thread_cache *cache, struct block *b)
 {
     struct arena *a = cached_block_arena(b);
+    if (closing_add(cache, b, a))
+        return;
     if (cache_admit(cache, b))
         cache_put(cache, b);
-    else if (closing_add(cache, b, a))
-        return;
     else if (a == cache->arena)
         arena_free(a, b);
     else
