@@ -18,6 +18,7 @@
 #define BLOCKS 16384
 #define SIZE 1500               /* 24 MiB in all: the arena empties past SPARSE_SLACK */
 #define STRIDE 7919u            /* a prime: the walk visits every block once */
+#define UNCACHED 100000         /* past the classes, below the mmap threshold: an arena's */
 
 static void *block[BLOCKS];
 
@@ -77,12 +78,22 @@ int main(int argc, char **argv)
           arena_used(), live, bytes);
     CHECK(hmm_check() == 0, "hmm_check with blocks on the closing list");
 
-    void *p = hmm_malloc(SIZE);
-    CHECK(p != NULL, "malloc after the burst");
-    CHECK(hmm_thread_cache.closing == NULL && hmm_thread_cache.closing_count == 0,
-          "the malloc after the burst left %u blocks on the closing list", hmm_thread_cache.closing_count);
-    hmm_free(p);
-    CHECK(hmm_check() == 0, "hmm_check after the closing list went back");
+    /* A malloc that misses sends them back: of a size no bin holds, and
+     * after a second burst of a cached class. */
+    size_t sizes[] = { UNCACHED, SIZE };
+    for (int round = 0; round < 2; round++) {
+        if (round > 0) {
+            burst();
+            CHECK(hmm_thread_cache.closing != NULL, "the second burst left nothing on the closing list");
+        }
+        void *p = hmm_malloc(sizes[round]);
+        CHECK(p != NULL, "malloc(%zu) after the burst", sizes[round]);
+        CHECK(hmm_thread_cache.closing == NULL && hmm_thread_cache.closing_count == 0,
+              "malloc(%zu) after the burst left %u blocks on the closing list", sizes[round],
+              hmm_thread_cache.closing_count);
+        hmm_free(p);
+        CHECK(hmm_check() == 0, "hmm_check after the closing list went back");
+    }
 
     struct child c;
     char *args[] = { argv[0], "double", NULL };
