@@ -97,6 +97,12 @@ void engine_arenas(void (*visit)(const struct arena_summary *s, void *ctx), void
     registry_foreach(summarize, &walk);
 }
 
+void engine_retired(struct arena_summary *s)
+{
+    *s = (struct arena_summary){ .id = 0 };
+    registry_retired(&s->mallocs, &s->frees, &s->purged_total);
+}
+
 /* ---- the checker ----------------------------------------------------------- */
 
 static void check_arena(struct arena *a, void *ctx)

@@ -1235,6 +1235,7 @@ void registry_foreach(void (*visit)(struct arena *a, void *ctx), void *ctx);
 void registry_lock_all(void);
 void registry_unlock_all(void);
 void registry_child_reset(struct arena *keep);
+void registry_retired(size_t *mallocs, size_t *frees, size_t *purged);   /* counted by retired arenas */
 
 /* engine.c: lib/'s door besides heap.c.  lib/ reads no field of an engine
  * struct (tests/lib_reads_no_engine_struct.sh): it gets summaries. */
@@ -1252,6 +1253,7 @@ void *engine_bind(const void *freeing);  /* the thread's exit-key value, or NULL
 void engine_unbind(void *bound);        /* at thread exit, with engine_bind's value */
 void engine_fork_child(void);
 void engine_arenas(void (*visit)(const struct arena_summary *s, void *ctx), void *ctx);
+void engine_retired(struct arena_summary *s);   /* the counters of arenas retired so far */
 int engine_check(void);
 size_t engine_trim(size_t pad);
 void engine_maintain(size_t pad);

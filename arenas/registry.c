@@ -29,6 +29,7 @@ static CDS_LIST_HEAD(arena_list);     /* live and orphaned arenas, walked withou
 static struct arena *limbo_list;      /* retired; a walk may still be on them (atomic stores) */
 static struct arena *retired_list;    /* retired, no walk on them: ready to reuse */
 static unsigned arena_total;          /* arenas on arena_list */
+static size_t retired_mallocs, retired_frees, retired_purged;   /* what retired arenas counted (atomic) */
 static unsigned next_id;
 
 /* The walked list: writers hold the registry lock; walkers follow next. */
@@ -154,6 +155,24 @@ void registry_unbind(struct arena *a)
         registry_reclaim(a);
 }
 
+/* The process's totals outlive the arena that counted them: a monitor that
+ * samples hmm_stats as counters never sees one go down.  Added as the arena
+ * leaves the list, read without a lock (engine_retired): a walk that meets
+ * an arena retiring under it may count it twice or miss it, once. */
+static void retired_count(struct arena *a)
+{
+    __atomic_fetch_add(&retired_mallocs, counter_read(&a->mallocs), __ATOMIC_RELAXED);
+    __atomic_fetch_add(&retired_frees, counter_read(&a->frees), __ATOMIC_RELAXED);
+    __atomic_fetch_add(&retired_purged, counter_read(&a->purged_total), __ATOMIC_RELAXED);
+}
+
+void registry_retired(size_t *mallocs, size_t *frees, size_t *purged)
+{
+    *mallocs = __atomic_load_n(&retired_mallocs, __ATOMIC_RELAXED);
+    *frees = __atomic_load_n(&retired_frees, __ATOMIC_RELAXED);
+    *purged = __atomic_load_n(&retired_purged, __ATOMIC_RELAXED);
+}
+
 /* Retire a if it is an empty orphan: its chunks go back to the region, the
  * arena to limbo.  On free paths: no lock held, nothing waited for. */
 void registry_reclaim(struct arena *a)
@@ -166,6 +185,7 @@ void registry_reclaim(struct arena *a)
         list_del(&a->node);
         a->state = ARENA_RETIRED;
         arena_total--;
+        retired_count(a);
     }
     pthread_mutex_unlock(&registry_mutex);
     if (!retire)

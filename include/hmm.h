@@ -72,8 +72,9 @@ struct hmm_stats {
     uint64_t mallocs;          /* equal to slow_mallocs: cache hits are not
                                   counted, to keep the fast path free of counters */
     uint64_t frees;            /* equal to slow_frees, likewise */
-    uint64_t slow_mallocs;     /* allocations that missed the thread cache */
-    uint64_t slow_frees;       /* frees that missed the thread cache */
+    uint64_t slow_mallocs;     /* allocations that missed the thread cache
+                                  (all so far: retired arenas' too) */
+    uint64_t slow_frees;       /* frees that missed the thread cache, likewise */
     unsigned arena_count;      /* arenas in the registry */
     unsigned arenas_listed;    /* of those, how many fill arenas[] */
     struct hmm_arena_stats arenas[HMM_STATS_ARENAS];

@@ -40,6 +40,11 @@ HMM_EXPORT int hmm_stats(struct hmm_stats *s)
 {
     thread_init();
     memset(s, 0, sizeof(*s));
+    struct arena_summary retired;
+    engine_retired(&retired);
+    s->slow_mallocs = retired.mallocs;
+    s->slow_frees = retired.frees;
+    s->returned_bytes = retired.purged_total;
     engine_arenas(visit_arena, s);
     struct region_stats region;
     region_stats(&region);
