@@ -112,23 +112,49 @@ static void check_arena(struct arena *a, void *ctx)
         *result = arena_check(a);
 }
 
+/* A cached block of class cls (any class, for 0) in an arena's chunk: its
+ * chunk is looked up before its header is read. */
+static bool cached_entry_sound(const struct cache_entry *e, unsigned cls)
+{
+    struct block *b = block_of(e);
+    struct chunk *c = map_lookup(b);
+    return c != NULL && block_chunk(b) == c && c->state == CHUNK_ARENA && block_header_valid(b) &&
+           block_state(b) == BLOCK_CACHED && block_class(b) != 0 && (cls == 0 || block_class(b) == cls) &&
+           block_usable(b) >= class_size(block_class(b));
+}
+
+/* The blocks a closed cache holds to give back: its own arena's, fewer
+ * than a batch, as many as it counts. */
+static int check_closing(const struct thread_cache *cache)
+{
+    uint32_t count = 0;
+    for (const struct cache_entry *e = cache->closing; e != NULL && count < CLOSING_BATCH; e = e->next, count++)
+        if (!cached_entry_sound(e, 0) || block_chunk(block_of(e))->arena != cache->arena) {
+            warn("hmm_check: thread cache: closing list: entry %p is not a cached block of the thread's arena",
+                 (const void *)e);
+            return -1;
+        }
+    if (count >= CLOSING_BATCH || count != cache->closing_count) {
+        warn("hmm_check: thread cache: the closing list holds %u blocks or more, counted %u (a batch is %u)", count,
+             cache->closing_count, CLOSING_BATCH);
+        return -1;
+    }
+    return 0;
+}
+
 /* The calling thread's cache: each entry a cached block of its class and
- * arena, each bin's count right. */
+ * arena, each bin's count right, and its closing list. */
 static int check_own_cache(void)
 {
     struct thread_cache *cache = &hmm_thread_cache;
     for (unsigned cls = 1; cls < CLASS_COUNT; cls++) {
         uint32_t count = 0;
-        for (struct cache_entry *e = cache->heads[cls]; e != NULL; e = e->next, count++) {
-            struct block *b = block_of(e);
-            struct chunk *c = map_lookup(b);
-            if (c == NULL || block_chunk(b) != c || c->state != CHUNK_ARENA || !block_header_valid(b) ||
-                block_state(b) != BLOCK_CACHED || block_class(b) != cls || block_usable(b) < class_size(cls)) {
+        for (struct cache_entry *e = cache->heads[cls]; e != NULL; e = e->next, count++)
+            if (!cached_entry_sound(e, cls)) {
                 warn("hmm_check: thread cache: entry %p of class %u is not a cached block of it",
                      (void *)e, cls);
                 return -1;
             }
-        }
         uint32_t bound = CACHE_CLASS_MAX << CACHE_GROWTH_MAX;
         if (count > bound || cache->rooms[cls] > (intptr_t)bound) {
             warn("hmm_check: thread cache: class %u holds %u blocks with room for %zd more, "
@@ -136,7 +162,7 @@ static int check_own_cache(void)
             return -1;
         }
     }
-    return 0;
+    return check_closing(cache);
 }
 
 /* The region's free chunks, every arena (each under its own lock, the list

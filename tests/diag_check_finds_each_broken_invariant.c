@@ -19,6 +19,8 @@
  *                              central state
  *   central_run_miscounted     the top run a central list remembers a block
  *                              longer than it is
+ *   closing_entry_in_use       a block a closed cache holds to give back (the
+ *                              end of a burst) not in the cached state
  *
  * And HMM_OPTIONS=check=N: a program doing many operations with check=100
  * runs to the end; with the arena's used_bytes off it aborts at the next
@@ -344,6 +346,31 @@ static void periodic_broken(void)
     printf("done\n");
 }
 
+/* A burst freed until the thread's cache closes: its last frees wait on
+ * the closing list; the newest of them. */
+static void closing_entry_in_use(void)
+{
+    enum { BURST = 16384, SIZE = 1500, STRIDE = 7919 };
+    static void *held[BURST];
+    for (size_t i = 0; i < BURST; i++)
+        CHECK((held[i] = hmm_malloc(SIZE)) != NULL, "malloc");
+    for (size_t i = 0, at = 0; i < BURST; i++, at = (at + STRIDE) % BURST)
+        hmm_free(held[at]);
+    struct cache_entry *e = hmm_thread_cache.closing;
+    if (e == NULL) {
+        printf("skip: nothing waits on the closing list\n");
+        exit(TEST_SKIP);
+    }
+    struct block *b = block_of(e);
+    sound_before();
+    expect("closing list: entry %p", (void *)e);
+    expect("is not a cached block of the thread's arena");
+    block_set_state(b, BLOCK_INUSE);
+    must_fail("a closing entry in use");
+    block_set_state(b, BLOCK_CACHED);
+    must_pass("a closing entry in use");
+}
+
 static const struct named_case cases[] = {
     { "free_block_marked_in_use", free_block_marked_in_use },
     { "prev_units_wrong", prev_units_wrong },
@@ -356,6 +383,7 @@ static const struct named_case cases[] = {
     { "cache_entry_in_use", cache_entry_in_use },
     { "central_entry_in_use", central_entry_in_use },
     { "central_run_miscounted", central_run_miscounted },
+    { "closing_entry_in_use", closing_entry_in_use },
 };
 
 static int run_broken(const struct named_case *b)
