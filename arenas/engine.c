@@ -120,7 +120,7 @@ static bool cached_entry_sound(const struct cache_entry *e, unsigned cls)
     struct chunk *c = map_lookup(b);
     return c != NULL && block_chunk(b) == c && c->state == CHUNK_ARENA && block_header_valid(b) &&
            block_state(b) == BLOCK_CACHED && block_class(b) != 0 && (cls == 0 || block_class(b) == cls) &&
-           block_usable(b) >= class_size(block_class(b));
+           block_class_valid(b) && block_usable(b) >= class_size(block_class(b));
 }
 
 /* The blocks a closed cache holds to give back: its own arena's, fewer

@@ -21,6 +21,7 @@
  *                              longer than it is
  *   closing_entry_in_use       a block a closed cache holds to give back (the
  *                              end of a burst) not in the cached state
+ *   closing_entry_class_forged such a block's class byte past the classes
  *
  * And HMM_OPTIONS=check=N: a program doing many operations with check=100
  * runs to the end; with the arena's used_bytes off it aborts at the next
@@ -347,8 +348,8 @@ static void periodic_broken(void)
 }
 
 /* A burst freed until the thread's cache closes: its last frees wait on
- * the closing list; the newest of them. */
-static void closing_entry_in_use(void)
+ * the closing list; the newest of them, once the heap is checked sound. */
+static struct block *closing_block(void)
 {
     enum { BURST = 16384, SIZE = 1500, STRIDE = 7919 };
     static void *held[BURST];
@@ -361,14 +362,29 @@ static void closing_entry_in_use(void)
         printf("skip: nothing waits on the closing list\n");
         exit(TEST_SKIP);
     }
-    struct block *b = block_of(e);
     sound_before();
     expect("closing list: entry %p", (void *)e);
     expect("is not a cached block of the thread's arena");
+    return block_of(e);
+}
+
+static void closing_entry_in_use(void)
+{
+    struct block *b = closing_block();
     block_set_state(b, BLOCK_INUSE);
     must_fail("a closing entry in use");
     block_set_state(b, BLOCK_CACHED);
     must_pass("a closing entry in use");
+}
+
+static void closing_entry_class_forged(void)
+{
+    struct block *b = closing_block();
+    uint8_t cls = b->cls;
+    b->cls = 200;
+    must_fail("a closing entry's class forged");
+    b->cls = cls;
+    must_pass("a closing entry's class forged");
 }
 
 static const struct named_case cases[] = {
@@ -384,6 +400,7 @@ static const struct named_case cases[] = {
     { "central_entry_in_use", central_entry_in_use },
     { "central_run_miscounted", central_run_miscounted },
     { "closing_entry_in_use", closing_entry_in_use },
+    { "closing_entry_class_forged", closing_entry_class_forged },
 };
 
 static int run_broken(const struct named_case *b)
