@@ -208,8 +208,9 @@ static void closing_flush(struct thread_cache *cache)
 
 static bool closing_add(struct thread_cache *cache, struct block *b, const struct arena *owner)
 {
-    if (!cache->closed || owner != cache->arena || cache->state != CACHE_BOUND || block_class(b) == 0)
+    if (!cache->closed || owner != cache->arena || block_class(b) == 0)
         return false;
+    HMM_ASSERT(cache->state == CACHE_BOUND);   /* only a bound cache closes; binding reopens it */
     struct cache_entry *entry = block_payload(b);
     entry->next = cache->closing;
     cache->closing = entry;

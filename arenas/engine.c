@@ -43,8 +43,7 @@ void engine_fork_child(void)
 
 /* ---- statistics ---------------------------------------------------------- */
 
-/* Bytes and blocks of a parked in the calling thread's cache; other
- * threads' caches count as in use, since only their owners may read them. */
+/* Bytes and blocks of a on one list of the calling thread's cache. */
 static void own_list(const struct arena *a, const struct cache_entry *e, struct arena_summary *s)
 {
     for (; e; e = e->next) {
@@ -55,6 +54,9 @@ static void own_list(const struct arena *a, const struct cache_entry *e, struct 
     }
 }
 
+/* Bytes and blocks of a parked in the calling thread's cache (its bins
+ * and its closing list); other threads' caches count as in use, since only
+ * their owners may read them. */
 static void own_cache(const struct arena *a, struct arena_summary *s)
 {
     for (unsigned cls = 1; cls < CLASS_COUNT; cls++)

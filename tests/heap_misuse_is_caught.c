@@ -137,6 +137,18 @@ static void overrun(size_t size, size_t bytes, bool over, enum after after)
     unnoticed();
 }
 
+static void malloc_each(char **held, int count, size_t size)
+{
+    for (int i = 0; i < count; i++)
+        held[i] = must_malloc(size);
+}
+
+static void free_each(char **held, int count)
+{
+    for (int i = 0; i < count; i++)
+        free(held[i]);
+}
+
 /* A 1-byte underflow of a small block, whose free the fast path takes
  * (it reads only the first 8 header bytes), and then rounds of frees and
  * mallocs of its size, so that its bin sends it back to the arena. */
@@ -144,16 +156,13 @@ static void underflow_then_churn(size_t size)
 {
     enum { HELD = 20000 };
     static char *held[HELD];
-    for (int i = 0; i < HELD; i++)
-        held[i] = must_malloc(size);
+    malloc_each(held, HELD, size);
     char *p = held[HELD / 2];
     announce(p);
     memset(opaque(p - 1), JUNK, 1);
     for (int round = 0; round < 4; round++) {
-        for (int i = 0; i < HELD; i++)
-            free(held[i]);
-        for (int i = 0; i < HELD; i++)
-            held[i] = must_malloc(size);
+        free_each(held, HELD);
+        malloc_each(held, HELD, size);
     }
     unnoticed();
 }
@@ -166,10 +175,8 @@ static void write_after_free(size_t size)
     free(p);
     announce(p);
     memset(opaque(p), JUNK, size);
-    for (int i = 0; i < 100; i++)
-        held[i] = must_malloc(size);
-    for (int i = 0; i < 100; i++)
-        free(held[i]);
+    malloc_each(held, 100, size);
+    free_each(held, 100);
     unnoticed();
 }
 
@@ -180,18 +187,14 @@ static void write_after_free_of_many(size_t size)
 {
     enum { HELD = 5000 };
     static char *held[HELD];
-    for (int i = 0; i < HELD; i++)
-        held[i] = must_malloc(size);
-    for (int i = 0; i < HELD; i++)
-        free(held[i]);
+    malloc_each(held, HELD, size);
+    free_each(held, HELD);
     char *p = held[HELD / 2];
     announce(p);
     memset(opaque(p), JUNK, sizeof(void *));
     for (int round = 0; round < 3; round++) {
-        for (int i = 0; i < HELD; i++)
-            held[i] = must_malloc(size);
-        for (int i = 0; i < HELD; i++)
-            free(held[i]);
+        malloc_each(held, HELD, size);
+        free_each(held, HELD);
     }
     unnoticed();
 }
@@ -212,15 +215,13 @@ static void write_after_free_handed_back(size_t size)
 {
     enum { HELD = 2000 };
     static char *held[HELD + 1];
-    for (int i = 0; i < HELD; i++)
-        held[i] = must_malloc(size);
+    malloc_each(held, HELD, size);
     pthread_t freer;
     if (pthread_create(&freer, NULL, free_all, held) != 0 || pthread_join(freer, NULL) != 0)
         exit(2);
     for (int i = 0; i < HELD; i++)
         memset(opaque(held[i] + sizeof(void *)), JUNK, 2 * sizeof(void *));
-    for (int i = 0; i < HELD; i++)
-        held[i] = must_malloc(size);
+    malloc_each(held, HELD, size);
     unnoticed();
 }
 
