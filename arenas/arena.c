@@ -532,41 +532,58 @@ static size_t free_resident(const struct arena *a)
     return a->free_bytes - a->purged_bytes;
 }
 
-/* Purge the pages of the oldest dirty free block that are not purged yet
- * (its count names purged bytes at its end); the bytes purged.  Not the
- * whole block again: a scrambled burst of 512 MiB madvised 12.3 GiB so,
- * 11.3 now; most of the rest are pages a block forgot it had purged when
- * a block freed above it merged in, which one count at the end cannot
- * name. */
-static size_t purge_oldest(struct arena *a)
+/* Whether the dirty block b is purged in a pass that keeps target bytes
+ * of free memory resident (resident now, of which the pass already asked
+ * to purge asked), and purges what went dirty at or before aged. */
+static bool purge_due(struct block *b, size_t resident, size_t asked, size_t target, uint64_t aged)
 {
-    struct block *b = a->dirty_oldest;
-    size_t len = purgeable_len(b), before = block_purged(b);
-    HMM_ASSERT(before < len);
-    if (!region_purge(purgeable_start(b), len - before))
-        return 0;               /* the pages stay resident, the block dirty */
-    dirty_unlink(a, b);
-    block_set_purged(b, len);
-    return len - before;
+    return (resident > asked && resident - asked > target) || purge_record(b)->dirty_since <= aged;
 }
 
-static bool purge_more(struct arena *a, size_t resident, size_t target, uint64_t aged)
+static struct block *dirty_newer(struct block *b)
 {
-    struct block *oldest = a->dirty_oldest;
-    return oldest != NULL && (resident > target || purge_record(oldest)->dirty_since <= aged);
+    return link_follow(b, &purge_record(b)->newer_link);
+}
+
+/* Purge the pages not purged yet of the oldest dirty free blocks that are
+ * due, PURGE_BATCH at most in one call (one TLB shootdown where the kernel
+ * takes a vector); the bytes purged, 0 when none was due or the kernel
+ * refused them all (they stay dirty: a later pass tries again).  A block's
+ * count names purged bytes at its end, so not the whole block again: a
+ * scrambled burst of 512 MiB madvised 12.3 GiB so, 11.3 now; most of the
+ * rest are pages a block forgot it had purged when a block freed above it
+ * merged in, which one count at the end cannot name. */
+static size_t purge_batch(struct arena *a, size_t resident, size_t target, uint64_t aged)
+{
+    struct os_range ranges[PURGE_BATCH];
+    struct block *blocks[PURGE_BATCH];
+    unsigned count = 0;
+    size_t asked = 0;
+    for (struct block *b = a->dirty_oldest; b != NULL && count < PURGE_BATCH && purge_due(b, resident, asked, target, aged);
+         b = dirty_newer(b)) {
+        size_t len = purgeable_len(b), before = block_purged(b);
+        HMM_ASSERT(before < len);
+        blocks[count] = b;
+        ranges[count++] = (struct os_range){ purgeable_start(b), len - before };
+        asked += len - before;
+    }
+    size_t purged = region_purge_ranges(ranges, count);
+    for (unsigned i = 0; i < count; i++) {
+        if (ranges[i].size == 0)
+            continue;
+        dirty_unlink(a, blocks[i]);
+        block_set_purged(blocks[i], purgeable_len(blocks[i]));
+    }
+    return purged;
 }
 
 /* Purge free blocks, the oldest first, while more than target bytes of free
  * memory stay resident or the oldest went dirty at or before aged. */
 static size_t purge_locked(struct arena *a, size_t target, uint64_t aged)
 {
-    size_t purged = 0;
-    while (purge_more(a, free_resident(a) - purged, target, aged)) {
-        size_t done = purge_oldest(a);
-        if (done == 0)
-            break;              /* madvise failed: a later pass tries again */
+    size_t purged = 0, done;
+    while ((done = purge_batch(a, free_resident(a) - purged, target, aged)) != 0)
         purged += done;
-    }
     counter_add(&a->purged_bytes, purged);
     counter_add(&a->purged_total, purged);
     a->purge_mark = free_resident(a);

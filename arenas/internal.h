@@ -1047,7 +1047,14 @@ void *os_map_node(size_t size);         /* the chunk map's nodes; NULL on failur
 void os_unmap(void *addr, size_t size);
 bool os_remap_onto(void *addr, size_t old_size, size_t new_size, void *target);
 bool os_remap_in_place(void *addr, size_t old_size, size_t new_size);
-bool os_purge(void *addr, size_t size);  /* false: the pages stay resident */
+/* Pages to drop (os_purge_ranges, PURGE_BATCH at a time); size 0 after a
+ * purge: the kernel refused them. */
+#define PURGE_BATCH 64u
+struct os_range {
+    void *addr;
+    size_t size;
+};
+size_t os_purge_ranges(struct os_range *ranges, unsigned count);   /* the bytes dropped */
 uint64_t os_now_ms(void);
 uint64_t os_random(void);
 size_t os_page_size(void);
@@ -1077,6 +1084,11 @@ enum os_call { OS_SBRK, OS_MMAP, OS_MREMAP, OS_MADVISE, OS_MAP_NODE, OS_CALL_COU
 void hmm_test_os_fail(enum os_call call, int after, int count);
 unsigned hmm_test_os_calls(enum os_call call);
 size_t hmm_test_os_purged_bytes(void);
+/* The system calls purges made (a vector of ranges or one range each);
+ * whether process_madvise takes them, and turning it off (on: try again). */
+unsigned hmm_test_os_purge_calls(void);
+bool hmm_test_os_purge_vectored(void);
+void hmm_test_os_purge_vector(bool on);
 #endif
 
 /* map.c: which chunk covers an address. */
@@ -1129,7 +1141,7 @@ int region_brk(void *addr);
 /* The arenas' way to the kernel (calls flow arena -> region -> os): the
  * pages inside their free blocks, and the clock their decay runs on. */
 size_t region_page_size(void);
-bool region_purge(void *addr, size_t size);  /* false: the pages stay resident */
+size_t region_purge_ranges(struct os_range *ranges, unsigned count);   /* os_purge_ranges */
 uint64_t region_now_ms(void);
 
 /* arena.c: blocks in chunks, bins, split and coalesce, remote frees. */

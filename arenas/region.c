@@ -398,6 +398,27 @@ static void purging_unlink(struct chunk *c)
     c->flags &= ~CHUNK_PURGING;
 }
 
+/* Drop the pages of a batch of chunks linked by their nodes' left, as
+ * many at a time as one call takes; each node keeps what its chunk's
+ * purge released (max_size: 0 when refused). */
+static size_t purge_chunk_pages(struct chunk *batch)
+{
+    struct os_range ranges[PURGE_BATCH];
+    struct chunk *chunks[PURGE_BATCH];
+    size_t purged = 0;
+    while (batch != NULL) {
+        unsigned count = 0;
+        for (; batch != NULL && count < PURGE_BATCH; batch = node(batch)->left) {
+            chunks[count] = batch;
+            ranges[count++] = (struct os_range){ (char *)batch + os_page_size(), purgeable(batch) };
+        }
+        purged += os_purge_ranges(ranges, count);
+        for (unsigned i = 0; i < count; i++)
+            node(chunks[i])->max_size = ranges[i].size;
+    }
+    return purged;
+}
+
 /* Purge resident free chunks freed at or before cutoff, highest first and
  * never spare, while more than limit bytes are resident.  Drops the lock
  * while it purges.  Returns the bytes purged. */
@@ -415,12 +436,7 @@ static size_t purge_chunks(size_t limit, uint64_t cutoff, const struct chunk *sp
     /* Off the index, a batch chunk's node links the batch (left) and keeps
      * what its madvise released (max_size: 0 when it failed). */
     region_unlock();
-    size_t purged = 0;
-    for (c = batch; c != NULL; c = node(c)->left) {
-        bool done = os_purge((char *)c + os_page_size(), purgeable(c));
-        node(c)->max_size = done ? purgeable(c) : 0;
-        purged += node(c)->max_size;
-    }
+    size_t purged = purge_chunk_pages(batch);
     region_lock();
     while ((c = batch) != NULL) {
         batch = node(c)->left;
@@ -922,9 +938,9 @@ size_t region_page_size(void)
     return os_page_size();
 }
 
-bool region_purge(void *addr, size_t size)
+size_t region_purge_ranges(struct os_range *ranges, unsigned count)
 {
-    return os_purge(addr, size);
+    return os_purge_ranges(ranges, count);
 }
 
 uint64_t region_now_ms(void)
