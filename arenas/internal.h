@@ -64,6 +64,7 @@ struct tunables {
     unsigned check_level;    /* enum check_level */
     unsigned decay_ms;       /* how long freed memory counts as recently used */
     bool zero_on_free;       /* freed blocks are zeroed before anyone reuses them */
+    bool purge_vector;       /* a purge of many ranges may be one process_madvise */
 };
 
 #define ARENA_MAX_LIMIT 1024u
@@ -1047,14 +1048,15 @@ void *os_map_node(size_t size);         /* the chunk map's nodes; NULL on failur
 void os_unmap(void *addr, size_t size);
 bool os_remap_onto(void *addr, size_t old_size, size_t new_size, void *target);
 bool os_remap_in_place(void *addr, size_t old_size, size_t new_size);
-/* Pages to drop (os_purge_ranges, PURGE_BATCH at a time); size 0 after a
- * purge: the kernel refused them. */
+/* Pages to drop (os_purge_ranges, PURGE_BATCH at a time; in one call if
+ * vector allows it and the kernel takes it); size 0 after a purge: the
+ * kernel refused them. */
 #define PURGE_BATCH 64u
 struct os_range {
     void *addr;
     size_t size;
 };
-size_t os_purge_ranges(struct os_range *ranges, unsigned count);   /* the bytes dropped */
+size_t os_purge_ranges(struct os_range *ranges, unsigned count, bool vector);   /* the bytes dropped */
 uint64_t os_now_ms(void);
 uint64_t os_random(void);
 size_t os_page_size(void);
@@ -1085,10 +1087,9 @@ void hmm_test_os_fail(enum os_call call, int after, int count);
 unsigned hmm_test_os_calls(enum os_call call);
 size_t hmm_test_os_purged_bytes(void);
 /* The system calls purges made (a vector of ranges or one range each);
- * whether process_madvise takes them, and turning it off (on: try again). */
+ * whether the kernel took (or was not asked for) a vector so far. */
 unsigned hmm_test_os_purge_calls(void);
 bool hmm_test_os_purge_vectored(void);
-void hmm_test_os_purge_vector(bool on);
 #endif
 
 /* map.c: which chunk covers an address. */
@@ -1142,6 +1143,7 @@ int region_brk(void *addr);
  * pages inside their free blocks, and the clock their decay runs on. */
 size_t region_page_size(void);
 size_t region_purge_ranges(struct os_range *ranges, unsigned count);   /* os_purge_ranges */
+void region_threads_started(void);      /* the registry: a second thread bound */
 uint64_t region_now_ms(void);
 
 /* arena.c: blocks in chunks, bins, split and coalesce, remote frees. */

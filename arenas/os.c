@@ -69,11 +69,6 @@ bool hmm_test_os_purge_vectored(void)
     return __atomic_load_n(&vector_purge, __ATOMIC_ACQUIRE) != 0;
 }
 
-void hmm_test_os_purge_vector(bool on)
-{
-    __atomic_store_n(&vector_purge, on, __ATOMIC_RELEASE);
-}
-
 /* Every call that may fail counts; after `after` of them, `count` fail. */
 static bool injected_failure(enum os_call call)
 {
@@ -207,13 +202,14 @@ bool os_remap_onto(void *addr, size_t old_size, size_t new_size, void *target)
  * so, 6.15 names it without a pidfd): with two threads running, madvise's
  * shootdown for each free block was a third of burst -t 2's time.  Older
  * kernels, seccomp filters that refuse the call and valgrind get madvise
- * for each range, from the first refusal on. */
+ * for each range, from the first refusal on.  The caller allows it only
+ * where it pays, once the process runs threads (region_vector). */
 #define PIDFD_SELF_PROCESS (-10001)
 
-static bool purge_vector(const struct os_range *ranges, unsigned count)
+static bool purge_vector(const struct os_range *ranges, unsigned count, bool vector)
 {
 #ifdef SYS_process_madvise
-    struct iovec vector[PURGE_BATCH];
+    struct iovec iov[PURGE_BATCH];
     unsigned used = 0;
     size_t total = 0;
     if (count > PURGE_BATCH)
@@ -221,19 +217,20 @@ static bool purge_vector(const struct os_range *ranges, unsigned count)
     for (unsigned i = 0; i < count; i++) {
         if (ranges[i].size == 0)
             continue;
-        vector[used++] = (struct iovec){ .iov_base = ranges[i].addr, .iov_len = ranges[i].size };
+        iov[used++] = (struct iovec){ .iov_base = ranges[i].addr, .iov_len = ranges[i].size };
         total += ranges[i].size;
     }
-    if (used < 2 || !__atomic_load_n(&vector_purge, __ATOMIC_RELAXED))
+    if (used < 2 || !vector || !__atomic_load_n(&vector_purge, __ATOMIC_RELAXED))
         return false;
     purge_call_counted();
-    long done = syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, vector, used, MADV_DONTNEED, 0u);
+    long done = syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, iov, used, MADV_DONTNEED, 0u);
     if (done < 0 && errno != EAGAIN && errno != EINTR)
         __atomic_store_n(&vector_purge, 0, __ATOMIC_RELAXED);
     return done == (long)total;
 #else
     (void)ranges;
     (void)count;
+    (void)vector;
     return false;
 #endif
 }
@@ -244,17 +241,17 @@ static bool purge_one(void *addr, size_t size)
     return madvise(addr, size, MADV_DONTNEED) == 0;
 }
 
-/* Drop the pages of the ranges, in one call when the kernel takes a vector
- * of them (PURGE_BATCH at most); a range the kernel refused gets size 0
+/* Drop the pages of the ranges, in one call when vector allows it and the
+ * kernel takes a vector of them (PURGE_BATCH at most); a range the kernel refused gets size 0
  * (its pages stay resident).  Returns the bytes dropped.  The program's
  * errno is left as it was. */
-size_t os_purge_ranges(struct os_range *ranges, unsigned count)
+size_t os_purge_ranges(struct os_range *ranges, unsigned count, bool vector)
 {
     int saved = errno;
     for (unsigned i = 0; i < count; i++)
         if (injected_failure(OS_MADVISE))
             ranges[i].size = 0;
-    bool all = purge_vector(ranges, count);
+    bool all = purge_vector(ranges, count, vector);
     size_t purged = 0;
     for (unsigned i = 0; i < count; i++) {
         if (ranges[i].size != 0 && !all && !purge_one(ranges[i].addr, ranges[i].size))

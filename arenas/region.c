@@ -59,6 +59,7 @@ struct region {
     uint64_t bounce_since;     /* ms; bounce expires decay_ms after it */
     uint64_t trimmed_ms;       /* when a give last lowered the break */
     size_t regrown;            /* what the break grew for since then */
+    bool threaded;             /* a second thread bound an arena once (atomic) */
 };
 
 static pthread_mutex_t region_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -398,6 +399,21 @@ static void purging_unlink(struct chunk *c)
     c->flags &= ~CHUNK_PURGING;
 }
 
+/* Purges may go to the kernel as vectors (os_purge_ranges) once a second
+ * thread has bound an arena: what a vector saves is the shootdowns of
+ * other cores' TLBs, and a program that never ran threads (a sandboxed
+ * worker whose seccomp filter kills the calls it does not list) never
+ * makes the call.  purge_vector=false turns them off. */
+void region_threads_started(void)
+{
+    __atomic_store_n(&region.threaded, true, __ATOMIC_RELAXED);
+}
+
+static bool region_vector(void)
+{
+    return hmm_tunables.purge_vector && __atomic_load_n(&region.threaded, __ATOMIC_RELAXED);
+}
+
 /* Drop the pages of a batch of chunks linked by their nodes' left, as
  * many at a time as one call takes; each node keeps what its chunk's
  * purge released (max_size: 0 when refused). */
@@ -412,7 +428,7 @@ static size_t purge_chunk_pages(struct chunk *batch)
             chunks[count] = batch;
             ranges[count++] = (struct os_range){ (char *)batch + os_page_size(), purgeable(batch) };
         }
-        purged += os_purge_ranges(ranges, count);
+        purged += os_purge_ranges(ranges, count, region_vector());
         for (unsigned i = 0; i < count; i++)
             node(chunks[i])->max_size = ranges[i].size;
     }
@@ -940,7 +956,7 @@ size_t region_page_size(void)
 
 size_t region_purge_ranges(struct os_range *ranges, unsigned count)
 {
-    return os_purge_ranges(ranges, count);
+    return os_purge_ranges(ranges, count, region_vector());
 }
 
 uint64_t region_now_ms(void)

@@ -136,6 +136,8 @@ struct arena *registry_bind(struct arena *preferred)
     }
     if (a != NULL)
         __atomic_store_n(&arena_threads_bound, arena_threads_bound + 1, __ATOMIC_RELAXED);
+    if (arena_threads_bound > 1)
+        region_threads_started();
     pthread_mutex_unlock(&registry_mutex);
     if (adopted)
         arena_drain_remote(a);

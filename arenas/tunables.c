@@ -14,6 +14,7 @@ struct tunables hmm_tunables = {
     .check_level = CHECK_BASIC,
     .decay_ms = 10000,
     .zero_on_free = false,
+    .purge_vector = true,
 };
 
 /* The defaults that depend on the machine; before the options are read. */

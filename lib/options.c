@@ -38,6 +38,7 @@ static const struct option_spec specs[] = {
     { "check", KIND_CHECK, 1, UINT32_MAX, "expected basic, full, or a number N of calls between heap checks" },
     { "stats_at_exit", KIND_BOOL, 0, 1, "expected true or false" },
     { "zero_on_free", KIND_BOOL, 0, 1, "expected true or false" },
+    { "purge_vector", KIND_BOOL, 0, 1, "expected true or false" },
     { "prof", KIND_BOOL, 0, 1, "expected true or false" },
     { "prof_sample", KIND_SIZE, 1, GIB, "expected a size from 1 to 1G (K, M, G suffixes)" },
     { "prof_interval", KIND_SIZE, 0, (uint64_t)1 << 40, "expected a size up to 1T (0: no interval dumps)" },
@@ -166,6 +167,7 @@ static void apply(const struct option_spec *spec, uint64_t value)
     else if (!strcmp(key, "decay_ms")) hmm_tunables.decay_ms = (unsigned)value;
     else if (!strcmp(key, "stats_at_exit")) hmm_options.stats_at_exit = value;
     else if (!strcmp(key, "zero_on_free")) hmm_tunables.zero_on_free = value;
+    else if (!strcmp(key, "purge_vector")) hmm_tunables.purge_vector = value;
     else if (!strcmp(key, "stats_signal")) hmm_options.stats_signal = (int)value;
     else if (value == UINT64_MAX) hmm_tunables.check_level = CHECK_FULL;
     else hmm_options.check_every = value;
@@ -215,8 +217,8 @@ static void parse_pair(const char *pair, size_t len)
     }
     warn_pair(pair, len, "unknown key (known: arena_max, trim_threshold, top_pad, mmap_threshold, "
                          "chunk_size, cache_size, background_thread, decay_ms, check, stats_at_exit, "
-                         "zero_on_free, stats_signal, prof, prof_sample, prof_interval, prof_final, prof_prefix, "
-                         "prof_signal)");
+                         "zero_on_free, purge_vector, stats_signal, prof, prof_sample, prof_interval, prof_final, "
+                         "prof_prefix, prof_signal)");
 }
 
 void options_init(const char *text)

@@ -82,6 +82,7 @@ static const struct bad cases[] = {
     { "background_thread=TRUE", { "background_thread=TRUE" }, "tasks", "tasks == 1" },
     { "stats_at_exit=maybe", { "stats_at_exit=maybe" }, "nothing", "" },
     { "stats_at_exit=", { "stats_at_exit=" }, "nothing", "" },
+    { "purge_vector=sometimes", { "purge_vector=sometimes" }, "nothing", "" },
     /* stats_signal: no signal caught, no thread */
     { "stats_signal=SIGKILL", { "stats_signal=SIGKILL" }, "caught 9 10 12", NOT_CAUGHT },
     { "stats_signal=9", { "stats_signal=9" }, "caught 9 10 12", NOT_CAUGHT },
