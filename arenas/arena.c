@@ -117,8 +117,12 @@ static unsigned bin_index(uint32_t units)
     return BIN_EXACT + 1u + (bit - 6u) * 4u + ((units >> (bit - 2u)) & 3u);
 }
 
-/* What a free block of PURGE_UNITS or more keeps after its bin links: how
- * many of its bytes are purged (madvised away), and, while that is not all
+/* What a free block of PURGE_UNITS or more keeps after its bin links:
+ * which of its whole pages are purged (madvised away, or not touched since
+ * the region last purged them) as two runs, one from the start of those
+ * pages and one to their end (a merge keeps the first run of the block
+ * below and the last of the block above; the run the freed block's pages
+ * cut off counts as resident), and, while that is not all
  * of its whole pages, its place on the arena's dirty list (newest first)
  * and when it went there (a coarse clock read, not the arena's last purge
  * tick, which may be long past in an arena that had no free for a while).
@@ -128,7 +132,8 @@ static unsigned bin_index(uint32_t units)
  * shootdown with two threads (with 16 KiB: burst -t 2 0.63 s, now 0.45;
  * the whole chunks they end up in go back when they empty). */
 struct purge_record {
-    size_t purged;
+    size_t purged_head;      /* with purged_tail, at most the block's whole pages */
+    size_t purged_tail;
     uintptr_t newer_link;    /* mangled (link_encode) */
     uintptr_t older_link;
     uint64_t dirty_since;
@@ -174,17 +179,6 @@ static void link_store(uintptr_t *field, const struct block *to)
     *field = link_encode(field, to);
 }
 
-static size_t block_purged(struct block *b)
-{
-    return b->units >= PURGE_UNITS ? purge_record(b)->purged : 0;
-}
-
-static void block_set_purged(struct block *b, size_t bytes)
-{
-    if (b->units >= PURGE_UNITS)
-        purge_record(b)->purged = bytes;
-}
-
 /* The page size, read by every split, merge and bin change of a large free
  * block: set with the first arena (arena_init), so that those are not two
  * calls across files (3 % of the instructions of a burst's carving). */
@@ -210,19 +204,43 @@ static size_t purgeable_len(struct block *b)
     return to > from ? to - from : 0;
 }
 
-/* The purge count a free block keeps of purged bytes: pages are purged
- * from the end, and a split takes the front. */
-static size_t purged_within(struct block *b, size_t purged)
+/* A free block's purged pages: none when it is too small to keep them. */
+struct purged_runs {
+    size_t head;             /* bytes from purgeable_start */
+    size_t tail;             /* bytes up to purgeable_start + purgeable_len */
+};
+
+static size_t block_purged(struct block *b)
+{
+    return b->units >= PURGE_UNITS ? purge_record(b)->purged_head + purge_record(b)->purged_tail : 0;
+}
+
+/* b's runs, a run that covers all of its pages as long as all of them. */
+static struct purged_runs block_runs(struct block *b)
 {
     if (b->units < PURGE_UNITS)
-        return 0;
+        return (struct purged_runs){ 0, 0 };
+    struct purge_record *r = purge_record(b);
     size_t len = purgeable_len(b);
-    return purged < len ? purged : len;
+    if (r->purged_head + r->purged_tail == len)
+        return (struct purged_runs){ len, len };
+    return (struct purged_runs){ r->purged_head, r->purged_tail };
+}
+
+/* Keep runs within b's pages, the head first. */
+static void block_set_purged(struct block *b, struct purged_runs runs)
+{
+    if (b->units < PURGE_UNITS)
+        return;
+    size_t len = purgeable_len(b);
+    size_t head = runs.head < len ? runs.head : len;
+    purge_record(b)->purged_head = head;
+    purge_record(b)->purged_tail = runs.tail < len - head ? runs.tail : len - head;
 }
 
 static bool block_dirty(struct block *b)
 {
-    return b->units >= PURGE_UNITS && purge_record(b)->purged < purgeable_len(b);
+    return b->units >= PURGE_UNITS && block_purged(b) < purgeable_len(b);
 }
 
 static void dirty_push(struct arena *a, struct block *b)
@@ -352,26 +370,32 @@ found:
 /* ---- blocks ------------------------------------------------------------- */
 
 /* Cut b down to units; the tail becomes a free block, merged with a free
- * block above it.  purged: the bytes of b purged (b just left its bin). */
-static void block_split(struct arena *a, struct block *b, uint32_t units, size_t purged)
+ * block above it.  runs: b's purged runs (b just left its bin; none for a
+ * block in use).  The tail keeps what of b's first run lies past its own
+ * header and record, and the last run of b, or of the block above. */
+static void block_split(struct arena *a, struct block *b, uint32_t units, struct purged_runs runs)
 {
     HMM_ASSERT(block_linked(b) && units <= b->units);
     uint32_t rest_units = b->units - units;
     if (rest_units < MIN_BLOCK_UNITS || chunk_dedicated(block_chunk(b)))
         return;
+    uintptr_t head_end = runs.head > 0 ? (uintptr_t)purgeable_start(b) + runs.head : 0;
     struct block *rest = (struct block *)((char *)b + ((size_t)units << UNIT_SHIFT));
     struct block *above = block_next(b);
-    size_t above_purged = 0;
     if (block_state(above) == BLOCK_FREE) {
         bin_remove(a, above);
-        above_purged = block_purged(above);
+        runs.tail = block_runs(above).tail;
         rest_units += above->units;
         block_set_state(above, 0);
         above = block_next(above);
     }
     b->units = units;
     block_format(rest, rest_units, units, b->chunk_units + units, BLOCK_FREE);
-    block_set_purged(rest, purged_within(rest, purged) + above_purged);
+    if (rest_units >= PURGE_UNITS) {
+        uintptr_t rest_start = (uintptr_t)purgeable_start(rest);
+        runs.head = head_end > rest_start ? head_end - rest_start : 0;
+    }
+    block_set_purged(rest, runs);
     above->prev_units = rest_units;
     bin_insert(a, rest);
     HMM_ASSERT(block_linked(b) && block_binned(block_set(a, rest)->bins[bin_index(rest->units)], rest));
@@ -406,7 +430,7 @@ static void central_flush(struct arena *a);
 
 /* Take c into a's list as one free block, of the given kind or dedicated to
  * one large block; the block is not binned. */
-static struct block *chunk_adopt(struct arena *a, struct chunk *c, enum chunk_use use)
+static struct block *chunk_adopt(struct arena *a, struct chunk *c, enum chunk_use use, bool purged)
 {
     c->use = use;
     c->slack_units = 0;
@@ -421,7 +445,7 @@ static struct block *chunk_adopt(struct arena *a, struct chunk *c, enum chunk_us
     uint32_t units = (uint32_t)((c->size - CHUNK_HEADER - BLOCK_HEADER) >> UNIT_SHIFT);
     struct block *first = chunk_first_block(c);
     block_format(first, units, 0, CHUNK_HEADER >> UNIT_SHIFT, BLOCK_FREE);
-    block_set_purged(first, 0);
+    block_set_purged(first, (struct purged_runs){ purged ? SIZE_MAX : 0, 0 });
     struct block *fence = chunk_fence(c);
     block_format(fence, 0, units, (uint32_t)((c->size - BLOCK_HEADER) >> UNIT_SHIFT), BLOCK_FENCE);
     HMM_ASSERT(chunk_owned(a, c));
@@ -453,7 +477,9 @@ static void chunk_release(struct arena *a, struct chunk *c, bool binned)
     ck_pr_sub_64(&held_bytes, c->size);
     if (a->spare == c)
         a->spare = NULL;
-    region_give_used(c, c->size - chunk_reserve(c));
+    struct block *first = chunk_first_block(c);
+    size_t purged = block_state(first) == BLOCK_FREE && block_spans_chunk(first) ? block_purged(first) : 0;
+    region_give_used(c, c->size - chunk_reserve(c), purged);
 }
 
 /* The spare serves either use: turn it to the request's. */
@@ -501,10 +527,11 @@ static struct block *arena_grow(struct arena *a, uint32_t units)
         if (merged != NULL || (!dedicated && a->spare != NULL))
             return merged != NULL ? merged : arena_grow(a, units);
     }
-    struct chunk *c = region_take(size, a);
+    bool purged;
+    struct chunk *c = region_take_purged(size, a, &purged);
     if (c == NULL)
         return NULL;
-    struct block *whole = chunk_adopt(a, c, use);
+    struct block *whole = chunk_adopt(a, c, use, purged);
     if (dedicated)
         return whole;
     bin_insert(a, whole);
@@ -545,14 +572,10 @@ static struct block *dirty_newer(struct block *b)
     return link_follow(b, &purge_record(b)->newer_link);
 }
 
-/* Purge the pages not purged yet of the oldest dirty free blocks that are
- * due, PURGE_BATCH at most in one call (one TLB shootdown where the kernel
- * takes a vector); the bytes purged, 0 when none was due or the kernel
- * refused them all (they stay dirty: a later pass tries again).  A block's
- * count names purged bytes at its end, so not the whole block again: a
- * scrambled burst of 512 MiB madvised 12.3 GiB so, 11.3 now; most of the
- * rest are pages a block forgot it had purged when a block freed above it
- * merged in, which one count at the end cannot name. */
+/* Purge the pages between the purged runs of the oldest dirty free blocks
+ * that are due, PURGE_BATCH at most in one call (one TLB shootdown where
+ * the kernel takes a vector); the bytes purged, 0 when none was due or the
+ * kernel refused them all (they stay dirty: a later pass tries again). */
 static size_t purge_batch(struct arena *a, size_t resident, size_t target, uint64_t aged)
 {
     struct os_range ranges[PURGE_BATCH];
@@ -561,18 +584,19 @@ static size_t purge_batch(struct arena *a, size_t resident, size_t target, uint6
     size_t asked = 0;
     for (struct block *b = a->dirty_oldest; b != NULL && count < PURGE_BATCH && purge_due(b, resident, asked, target, aged);
          b = dirty_newer(b)) {
-        size_t len = purgeable_len(b), before = block_purged(b);
-        HMM_ASSERT(before < len);
+        struct purge_record *r = purge_record(b);
+        size_t resident = purgeable_len(b) - r->purged_head - r->purged_tail;
+        HMM_ASSERT(resident > 0);
         blocks[count] = b;
-        ranges[count++] = (struct os_range){ purgeable_start(b), len - before };
-        asked += len - before;
+        ranges[count++] = (struct os_range){ purgeable_start(b) + r->purged_head, resident };
+        asked += resident;
     }
     size_t purged = region_purge_ranges(ranges, count);
     for (unsigned i = 0; i < count; i++) {
         if (ranges[i].size == 0)
             continue;
         dirty_unlink(a, blocks[i]);
-        block_set_purged(blocks[i], purgeable_len(blocks[i]));
+        block_set_purged(blocks[i], (struct purged_runs){ SIZE_MAX, 0 });
     }
     return purged;
 }
@@ -637,7 +661,7 @@ static struct block *alloc_locked(struct arena *a, uint32_t units)
     struct block *b = bin_take(a, units);
     if (b == NULL && (b = arena_grow(a, units)) == NULL)
         return NULL;
-    block_split(a, b, units, block_purged(b));
+    block_split(a, b, units, block_runs(b));
     slack_mark(a, b, units);
     if (a->spare != NULL && block_chunk(b) == a->spare)
         a->spare = NULL;
@@ -650,18 +674,18 @@ static struct block *alloc_locked(struct arena *a, uint32_t units)
 }
 
 /* Merge a block that just stopped being used with its free neighbours and
- * bin the result.  A purge count names the bytes at a block's end: the
- * merged block keeps the count of the block above, as b's own pages
- * (resident) lie between it and the block below, whose purged pages are
- * then counted resident until a purge madvises them again. */
+ * bin the result.  It keeps the first purged run of the block below and
+ * the last of the block above: b's own pages (resident) lie between them,
+ * and the last run of the block below is counted resident until a purge
+ * madvises it again. */
 static void coalesce_locked(struct arena *a, struct block *b)
 {
     HMM_ASSERT(block_linked(b));
     struct block *above = block_next(b);
-    size_t purged = 0;
+    struct purged_runs runs = { 0, 0 };
     if (block_state(above) == BLOCK_FREE) {
         bin_remove(a, above);
-        purged = block_purged(above);
+        runs.tail = block_runs(above).tail;
         b->units += above->units;
         block_set_state(above, 0);
     }
@@ -669,6 +693,7 @@ static void coalesce_locked(struct arena *a, struct block *b)
         struct block *below = block_prev(b);
         if (block_state(below) == BLOCK_FREE) {
             bin_remove(a, below);
+            runs.head = block_runs(below).head;
             below->units += b->units;
             block_set_state(b, 0);
             b = below;
@@ -678,7 +703,7 @@ static void coalesce_locked(struct arena *a, struct block *b)
     block_set_state(b, BLOCK_FREE);
     b->cls = 0;
     HMM_ASSERT(block_coalesced(b));
-    block_set_purged(b, purged_within(b, purged));
+    block_set_purged(b, runs);
     if (block_spans_chunk(b))
         chunk_emptied(a, block_chunk(b));
     else
@@ -1329,7 +1354,7 @@ void *arena_memalign(struct arena *a, size_t alignment, size_t size)
         b = moved;
     }
     size_t before = b->units;
-    block_split(a, b, units, 0);
+    block_split(a, b, units, (struct purged_runs){ 0, 0 });
     counter_sub(&a->used_bytes, (before - b->units) << UNIT_SHIFT);
     canary_write(b);
     spin_unlock(&a->lock);
@@ -1649,7 +1674,7 @@ bool arena_resize(struct arena *a, struct block *b, size_t size)
         dedicated_grow(a, b, units);
     bool done = b->units >= units;
     if (done) {
-        block_split(a, b, units, 0);
+        block_split(a, b, units, (struct purged_runs){ 0, 0 });
         slack_mark(a, b, units);
         b->cls = 0;
         canary_write(b);

@@ -283,7 +283,8 @@ static inline bool block_header_valid(const struct block *b)
  * A chunk is a GRANULE-aligned run of whole granules.  It belongs to exactly
  * one owner: an arena (state CHUNK_ARENA, arena set, in the arena's list), the
  * region (CHUNK_FREE: in its index of free chunks, or off it while being
- * purged, CHUNK_PURGING), or it is the mapping of a huge block
+ * purged, CHUNK_PURGING; its node counts its pages not resident), or it is
+ * the mapping of a huge block
  * (CHUNK_HUGE).  Region chunks tile their segment of the sbrk heap:
  * prev_size is the size of the chunk below (0 for the segment's first), and
  * CHUNK_SEGMENT_END marks the chunk whose end is the segment's end.
@@ -292,7 +293,6 @@ enum chunk_state { CHUNK_FREE = 1, CHUNK_ARENA = 2, CHUNK_HUGE = 3 };
 enum chunk_flags {
     CHUNK_MAPPED = 1,        /* mmap'ed, not part of the sbrk region */
     CHUNK_SEGMENT_END = 2,   /* last chunk of its region segment */
-    CHUNK_PURGED = 4,        /* free and madvised away */
     CHUNK_PURGING = 8,       /* free, off the region's index while madvise runs */
 };
 
@@ -1128,8 +1128,9 @@ struct region_stats {
     uint64_t index_visits;     /* nodes of the free index looked at, ever: its cost */
 };
 struct chunk *region_take(size_t size, struct arena *owner);
+struct chunk *region_take_purged(size_t size, struct arena *owner, bool *purged);   /* none resident */
 void region_give(struct chunk *chunk);
-void region_give_used(struct chunk *chunk, size_t used);
+void region_give_used(struct chunk *chunk, size_t used, size_t purged);
 bool region_grow_chunk(struct chunk *chunk, size_t size);
 size_t region_trim(size_t pad);
 void region_stats(struct region_stats *out);

@@ -49,7 +49,7 @@ struct region {
     struct segment_floor floors[SEGMENT_MAX];
     size_t region_bytes;       /* every segment, gaps excluded */
     size_t free_bytes;
-    size_t purged_bytes;       /* of free_bytes, madvised away (CHUNK_PURGED) */
+    size_t purged_bytes;       /* of free_bytes, not resident (free_node.purged) */
     size_t mapped_bytes;       /* mmap'ed chunks in arenas' hands */
     size_t returned_bytes;
     size_t recent_peak;        /* largest chunk given back since recent_since */
@@ -149,6 +149,8 @@ struct free_node {
     struct chunk *left, *right;
     size_t max_size;       /* the largest chunk in this subtree */
     uint64_t oldest_ms;    /* the least freed_ms of a resident chunk in it, or UINT64_MAX */
+    size_t purged;         /* of the chunk's purgeable bytes, how many are not
+                            * resident (madvised away, or fresh from the break) */
 };
 
 /* Every chunk the index reaches is a granule-aligned chunk header: a node
@@ -170,7 +172,7 @@ static uint64_t priority(const struct chunk *c)
 
 static uint64_t resident_since(const struct chunk *c)
 {
-    return c->flags & CHUNK_PURGED ? UINT64_MAX : c->freed_ms;
+    return node(c)->purged == purgeable(c) ? UINT64_MAX : c->freed_ms;
 }
 
 /* What a node's summaries should be, from its chunk and its children. */
@@ -260,7 +262,7 @@ static void free_insert(struct chunk *c)
     c->arena = NULL;
     region.free_root = treap_insert(region.free_root, c);
     region.free_bytes += c->size;
-    region.purged_bytes += c->flags & CHUNK_PURGED ? purgeable(c) : 0;
+    region.purged_bytes += node(c)->purged;
 }
 
 static void free_remove(struct chunk *c)
@@ -268,7 +270,7 @@ static void free_remove(struct chunk *c)
     HMM_ASSERT(chunk_free_valid(c));
     region.free_root = treap_remove(region.free_root, c);
     region.free_bytes -= c->size;
-    region.purged_bytes -= c->flags & CHUNK_PURGED ? purgeable(c) : 0;
+    region.purged_bytes -= node(c)->purged;
 }
 
 /* The lowest free chunk of at least size bytes. */
@@ -322,13 +324,16 @@ static struct chunk *free_below(const char *addr)
 
 /* ---- merging ------------------------------------------------------------ */
 
-/* Absorb the free chunk above c into c; both are off the index. */
+/* Absorb the free chunk above c into c; both are off the index.  A free c
+ * counts above's purged bytes too (above's header page, resident, is not
+ * among them); an arena's c grows over them (realloc in place). */
 static void chunk_absorb_above(struct chunk *c, struct chunk *above)
 {
     HMM_ASSERT(chunk_abuts(c, above) && above->state == CHUNK_FREE);
+    if (c->state == CHUNK_FREE)
+        node(c)->purged += node(above)->purged;
     c->size += above->size;
     c->flags = (c->flags & ~CHUNK_SEGMENT_END) | (above->flags & CHUNK_SEGMENT_END);
-    c->flags &= ~CHUNK_PURGED;
     struct chunk *next = chunk_above(c);
     if (next)
         next->prev_size = c->size;
@@ -357,11 +362,18 @@ static struct chunk *free_merge_insert(struct chunk *c, uint64_t freed_ms)
     return c;
 }
 
-/* Cut c (off the index) to size; the rest becomes a free chunk. */
+/* Cut c (off the index) to size; the rest becomes a free chunk.  Where in
+ * a free c its purged bytes lie is not known: each part counts those that
+ * cannot all lie in the other (a count that claimed resident pages purged
+ * would keep them from every purge). */
 static void chunk_split(struct chunk *c, size_t size)
 {
     struct chunk *rest = (struct chunk *)((char *)c + size);
-    chunk_format(rest, c->size - size, size, c->flags & (CHUNK_SEGMENT_END | CHUNK_PURGED));
+    size_t purged = c->state == CHUNK_FREE ? node(c)->purged : 0, rest_size = c->size - size;
+    chunk_format(rest, rest_size, size, c->flags & CHUNK_SEGMENT_END);
+    node(rest)->purged = purged > size ? purged - size : 0;
+    if (c->state == CHUNK_FREE)
+        node(c)->purged = purged > rest_size ? purged - rest_size : 0;
     struct chunk *next = chunk_above(rest);
     if (next)
         next->prev_size = rest->size;
@@ -417,22 +429,20 @@ static bool region_vector(void)
 /* Drop the pages of a batch of chunks linked by their nodes' left, as
  * many at a time as one call takes; each node keeps what its chunk's
  * purge released (max_size: 0 when refused). */
-static size_t purge_chunk_pages(struct chunk *batch)
+static void purge_chunk_pages(struct chunk *batch)
 {
     struct os_range ranges[PURGE_BATCH];
     struct chunk *chunks[PURGE_BATCH];
-    size_t purged = 0;
     while (batch != NULL) {
         unsigned count = 0;
         for (; batch != NULL && count < PURGE_BATCH; batch = node(batch)->left) {
             chunks[count] = batch;
             ranges[count++] = (struct os_range){ (char *)batch + os_page_size(), purgeable(batch) };
         }
-        purged += os_purge_ranges(ranges, count, region_vector());
+        os_purge_ranges(ranges, count, region_vector());
         for (unsigned i = 0; i < count; i++)
             node(chunks[i])->max_size = ranges[i].size;
     }
-    return purged;
 }
 
 /* Purge resident free chunks freed at or before cutoff, highest first and
@@ -452,13 +462,16 @@ static size_t purge_chunks(size_t limit, uint64_t cutoff, const struct chunk *sp
     /* Off the index, a batch chunk's node links the batch (left) and keeps
      * what its madvise released (max_size: 0 when it failed). */
     region_unlock();
-    size_t purged = purge_chunk_pages(batch);
+    purge_chunk_pages(batch);
     region_lock();
+    size_t purged = 0;
     while ((c = batch) != NULL) {
         batch = node(c)->left;
         purging_unlink(c);
-        if (node(c)->max_size != 0)
-            c->flags |= CHUNK_PURGED;
+        if (node(c)->max_size != 0) {
+            purged += purgeable(c) - node(c)->purged;
+            node(c)->purged = purgeable(c);
+        }
         free_merge_insert(c, c->freed_ms);
     }
     region.returned_bytes += purged;
@@ -621,12 +634,14 @@ static struct chunk *region_grow(size_t size)
     if (top_free) {
         free_remove(top);
         top->size += want + pad;
+        node(top)->purged += want + pad;   /* fresh pages: not resident */
         return top;
     }
     struct chunk *c = (struct chunk *)mem;
     if (top)
         top->flags &= ~CHUNK_SEGMENT_END;
     chunk_format(c, want + pad, top ? top->size : 0, CHUNK_SEGMENT_END);
+    node(c)->purged = purgeable(c);
     region.top_chunk = c;
     return c;
 }
@@ -645,6 +660,10 @@ static size_t break_trim(size_t keep)
     struct chunk *below = chunk_below(top);
     bool segment_gone = whole && below == NULL;
     char *target = segment_gone ? region.floors[region.segments - 1].found : region.top - release;
+    /* the purged bytes are taken to lie in the part released (the pad the
+     * break grew by, never touched, is at the top): its resident bytes
+     * are returned, and the rest counts no more than it can hold */
+    size_t released_purged = node(top)->purged < release ? node(top)->purged : release;
     free_remove(top);   /* before the break drops: the header goes with the memory */
     publish_top(target);
     if (!break_set(target)) {
@@ -653,9 +672,10 @@ static size_t break_trim(size_t keep)
         return 0;
     }
     region.region_bytes -= release;
-    region.returned_bytes += release;
+    region.returned_bytes += release - released_purged;
     if (!whole) {
         top->size -= release;
+        node(top)->purged -= released_purged;
         region.top -= release;
         free_insert(top);
     } else if (segment_gone) {
@@ -725,8 +745,10 @@ static struct chunk *mapped_chunk(size_t size)
 
 /* Hand out a chunk of at least size bytes (rounded to whole granules),
  * owned by owner from here on, or NULL with errno = ENOMEM.  The owner is
- * set under the region lock: the region reads the state of neighbours. */
-struct chunk *region_take(size_t size, struct arena *owner)
+ * set under the region lock: the region reads the state of neighbours.
+ * *purged (unless NULL) says whether none of its pages past the first is
+ * resident (fresh from the break or a mapping, or all madvised away). */
+struct chunk *region_take_purged(size_t size, struct arena *owner, bool *purged)
 {
     if (size > SIZE_MAX / 4) {
         errno = ENOMEM;
@@ -739,12 +761,14 @@ struct chunk *region_take(size_t size, struct arena *owner)
         free_remove(c);
     else
         c = region_grow(size);
+    bool untouched = c == NULL || node(c)->purged == purgeable(c);
     if (c != NULL && c->size > size)
         chunk_split(c, size);
     if (c == NULL)
         c = mapped_chunk(size);
+    if (purged != NULL)
+        *purged = untouched;
     if (c != NULL) {
-        c->flags &= ~CHUNK_PURGED;   /* it will be written again */
         c->state = CHUNK_ARENA;
         c->arena = owner;
     }
@@ -758,6 +782,11 @@ struct chunk *region_take(size_t size, struct arena *owner)
     if (c == NULL)
         errno = ENOMEM;
     return c;
+}
+
+struct chunk *region_take(size_t size, struct arena *owner)
+{
+    return region_take_purged(size, owner, NULL);
 }
 
 static size_t dirty_limit(size_t given)
@@ -826,21 +855,24 @@ bool region_grow_chunk(struct chunk *c, size_t size)
 
 /* Take a chunk back: merge it with free neighbours, trim the top, purge.
  * used: the bytes of it its owner used, which set the dirty limit (a
- * dedicated chunk's reserve that realloc never grew into is untouched). */
-void region_give_used(struct chunk *c, size_t used)
+ * dedicated chunk's reserve that realloc never grew into is untouched);
+ * purged: how many of its bytes past the first page are not resident. */
+void region_give_used(struct chunk *c, size_t used, size_t purged)
 {
+    HMM_ASSERT(purged <= purgeable(c));
     region_lock();
     map_clear(c);
     c->arena = NULL;
     if (c->flags & CHUNK_MAPPED) {
         region.mapped_bytes -= c->size;
-        region.returned_bytes += c->size;
+        region.returned_bytes += c->size - purged;
         region_unlock();
         c->magic = 0;
         os_unmap(c, c->size);
         return;
     }
     c->state = CHUNK_FREE;
+    node(c)->purged = purged;
     size_t limit = dirty_limit(used);
     c = free_merge_insert(c, os_now_ms());
     size_t room = bounce_room();
@@ -853,7 +885,7 @@ void region_give_used(struct chunk *c, size_t used)
 
 void region_give(struct chunk *c)
 {
-    region_give_used(c, c->size);
+    region_give_used(c, c->size, 0);
 }
 
 /* malloc_trim: lower the break to keep pad bytes, purge every free chunk
@@ -911,7 +943,13 @@ static void index_visit(struct chunk *t, struct index_walk *w)
     }
     w->last = t;
     w->sum += t->size;
-    w->purged += t->flags & CHUNK_PURGED ? purgeable(t) : 0;
+    if (node(t)->purged > purgeable(t)) {
+        warn("hmm_check: region: free chunk %p counts %zu bytes purged of %zu", (void *)t, node(t)->purged,
+             purgeable(t));
+        w->broken = true;
+        return;
+    }
+    w->purged += node(t)->purged;
     size_t max_size;
     uint64_t oldest_ms;
     node_summarize(t, &max_size, &oldest_ms);

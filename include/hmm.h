@@ -66,8 +66,8 @@ struct hmm_stats {
     size_t mapped_chunk_bytes; /* chunks mmap'ed because sbrk failed */
     size_t huge_blocks;        /* live huge (own mapping) blocks */
     size_t huge_bytes;         /* bytes mapped for them */
-    size_t purged_in_arenas;   /* free blocks inside arenas' chunks, madvised away */
-    size_t returned_bytes;     /* bytes given back to the kernel so far */
+    size_t purged_in_arenas;   /* free blocks inside arenas' chunks, not resident */
+    size_t returned_bytes;     /* resident bytes given back to the kernel so far */
     size_t footprint_bytes;    /* region less what was purged, + mapped chunks + huge */
     uint64_t mallocs;          /* equal to slow_mallocs: cache hits are not
                                   counted, to keep the fast path free of counters */

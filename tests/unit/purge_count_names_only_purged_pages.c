@@ -1,11 +1,12 @@
-/* A free block's purge count (arena.c's purge record) says how many bytes
- * at its end are madvised away.  A purged free block L with a block M above
- * it: when M is freed and merges down into L, the merged block's count must
- * name no resident page (M's pages, just written, are resident and at the
- * merged block's end), and after a malloc takes L's bytes back from its
- * front, arena_purge (malloc_trim's pass) leaves none of the rest's pages
- * resident.  mincore(2) says which pages are.  (Nothing here may call
- * malloc: it shares the break.) */
+/* A free block's purge record (arena.c) names two runs of pages madvised
+ * away, one from the start of its whole pages and one to their end.  A
+ * purged free block L with a block M above it: when M is freed and merges
+ * down into L, the merged block's runs must name no resident page (M's
+ * pages, just written, are resident and at the merged block's end), and
+ * after a malloc takes L's bytes back from its front, arena_purge
+ * (malloc_trim's pass) leaves none of the rest's pages resident.
+ * mincore(2) says which pages are.  (Nothing here may call malloc: it
+ * shares the break.) */
 #include "arena.c"
 #include "large_block_pair.h"
 #include "testutil.h"
@@ -29,11 +30,12 @@ static size_t resident_pages(const void *from, const void *to)
     return count;
 }
 
-/* The resident pages b's purge count claims are purged: those of its last
- * block_purged(b) bytes. */
+/* The resident pages b's runs claim are purged. */
 static size_t resident_counted_purged(struct block *b)
 {
-    return resident_pages((char *)block_next(b) - block_purged(b), block_next(b));
+    struct purge_record *r = purge_record(b);
+    char *start = purgeable_start(b), *end = start + purgeable_len(b);
+    return resident_pages(start, start + r->purged_head) + resident_pages(end - r->purged_tail, end);
 }
 
 int main(void)
@@ -49,7 +51,7 @@ int main(void)
     free_locked(&a, freed);
     CHECK(block_state(below) == BLOCK_FREE && block_next(below) == block_next(freed), "no merge");
     CHECK(resident_counted_purged(below) == 0,
-          "the merged block counts %zu bytes at its end purged, %zu of its resident pages among them",
+          "the merged block counts %zu bytes purged, %zu of its resident pages among them",
           block_purged(below), resident_counted_purged(below));
 
     struct block *again = alloc_locked(&a, BLOCK_UNITS);
