@@ -2,13 +2,16 @@
  * cache is closed and the blocks it frees go back to the arena in batches
  * of CLOSING_BATCH (one lock and merges fetched ahead per batch), not one
  * lock and one cold merge per free.  What may wait is bounded: after the
- * last free fewer than a batch of blocks are on the closing list, and the
- * next malloc that misses sends them back.  A block waiting there is free:
- * freeing it again is caught as a double free.
+ * last free fewer than a batch of blocks are on the closing list, hmm_stats
+ * counts them as the thread's cached bytes, and the next malloc that
+ * misses, malloc_trim or the thread's exit sends them back.  A block
+ * waiting there is free: freeing it again is caught as a double free.
  *
  * Test build (libhmm_test): reads the cache and the arena through
  * internal.h. */
 #include "config.h"
+
+#include <pthread.h>
 
 #include "diag_child.h"
 #include "hmm.h"
@@ -49,6 +52,22 @@ static void *burst(void)
         hmm_free(block[at]);
     hmm_free(block[at]);
     return block[at];
+}
+
+/* A thread that ends with blocks on its closing list: they go back with
+ * its cache, and nothing of its burst stays in use. */
+static void *burst_and_exit(void *arg)
+{
+    burst();
+    *(unsigned *)arg = hmm_thread_cache.closing_count;
+    return NULL;
+}
+
+static size_t in_use_bytes(void)
+{
+    struct hmm_stats s;
+    CHECK(hmm_stats(&s) == 0, "hmm_stats");
+    return s.in_use_bytes;
 }
 
 static int double_free_child(void)
@@ -94,6 +113,29 @@ int main(int argc, char **argv)
         hmm_free(p);
         CHECK(hmm_check() == 0, "hmm_check after the closing list went back");
     }
+
+    /* hmm_stats counts them as cached; malloc_trim sends them back */
+    burst();
+    bytes = closing_bytes(&waiting);
+    CHECK(waiting > 0, "the third burst left nothing on the closing list");
+    struct hmm_stats s;
+    size_t usable = bytes - waiting * BLOCK_HEADER;
+    CHECK(hmm_stats(&s) == 0 && s.cached_bytes >= usable,
+          "hmm_stats counts %zu bytes cached, %zu of them (usable) wait on the closing list", s.cached_bytes, usable);
+    hmm_malloc_trim(0);
+    CHECK(hmm_thread_cache.closing == NULL && hmm_thread_cache.closing_count == 0,
+          "malloc_trim left %u blocks on the closing list", hmm_thread_cache.closing_count);
+    CHECK(arena_used() <= live, "after malloc_trim the arena holds %zu bytes in use, %zu before the burst",
+          arena_used(), live);
+
+    size_t before = in_use_bytes();
+    unsigned left = 0;
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, burst_and_exit, &left) == 0 && pthread_join(thread, NULL) == 0, "a thread");
+    CHECK(left > 0, "the thread's burst left nothing on its closing list");
+    CHECK(in_use_bytes() == before, "%u blocks waited on an exiting thread's closing list: %zu bytes in use after it, "
+          "%zu before", left, in_use_bytes(), before);
+    CHECK(hmm_check() == 0, "hmm_check after the thread's exit");
 
     struct child c;
     char *args[] = { argv[0], "double", NULL };
