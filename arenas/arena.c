@@ -210,9 +210,22 @@ struct purged_runs {
     size_t tail;             /* bytes up to purgeable_start + purgeable_len */
 };
 
+/* b's record, its runs vetted: within b's pages.  A write after free that
+ * changed them would have a purge madvise the pages of blocks in use. */
+static struct purge_record *purge_record_vetted(struct block *b, size_t len)
+{
+    struct purge_record *r = purge_record(b);
+    if (r->purged_head > len || r->purged_tail > len - r->purged_head)
+        links_broken(b);
+    return r;
+}
+
 static size_t block_purged(struct block *b)
 {
-    return b->units >= PURGE_UNITS ? purge_record(b)->purged_head + purge_record(b)->purged_tail : 0;
+    if (b->units < PURGE_UNITS)
+        return 0;
+    struct purge_record *r = purge_record_vetted(b, purgeable_len(b));
+    return r->purged_head + r->purged_tail;
 }
 
 /* b's runs, a run that covers all of its pages as long as all of them. */
@@ -220,8 +233,8 @@ static struct purged_runs block_runs(struct block *b)
 {
     if (b->units < PURGE_UNITS)
         return (struct purged_runs){ 0, 0 };
-    struct purge_record *r = purge_record(b);
     size_t len = purgeable_len(b);
+    struct purge_record *r = purge_record_vetted(b, len);
     if (r->purged_head + r->purged_tail == len)
         return (struct purged_runs){ len, len };
     return (struct purged_runs){ r->purged_head, r->purged_tail };
@@ -584,8 +597,9 @@ static size_t purge_batch(struct arena *a, size_t resident, size_t target, uint6
     size_t asked = 0;
     for (struct block *b = a->dirty_oldest; b != NULL && count < PURGE_BATCH && purge_due(b, resident, asked, target, aged);
          b = dirty_newer(b)) {
-        struct purge_record *r = purge_record(b);
-        size_t resident = purgeable_len(b) - r->purged_head - r->purged_tail;
+        size_t len = purgeable_len(b);
+        struct purge_record *r = purge_record_vetted(b, len);
+        size_t resident = len - r->purged_head - r->purged_tail;
         HMM_ASSERT(resident > 0);
         blocks[count] = b;
         ranges[count++] = (struct os_range){ purgeable_start(b) + r->purged_head, resident };

@@ -180,6 +180,22 @@ static void write_after_free(size_t size)
     unnoticed();
 }
 
+/* A block freed between two in use, written past the two links every
+ * free block keeps (where a large free block counts its purged pages);
+ * then mallocs of its size, the first of which takes it back. */
+static void write_after_free_past_links(size_t size)
+{
+    char *below = must_malloc(size), *p = must_malloc(size), *above = must_malloc(size), *held[100];
+    free(p);
+    announce(p);
+    memset((char *)opaque(p) + 2 * sizeof(void *), JUNK, 2 * sizeof(void *));
+    malloc_each(held, 100, size);
+    free_each(held, 100);
+    free(below);
+    free(above);
+    unnoticed();
+}
+
 /* The link of one block among many freed, most of which went on from the
  * thread's cache to its arena's lists, overwritten; then rounds of mallocs
  * and frees of the size, whose refills and flushes walk those lists. */
@@ -327,6 +343,7 @@ static void run_interior(size_t size, size_t bytes, int variant) { (void)variant
 static void run_forged(size_t size, size_t bytes, int variant) { (void)bytes; forged_free(size, variant); }
 static void run_waf(size_t size, size_t bytes, int variant) { (void)bytes; (void)variant; write_after_free(size); }
 static void run_under_churn(size_t size, size_t bytes, int variant) { (void)bytes; (void)variant; underflow_then_churn(size); }
+static void run_waf_past_links(size_t size, size_t bytes, int variant) { (void)bytes; (void)variant; write_after_free_past_links(size); }
 static void run_waf_many(size_t size, size_t bytes, int variant) { (void)bytes; (void)variant; write_after_free_of_many(size); }
 static void run_waf_handed(size_t size, size_t bytes, int variant) { (void)bytes; (void)variant; write_after_free_handed_back(size); }
 static void run_secret(size_t size, size_t bytes, int variant) { (void)bytes; secret_left(size, variant); }
@@ -378,6 +395,7 @@ static const struct misuse cases[] = {
     { "write_after_free_small_of_many", run_waf_many, SMALL, 0, 0, MUST },
     { "write_after_free_small_handed_back", run_waf_handed, 2 * SMALL, 0, 0, MUST_UNNAMED },
     { "write_after_free_medium", run_waf, MEDIUM, 0, 0, MUST },
+    { "write_after_free_medium_past_links", run_waf_past_links, MEDIUM, 0, 0, MUST },
     { "write_after_free_large", run_waf, LARGE, 0, 0, MUST },
     { "secret_in_freed_small", run_secret, SMALL, 0, 0, SCRUBBED },
     { "secret_in_freed_medium", run_secret, MEDIUM, 0, 0, SCRUBBED },
