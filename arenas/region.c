@@ -170,9 +170,20 @@ static uint64_t priority(const struct chunk *c)
     return z ^ (z >> 31);
 }
 
+/* A free chunk's count of bytes not resident, vetted: no more than it can
+ * hold. */
+static size_t chunk_purged(const struct chunk *c)
+{
+    size_t purged = node(c)->purged;
+    if (HMM_UNLIKELY(purged > purgeable(c)))
+        fatal("malloc(): corrupted free chunk %p: it counts %zu of its %zu bytes purged (write after free?)",
+              (void *)c, purged, purgeable(c));
+    return purged;
+}
+
 static uint64_t resident_since(const struct chunk *c)
 {
-    return node(c)->purged == purgeable(c) ? UINT64_MAX : c->freed_ms;
+    return chunk_purged(c) == purgeable(c) ? UINT64_MAX : c->freed_ms;
 }
 
 /* What a node's summaries should be, from its chunk and its children. */
@@ -270,7 +281,7 @@ static void free_remove(struct chunk *c)
     HMM_ASSERT(chunk_free_valid(c));
     region.free_root = treap_remove(region.free_root, c);
     region.free_bytes -= c->size;
-    region.purged_bytes -= node(c)->purged;
+    region.purged_bytes -= chunk_purged(c);
 }
 
 /* The lowest free chunk of at least size bytes. */
@@ -663,7 +674,7 @@ static size_t break_trim(size_t keep)
     /* the purged bytes are taken to lie in the part released (the pad the
      * break grew by, never touched, is at the top): its resident bytes
      * are returned, and the rest counts no more than it can hold */
-    size_t released_purged = node(top)->purged < release ? node(top)->purged : release;
+    size_t released_purged = chunk_purged(top) < release ? chunk_purged(top) : release;
     free_remove(top);   /* before the break drops: the header goes with the memory */
     publish_top(target);
     if (!break_set(target)) {
