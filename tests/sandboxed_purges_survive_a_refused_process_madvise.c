@@ -42,6 +42,7 @@
 #define MAX_BLOCKS 200000
 #define STRIDE 7919u
 #define SLACK (16 * MiB)
+#define SKIPPED 77              /* automake's exit status of a skipped test */
 
 static volatile sig_atomic_t attempts;
 
@@ -67,8 +68,10 @@ static void trap_process_madvise(void)
     struct sock_fprog program = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
     struct sigaction action = { .sa_sigaction = refuse, .sa_flags = SA_SIGINFO };
     CHECK(sigaction(SIGSYS, &action, NULL) == 0, "sigaction: %s", strerror(errno));
-    CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "no_new_privs: %s", strerror(errno));
-    CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0, "seccomp: %s", strerror(errno));
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+        printf("SKIP: no seccomp filter here: %s\n", strerror(errno));
+        exit(SKIPPED);
+    }
 }
 
 static void *allocate_once(void *arg)
@@ -124,6 +127,10 @@ int main(int argc, char **argv)
         static struct child child;
         char *args[] = { argv[0], "burst", (char *)c->threads, NULL };
         child_run(&child, "/proc/self/exe", c->options, args);
+        if (WIFEXITED(child.status) && WEXITSTATUS(child.status) == SKIPPED) {
+            printf("%s", child.out);
+            return SKIPPED;
+        }
         int tried = -1;
         size_t start = 0, after = 0;
         const char *report = strstr(child.out, "attempts ");
@@ -141,6 +148,6 @@ int main(int argc, char **argv)
 int main(void)
 {
     printf("SKIP: the seccomp trap's handler is written for x86-64\n");
-    return 77;
+    return 77;   /* automake's exit status of a skipped test */
 }
 #endif
