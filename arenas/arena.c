@@ -595,15 +595,15 @@ static size_t purge_batch(struct arena *a, size_t resident, size_t target, uint6
     struct block *blocks[PURGE_BATCH];
     unsigned count = 0;
     size_t asked = 0;
-    for (struct block *b = a->dirty_oldest; b != NULL && count < PURGE_BATCH && purge_due(b, resident, asked, target, aged);
-         b = dirty_newer(b)) {
+    struct block *b = a->dirty_oldest;
+    for (; b != NULL && count < PURGE_BATCH && purge_due(b, resident, asked, target, aged); b = dirty_newer(b)) {
         size_t len = purgeable_len(b);
         struct purge_record *r = purge_record_vetted(b, len);
-        size_t resident = len - r->purged_head - r->purged_tail;
-        HMM_ASSERT(resident > 0);
+        size_t dirty = len - r->purged_head - r->purged_tail;
+        HMM_ASSERT(dirty > 0);
         blocks[count] = b;
-        ranges[count++] = (struct os_range){ purgeable_start(b) + r->purged_head, resident };
-        asked += resident;
+        ranges[count++] = (struct os_range){ purgeable_start(b) + r->purged_head, dirty };
+        asked += dirty;
     }
     size_t purged = region_purge_ranges(ranges, count);
     for (unsigned i = 0; i < count; i++) {

@@ -197,10 +197,12 @@ bool os_remap_onto(void *addr, size_t old_size, size_t new_size, void *target)
     return true;
 }
 
-/* process_madvise on the process itself takes a whole batch of ranges in
- * one call and one TLB shootdown (Linux 6.13 lets a process advise itself
- * so, 6.15 names it without a pidfd): with two threads running, madvise's
- * shootdown for each free block was a third of burst -t 2's time.  Older
+/* process_madvise on the process itself (named by PIDFD_SELF, so no file
+ * descriptor is held, and a fork child names itself) takes a whole batch
+ * of ranges in one call and one TLB shootdown on recent kernels (6.18
+ * here: 4,096 ranges of 64 KiB in 7.7 ms by 1,024, 82.8 ms one by one,
+ * with two threads running): madvise's shootdown for each free block was
+ * a third of burst -t 2's time.  Older
  * kernels, seccomp filters that refuse the call and valgrind get madvise
  * for each range, from the first refusal on.  The caller allows it only
  * where it pays, once the process runs threads (region_vector). */
@@ -242,9 +244,9 @@ static bool purge_one(void *addr, size_t size)
 }
 
 /* Drop the pages of the ranges, in one call when vector allows it and the
- * kernel takes a vector of them (PURGE_BATCH at most); a range the kernel refused gets size 0
- * (its pages stay resident).  Returns the bytes dropped.  The program's
- * errno is left as it was. */
+ * kernel takes a vector of them (PURGE_BATCH at most); a range the kernel
+ * refused gets size 0 (its pages stay resident).  Returns the bytes
+ * dropped.  The program's errno is left as it was. */
 size_t os_purge_ranges(struct os_range *ranges, unsigned count, bool vector)
 {
     int saved = errno;

@@ -10,7 +10,7 @@
  * below one per MIN_BYTES_PER_CALL freed (about 35 KiB a range measured;
  * 12 KiB when blocks were purged from 16 KiB), and the memory still goes back (the scrambled-burst test
  * holds the resident set to its bound).  Where the kernel takes a vector
- * of ranges (process_madvise, Linux 6.13), the system calls, one TLB
+ * of ranges (process_madvise on itself), the system calls, one TLB
  * shootdown each, stay below one per MIN_BYTES_PER_SYSCALL freed (240
  * calls for 3,757 ranges measured; one call per range before) once a
  * second thread has allocated; a single-threaded process makes one call
