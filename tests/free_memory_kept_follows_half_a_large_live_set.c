@@ -11,7 +11,6 @@
 #include "config.h"
 
 #include <stdio.h>
-#include <string.h>
 
 #include "hmm.h"
 #include "testutil.h"
@@ -26,15 +25,7 @@ static void *hole[HOLES], *wall[HOLES];
 
 int main(void)
 {
-    for (int i = 0; i < HOLES; i++) {
-        hole[i] = hmm_malloc(HOLE);
-        wall[i] = hmm_malloc(WALL);
-        CHECK(hole[i] != NULL && wall[i] != NULL, "malloc failed");
-        memset(hole[i], 0x5a, HOLE);
-    }
-    for (int i = 0; i < HOLES; i++)
-        hmm_free(hole[i]);
-    size_t pages, resident = resident_pages_of(hole, HOLES, HOLE, &pages);
+    size_t pages, resident = holes_left_resident(hole, wall, HOLES, HOLE, WALL, &pages);
     printf("after the frees: %zu of the holes' %zu pages resident, %zu MiB live\n", resident, pages,
            HOLES * WALL / MiB);
     CHECK(resident < pages * 3 / 4, "%zu of %zu freed pages still resident: as much free memory as live stays",

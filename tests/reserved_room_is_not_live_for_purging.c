@@ -9,7 +9,6 @@
 #include "config.h"
 
 #include <stdio.h>
-#include <string.h>
 
 #include "hmm.h"
 #include "testutil.h"
@@ -28,15 +27,7 @@ int main(void)
     CHECK(grown != NULL, "realloc to 2 MiB failed");
     grown[2 * MiB - 1] = 1;
     static void *hole[HOLES], *wall[HOLES];
-    for (int i = 0; i < HOLES; i++) {
-        hole[i] = hmm_malloc(HOLE);
-        wall[i] = hmm_malloc(WALL);
-        CHECK(hole[i] != NULL && wall[i] != NULL, "malloc failed");
-        memset(hole[i], 0x5a, HOLE);
-    }
-    for (int i = 0; i < HOLES; i++)
-        hmm_free(hole[i]);
-    size_t pages, resident = resident_pages_of(hole, HOLES, HOLE, &pages);
+    size_t pages, resident = holes_left_resident(hole, wall, HOLES, HOLE, WALL, &pages);
     printf("after the frees: %zu of the holes' %zu pages resident\n", resident, pages);
     CHECK(resident < pages * 3 / 4, "%zu of %zu freed pages still resident: the reserve counted as live", resident,
           pages);

@@ -214,6 +214,24 @@ static inline void malloc_until_cache_empty(void **blocks, int least, int most, 
     while (n < least || (cached_bytes() != 0 && n < most));
     CHECK(cached_bytes() == 0, "the calling thread's cache still holds blocks after %d mallocs", n);
 }
+
+/* count holes of hole_size bytes, written, between live walls of
+ * wall_size, all allocated in turn; the holes are freed, the walls kept.
+ * Returns how many of the holes' whole pages stay resident; *pages gets
+ * how many there are. */
+static inline size_t holes_left_resident(void **hole, void **wall, int count, size_t hole_size, size_t wall_size,
+                                         size_t *pages)
+{
+    for (int i = 0; i < count; i++) {
+        hole[i] = hmm_malloc(hole_size);
+        wall[i] = hmm_malloc(wall_size);
+        CHECK(hole[i] != NULL && wall[i] != NULL, "malloc failed");
+        memset(hole[i], 0x5a, hole_size);
+    }
+    for (int i = 0; i < count; i++)
+        hmm_free(hole[i]);
+    return resident_pages_of(hole, count, hole_size, pages);
+}
 #endif
 
 #endif
