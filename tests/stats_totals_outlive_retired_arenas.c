@@ -3,9 +3,10 @@
  * thread exited and its last block went takes none of them with it, so a
  * monitor that samples them as counters never sees one go down.
  *
- * A thread allocates and frees blocks too large for the thread cache (each
- * one a slow malloc and a slow free), then waits; the totals read then are
- * the floor.  Once it has exited, its emptied arena is retired (the arena
+ * A thread allocates and writes blocks too large for the thread cache
+ * (each one a slow malloc and a slow free), frees every other one and
+ * trims, so that its arena purges the holes between those still live,
+ * frees the rest, then waits; the totals read then are the floor.  Once it has exited, its emptied arena is retired (the arena
  * count drops), and the totals must still be at least the floor.
  *
  * Links libhmm.la; calls the hmm_* names.  Built a second time against
@@ -27,9 +28,14 @@ static void *worker(void *arg)
 {
     (void)arg;
     void *block[BLOCKS];
-    for (int i = 0; i < BLOCKS; i++)
+    for (int i = 0; i < BLOCKS; i++) {
         CHECK((block[i] = hmm_malloc(SIZE)) != NULL, "malloc(%d)", SIZE);
-    for (int i = 0; i < BLOCKS; i++)
+        memset(block[i], 0x5a, SIZE);
+    }
+    for (int i = 0; i < BLOCKS; i += 2)
+        hmm_free(block[i]);
+    hmm_malloc_trim(0);
+    for (int i = 1; i < BLOCKS; i += 2)
         hmm_free(block[i]);
     pthread_barrier_wait(&worked);
     pthread_barrier_wait(&read_floor);
