@@ -252,9 +252,11 @@ static void block_set_purged(struct block *b, struct purged_runs runs)
     purge_record(b)->purged_tail = runs.tail < len - head ? runs.tail : len - head;
 }
 
-static bool block_dirty(struct block *b)
+/* Whether some of b's whole pages are not purged; purged: block_purged(b),
+ * which its bin changes count anyway (one vetting of its runs, not two). */
+static bool block_dirty(struct block *b, size_t purged)
 {
-    return b->units >= PURGE_UNITS && block_purged(b) < purgeable_len(b);
+    return b->units >= PURGE_UNITS && purged < purgeable_len(b);
 }
 
 static void dirty_push(struct arena *a, struct block *b)
@@ -315,8 +317,9 @@ static void bin_insert(struct arena *a, struct block *b)
         link_store(&block_links(set->bins[i])->prev_link, b);
     set->bins[i] = b;
     set->bitmap[i / 64] |= 1ull << (i % 64);
-    counter_add(&a->purged_bytes, block_purged(b));
-    if (block_dirty(b))
+    size_t purged = block_purged(b);
+    counter_add(&a->purged_bytes, purged);
+    if (block_dirty(b, purged))
         dirty_push(a, b);
     counter_add(&a->free_bytes, (size_t)b->units << UNIT_SHIFT);
 }
@@ -335,8 +338,9 @@ static void bin_remove(struct arena *a, struct block *b)
     if ((prev ? free_next(prev) : set->bins[i]) != b || (next && free_prev(next) != b))
         links_broken(b);
     HMM_ASSERT(block_binned(set->bins[i], b));
-    counter_sub(&a->purged_bytes, block_purged(b));
-    if (block_dirty(b))
+    size_t purged = block_purged(b);
+    counter_sub(&a->purged_bytes, purged);
+    if (block_dirty(b, purged))
         dirty_unlink(a, b);
     if (prev)
         link_store(&block_links(prev)->next_link, next);

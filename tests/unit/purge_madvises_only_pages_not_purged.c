@@ -20,7 +20,7 @@ static struct arena a, mirror;
 static void purge_only_the_freed_pages(struct arena *arena, struct block *merged, const char *which)
 {
     size_t counted = block_purged(merged), len = purgeable_len(merged);
-    CHECK(counted > 0 && counted < len && block_dirty(merged),
+    CHECK(counted > 0 && counted < len && block_dirty(merged, counted),
           "%s: the merged block counts %zu of its %zu purgeable bytes purged", which, counted, len);
     size_t before = hmm_test_os_purged_bytes();
     CHECK(purge_locked(arena, 0, 0) == len - counted, "%s: the purge did not purge the freed block's pages", which);
