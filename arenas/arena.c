@@ -975,32 +975,73 @@ static inline bool central_push(struct arena *a, struct block *b, struct central
 }
 
 /* A run cut off the head of a cache's list: owner's blocks of the first
- * block's class, linked as the bin held them. */
+ * block's class, linked as the bin held them (a handoff's relinked: last
+ * is then its first); lead is the step between the first two neighbours
+ * met, in the bin's order (0: none met). */
 struct run {
     struct cache_entry *first, *last;
     size_t count, units;
+    intptr_t lead;
 };
+
+/* The stretch of neighbours a walk for a chain given back is on: the
+ * step from each to the next (0: none yet) and how many. */
+struct stretch {
+    intptr_t step;
+    size_t length;
+};
+
+/* Whether a block gap bytes past the last one walked ends the chain: it
+ * does not go on a stretch of HANDOFF_RUN_MIN neighbours.  Otherwise it
+ * joins, on the stretch or starting another (shorter stretches join the
+ * chain, which goes on: a scrambled bin stays one chain). */
+static inline bool stretch_ends(struct stretch *s, intptr_t gap, intptr_t stride)
+{
+    if (gap == s->step) {
+        s->length++;
+        return false;
+    }
+    if (s->length >= HANDOFF_RUN_MIN)
+        return true;
+    s->step = gap == stride || gap == -stride ? gap : 0;
+    s->length = s->step != 0 ? 2 : 1;
+    return false;
+}
 
 /* The run off the head of *list (not empty), up to most blocks, each
  * cached, of the first block's class and cut exactly (one compare of its
  * key: its units are the class's, not summed), left cached (a central
  * list holds them so too); *list goes on past it: one walk, no push.  A
- * block a unit longer ends the run. */
+ * block a unit longer ends the run.  For a chain given back (handoff),
+ * so does the end of a stretch of neighbours (stretch_ends), and the run
+ * is relinked as it is walked, the first freed first (the bin held them
+ * the last freed first). */
 static inline __attribute__((always_inline)) struct run run_cut(struct cache_entry **list, struct arena *owner,
-                                                                size_t most)
+                                                                size_t most, bool handoff)
 {
-    struct run run = { *list, NULL, 0, 0 };
+    struct run run = { *list, NULL, 0, 0, 0 };
     uint8_t cls = block_of(run.first)->cls;
     uint32_t units = class_units(cls);
     uint64_t key = block_key(BLOCK_CACHED, cls, units);
-    struct cache_entry *entry = run.first;
+    struct stretch stretch = { 0, 1 };
+    struct cache_entry *entry = run.first, *older = NULL;
     for (; entry != NULL && run.count < most; run.count++) {
         struct block *b = block_of(entry);
         if (b->key != key || cached_block_arena(b) != owner)
             break;
         HMM_ASSERT(block_cached(b));
+        if (handoff && run.count != 0) {
+            if (stretch_ends(&stretch, (char *)entry - (char *)run.last, (intptr_t)units << UNIT_SHIFT))
+                break;
+            if (run.lead == 0)
+                run.lead = stretch.step;
+        }
         run.last = entry;
         entry = cached_next(entry);
+        if (handoff) {
+            run.last->next = older;
+            older = run.last;
+        }
     }
     run.units = run.count * units;
     *list = entry;
@@ -1022,7 +1063,7 @@ static size_t central_push_run(struct arena *a, struct cache_entry **list, size_
     size_t room = tally->bytes < tally->room ? (tally->room - tally->bytes) >> UNIT_SHIFT : 0;
     size_t fits = room / (block_of(first)->units + 1u);   /* a unit to spare a block: a bound, not exact */
     size_t most = central->limit - central->count < count ? central->limit - central->count : count;
-    struct run run = run_cut(list, a, most < fits ? most : fits);
+    struct run run = run_cut(list, a, most < fits ? most : fits, false);
     if (run.count == 0)
         return 0;
     run.last->next = central->head;
@@ -1187,45 +1228,141 @@ static struct handoff *handoff_next(const struct handoff *chain)
     return cached_link(chain->next_chain, &chain->entry);
 }
 
-/* Class cls's whole stack of chains, off it in one exchange (no ABA, as
- * pushers only add on top) and reversed: the oldest first.  The queue it
- * becomes is the lock holder's. */
-static struct handoff *handoff_stack_oldest_first(struct arena *a, unsigned cls)
+/* ---- the index of queued chains (struct handoff_slot), the lock holder's */
+
+static unsigned slot_home(const void *chain)
 {
-    struct handoff *stack = __atomic_exchange_n(&a->handoffs[cls], NULL, __ATOMIC_ACQUIRE), *queue = NULL;
+    return (uint32_t)((uintptr_t)chain >> UNIT_SHIFT) * 2654435761u >> (32u - HANDOFF_SLOT_BITS);
+}
+
+static unsigned slot_after(unsigned slot)
+{
+    return (slot + 1u) & (HANDOFF_SLOTS - 1u);
+}
+
+/* The slot of the queued chain whose first block's payload is at key, or
+ * NULL (a free slot ends each probe: at most HANDOFF_INDEXED are used). */
+static struct handoff_slot *index_find(struct arena *a, uintptr_t key)
+{
+    for (unsigned i = slot_home((void *)key);; i = slot_after(i)) {
+        struct handoff_slot *slot = &a->handoff_index[i];
+        if ((uintptr_t)slot->chain == key)
+            return slot;
+        if (slot->chain == NULL)
+            return NULL;
+    }
+}
+
+static void index_add(struct arena *a, struct handoff *chain, struct handoff *pred)
+{
+    if (a->handoff_indexed >= HANDOFF_INDEXED)
+        return;
+    unsigned i = slot_home(chain);
+    while (a->handoff_index[i].chain != NULL)
+        i = slot_after(i);
+    a->handoff_index[i] = (struct handoff_slot){ chain, pred };
+    a->handoff_indexed++;
+}
+
+/* Empty slot and close the gap: each later slot of the probe moves back
+ * into it unless its home lies between the gap and it. */
+static void index_remove(struct arena *a, struct handoff_slot *slot)
+{
+    unsigned gap = (unsigned)(slot - a->handoff_index);
+    for (unsigned i = slot_after(gap); a->handoff_index[i].chain != NULL; i = slot_after(i)) {
+        unsigned home = slot_home(a->handoff_index[i].chain);
+        if (((i - home) & (HANDOFF_SLOTS - 1u)) >= ((i - gap) & (HANDOFF_SLOTS - 1u))) {
+            a->handoff_index[gap] = a->handoff_index[i];
+            gap = i;
+        }
+    }
+    a->handoff_index[gap] = (struct handoff_slot){ NULL, NULL };
+    a->handoff_indexed--;
+}
+
+/* ---- the queues of chains handed back ---------------------------------- */
+
+/* Class cls's whole stack of chains, off it in one exchange (no ABA, as
+ * pushers only add on top), onto the end of its queue oldest first, each
+ * indexed with the chain before it. */
+static void handoff_queue_stack(struct arena *a, unsigned cls)
+{
+    struct handoff *stack = __atomic_exchange_n(&a->handoffs[cls], NULL, __ATOMIC_ACQUIRE), *oldest = NULL;
     while (stack != NULL) {
         struct handoff *next = handoff_next(stack);
-        stack->next_chain = queue;
-        queue = stack;
+        stack->next_chain = oldest;
+        oldest = stack;
         stack = next;
     }
-    return queue;
+    for (struct handoff *last = a->handoff_queue_last[cls]; oldest != NULL; last = oldest, oldest = oldest->next_chain) {
+        if (last != NULL)
+            last->next_chain = oldest;
+        else
+            a->handoff_queue[cls] = oldest;
+        a->handoff_queue_last[cls] = oldest;
+        index_add(a, oldest, last);
+    }
 }
 
-/* The oldest chain of class cls handed back: the queue's first, or, when
- * the queue is empty, the bottom of the stack, which then becomes the
- * queue. */
+/* The queued chain of class cls that the last one taken's follow names,
+ * or NULL: its slot.  A neighbour of that class's chain may head a chain
+ * of another class. */
+static struct handoff_slot *handoff_follower(struct arena *a, unsigned cls)
+{
+    uintptr_t follow = a->handoff_follow[cls];
+    struct handoff_slot *slot = follow != 0 ? index_find(a, follow) : NULL;
+    return slot != NULL && block_class(block_of(slot->chain)) == cls ? slot : NULL;
+}
+
+/* chain (after pred, NULL at the head) off class cls's queue; the next
+ * chain's slot learns its new pred. */
+static void handoff_unlink(struct arena *a, unsigned cls, struct handoff *chain, struct handoff *pred)
+{
+    struct handoff *next = handoff_next(chain);
+    if (pred != NULL)
+        pred->next_chain = next;
+    else
+        a->handoff_queue[cls] = next;
+    if (a->handoff_queue_last[cls] == chain)
+        a->handoff_queue_last[cls] = pred;
+    struct handoff_slot *slot = next != NULL ? index_find(a, (uintptr_t)next) : NULL;
+    if (slot != NULL)
+        slot->pred = pred;
+    slot = index_find(a, (uintptr_t)chain);
+    if (slot != NULL)
+        index_remove(a, slot);
+}
+
+/* The chain of class cls a refill takes: the one that goes on from the
+ * last one's end if it is queued, else the oldest (the stack joins the
+ * queue first, so that a follower just pushed is found). */
 static struct handoff *handoff_pop(struct arena *a, unsigned cls)
 {
-    struct handoff *oldest = a->handoff_queue[cls];
-    if (oldest == NULL)
-        oldest = handoff_stack_oldest_first(a, cls);
-    if (oldest != NULL) {
-        if (oldest->count == 0 || oldest->count > HANDOFF_COUNT_MAX)
-            cached_link_broken(&oldest->entry);   /* the count after the links, written after free */
-        a->handoff_queue[cls] = handoff_next(oldest);
-        ck_pr_sub_64((uint64_t *)&a->chained_bytes, handoff_bytes(oldest));
-        counter_add(&a->remote_frees, oldest->count);
+    struct handoff_slot *slot = handoff_follower(a, cls);
+    if (slot == NULL && (a->handoff_follow[cls] != 0 || a->handoff_queue[cls] == NULL) &&
+        __atomic_load_n(&a->handoffs[cls], __ATOMIC_RELAXED) != NULL) {
+        handoff_queue_stack(a, cls);
+        slot = handoff_follower(a, cls);
     }
-    return oldest;
+    struct handoff *chain = slot != NULL ? slot->chain : a->handoff_queue[cls];
+    if (chain == NULL)
+        return NULL;
+    if (chain->count == 0 || chain->count > HANDOFF_COUNT_MAX)
+        cached_link_broken(&chain->entry);   /* the count after the links, written after free */
+    handoff_unlink(a, cls, chain, slot != NULL ? slot->pred : NULL);
+    a->handoff_follow[cls] = chain->follow;
+    ck_pr_sub_64((uint64_t *)&a->chained_bytes, handoff_bytes(chain));
+    counter_add(&a->remote_frees, chain->count);
+    return chain;
 }
 
-/* A refill of class cls takes the oldest chain another thread gave back
- * and hangs it on the bin as it is: its blocks are cached already, no
- * walk.  Not the newest: that one holds the blocks the freeing thread
- * touched last, whose lines its core still holds, beside the ones it is
- * freeing now, and every pop waited for a transfer (hmm-bench xmalloc -t 1
- * took twice mimalloc's time).  How many blocks. */
+/* A refill of class cls takes a chain another thread gave back and hangs
+ * it on the bin as it is: its blocks are cached already, no walk.  The
+ * one that follows the last (handoff_pop), else the oldest.  Not the
+ * newest: that one holds the blocks the freeing thread touched last,
+ * whose lines its core still holds, beside the ones it is freeing now,
+ * and every pop waited for a transfer (hmm-bench xmalloc -t 1 took twice
+ * mimalloc's time).  How many blocks. */
 static size_t handoff_take(struct arena *a, unsigned cls, struct cache_entry **out)
 {
     if (a->handoff_queue[cls] == NULL && __atomic_load_n(&a->handoffs[cls], __ATOMIC_RELAXED) == NULL)
@@ -1489,6 +1626,7 @@ struct remote_chain {
     unsigned count;
     uint8_t cls;
     bool whole;
+    uintptr_t follow;   /* a handoff's (struct handoff) */
 };
 
 /* Chain b, a cached block of owner's, if the chain is empty or owner's
@@ -1513,22 +1651,29 @@ static inline bool chain_add(struct remote_chain *chain, struct arena *owner, st
     return true;
 }
 
-/* A whole chain onto its class's stack of handoffs, its length in its
- * first block; past HANDOFF_BOUND chained, or to an orphan, the pusher
- * collects them as it drains a remote stack. */
-static void handoff_push(const struct remote_chain *chain)
+/* Whole chains of class cls, first to last linked through next_chain
+ * and holding bytes, onto a's stack of handoffs in one compare and swap
+ * (the caller pins a); past HANDOFF_BOUND chained, or to an orphan, the
+ * pusher collects them as it drains a remote stack. */
+static void handoff_push(struct arena *a, unsigned cls, struct handoff *first, struct handoff *last, size_t bytes)
 {
-    struct arena *a = chain->owner;
-    struct handoff *first = (struct handoff *)chain->first;
-    struct handoff **stack = &a->handoffs[chain->cls];
-    first->count = chain->count;
-    ck_pr_add_64((uint64_t *)&a->chained_bytes, handoff_bytes(first));   /* before the chain shows */
+    struct handoff **stack = &a->handoffs[cls];
+    ck_pr_add_64((uint64_t *)&a->chained_bytes, bytes);   /* before the chains show */
     struct handoff *head = __atomic_load_n(stack, __ATOMIC_RELAXED);
     do
-        first->next_chain = head;
+        last->next_chain = head;
     while (!__atomic_compare_exchange_n(stack, &head, first, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
     if (handoffs_due(a))
         remote_pushed(a, 0);
+}
+
+/* A whole chain's fields, in its first block. */
+static struct handoff *handoff_seal(const struct remote_chain *chain)
+{
+    struct handoff *first = (struct handoff *)chain->first;
+    first->count = chain->count;
+    first->follow = chain->follow;
+    return first;
 }
 
 static void chain_push(const struct remote_chain *chain)
@@ -1537,7 +1682,8 @@ static void chain_push(const struct remote_chain *chain)
         return;
     arena_pin(chain->owner);
     if (chain->whole) {
-        handoff_push(chain);
+        struct handoff *first = handoff_seal(chain);
+        handoff_push(chain->owner, chain->cls, first, first, handoff_bytes(first));
     } else {
         remote_push_chain(chain->owner, chain->first, chain->last);
         remote_pushed(chain->owner, chain->count);
@@ -1561,7 +1707,7 @@ static inline void send_foreign(struct remote_chain *chain, struct cache_entry *
 static void push_foreign(struct cache_entry *list)
 {
     while (list != NULL) {
-        struct remote_chain chain = { NULL, NULL, NULL, 0, 0, false };
+        struct remote_chain chain = { NULL, NULL, NULL, 0, 0, false, 0 };
         struct cache_entry *rest = NULL;
         while (list != NULL) {
             struct cache_entry *next = cached_next(list);
@@ -1574,34 +1720,81 @@ static void push_foreign(struct cache_entry *list)
 }
 
 /* The run off the head of *list (whose first block is another arena's)
- * of blocks of one owner and class, as a whole chain: linked already as
- * the bin held them, cut off as they are.  How many; 0 when the class
- * does not travel whole. */
+ * of blocks of one owner and class, as a whole chain, the first freed
+ * first, its follow past the last freed.  How many; 0 when the class does
+ * not travel whole. */
 static size_t handoff_run(struct arena *mine, struct remote_chain *chain, struct cache_entry **list, size_t left)
 {
     struct arena *owner = cached_block_arena(block_of(*list));
     if (owner == mine || !class_travels_whole(block_class(block_of(*list))))
         return 0;
     uint8_t cls = block_of(*list)->cls;
-    struct run run = run_cut(list, owner, left);
+    struct run run = run_cut(list, owner, left, true);
     if (run.count == 0)
         return 0;
-    run.last->next = NULL;
-    *chain = (struct remote_chain){ owner, run.first, run.last, (unsigned)run.count, cls, true };
+    uintptr_t follow = run.lead != 0 ? (uintptr_t)run.first - (uintptr_t)run.lead : 0;
+    *chain = (struct remote_chain){ owner, run.last, run.first, (unsigned)run.count, cls, true, follow };
     return run.count;
 }
 
+/* Whole chains set aside to push once the lock is dropped, sealed,
+ * linked through next_chain in the order they were cut (the last freed
+ * first, as a stack holds them). */
+struct run_list {
+    struct handoff *first, *last;
+};
+
+static void handoff_stash(const struct remote_chain *chain, struct run_list *runs)
+{
+    struct handoff *first = handoff_seal(chain);
+    first->next_chain = NULL;
+    if (runs->last != NULL)
+        runs->last->next_chain = first;
+    else
+        runs->first = first;
+    runs->last = first;
+}
+
+/* Each stretch of the runs that goes to one owner's stack of one class
+ * goes on it in one push. */
+static void push_runs(struct handoff *runs)
+{
+    while (runs != NULL) {
+        struct block *b = block_of(runs);
+        struct arena *owner = cached_block_arena(b);
+        struct handoff *last = runs;
+        size_t bytes = handoff_bytes(runs);
+        for (struct handoff *next; (next = last->next_chain) != NULL && block_of(next)->cls == b->cls &&
+                                   cached_block_arena(block_of(next)) == owner;
+             last = next)
+            bytes += handoff_bytes(next);
+        struct handoff *after = last->next_chain;
+        arena_pin(owner);
+        handoff_push(owner, b->cls, runs, last, bytes);
+        arena_unpin(owner);
+        runs = after;
+    }
+}
+
 /* The rest of a cache's batch, up to left blocks from its first block of
- * another arena on, under mine's lock: mine's blocks on its central lists,
- * the others chained by owner as they come (a consumer's all to one
- * owner), pushed once mine's lock is dropped.  Out of line: a batch of
+ * another arena on, under mine's lock: the runs off its head whole (all
+ * but the last set aside on *runs), then mine's blocks on its central
+ * lists and the others chained by owner as they come (a consumer's all to
+ * one owner), pushed once mine's lock is dropped.  Out of line: a batch of
  * mine alone pays nothing for the chain.  Returns how many it took. */
 static HMM_NOINLINE size_t sort_foreign(struct arena *mine, struct cache_entry **list, size_t left,
                                         struct central_tally *tally, struct remote_chain *chain,
-                                        struct cache_entry **rest)
+                                        struct cache_entry **rest, struct run_list *runs)
 {
-    *chain = (struct remote_chain){ NULL, NULL, NULL, 0, 0, false };
-    size_t taken = handoff_run(mine, chain, list, left);
+    struct remote_chain after = { NULL, NULL, NULL, 0, 0, false, 0 };
+    *chain = after;
+    size_t taken = handoff_run(mine, chain, list, left), more;
+    while (taken != 0 && taken < left && *list != NULL &&
+           (more = handoff_run(mine, &after, list, left - taken)) != 0) {
+        handoff_stash(chain, runs);
+        *chain = after;
+        taken += more;
+    }
     for (struct cache_entry *entry = *list; entry != NULL && taken < left; taken++) {
         struct cache_entry *next = cached_next(entry);
         struct block *b = block_of(entry);
@@ -1623,6 +1816,7 @@ static HMM_NOINLINE size_t sort_foreign(struct arena *mine, struct cache_entry *
 size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t count)
 {
     struct remote_chain chain;
+    struct run_list runs = { NULL, NULL };
     struct cache_entry *rest = NULL, *entry = *list;
     size_t taken = 0;
     spin_lock(&mine->lock);
@@ -1637,14 +1831,18 @@ size_t arena_free_cached(struct arena *mine, struct cache_entry **list, size_t c
     }
     bool foreign = entry != NULL && taken < count;
     if (foreign)
-        taken += sort_foreign(mine, &entry, count - taken, &tally, &chain, &rest);
+        taken += sort_foreign(mine, &entry, count - taken, &tally, &chain, &rest, &runs);
     *list = entry;
     central_settle(mine, &tally);
     drain_locked(mine);
     purge_if_due(mine);
     spin_unlock(&mine->lock);
     if (foreign) {
-        chain_push(&chain);
+        if (chain.whole)
+            handoff_stash(&chain, &runs);
+        else
+            chain_push(&chain);
+        push_runs(runs.first);
         push_foreign(rest);
     }
     return taken;
@@ -1889,9 +2087,42 @@ static int central_check(struct arena *a, size_t *listed)
     return 0;
 }
 
+/* Each class's queue of chains handed back holds cached blocks of the
+ * class, of this arena, and ends at its last; each chain the index holds
+ * is queued, after the chain its slot names. */
+static int handoffs_check(struct arena *a)
+{
+    unsigned indexed = 0;
+    size_t most = __atomic_load_n(&a->chained_bytes, __ATOMIC_RELAXED) / class_size(HANDOFF_MIN_CLASS);
+    for (unsigned cls = HANDOFF_MIN_CLASS; cls < CLASS_COUNT; cls++) {
+        struct handoff *pred = NULL;
+        size_t walked = 0;
+        for (struct handoff *chain = a->handoff_queue[cls]; chain != NULL && walked <= most;
+             pred = chain, chain = chain->next_chain, walked++) {
+            struct block *b = block_of(chain);
+            if (map_lookup(b) == NULL || block_chunk(b)->arena != a || block_state(b) != BLOCK_CACHED ||
+                block_class(b) != cls)
+                return warn("hmm_check: arena %u: chain %p queued for class %u is not a cached block of it",
+                            a->id, (void *)chain, cls), -1;
+            struct handoff_slot *slot = index_find(a, (uintptr_t)chain);
+            if (slot != NULL && slot->pred != pred)
+                return warn("hmm_check: arena %u: the index has chain %p after %p, its queue after %p", a->id,
+                            (void *)chain, (void *)slot->pred, (void *)pred), -1;
+            indexed += slot != NULL;
+        }
+        if (walked > most || pred != a->handoff_queue_last[cls])
+            return warn("hmm_check: arena %u: the queue of chains of class %u does not end at its last, %p",
+                        a->id, cls, (void *)a->handoff_queue_last[cls]), -1;
+    }
+    if (indexed != a->handoff_indexed)
+        return warn("hmm_check: arena %u: %u queued chains are indexed, the index counts %u", a->id, indexed,
+                    a->handoff_indexed), -1;
+    return 0;
+}
+
 /* Every chunk tiled by valid blocks, the bins holding exactly the free
- * blocks, the central lists exactly the central ones, and the used bytes
- * adding up. */
+ * blocks, the central lists exactly the central ones, the queues of
+ * chains as their index has them, and the used bytes adding up. */
 int arena_check(struct arena *a)
 {
     size_t used = 0, used_blocks = 0, free_blocks = 0, binned = 0, listed = 0;
@@ -1907,6 +2138,8 @@ int arena_check(struct arena *a)
     }
     if (!broken)
         broken = central_check(a, &listed);
+    if (!broken)
+        broken = handoffs_check(a);
     /* the walk counted the central lists' cached blocks as used: they are free */
     if (!broken && (used - a->central_bytes != a->used_bytes || used_blocks - listed != a->used_blocks)) {
         warn("hmm_check: arena %u: %zu blocks in use add up to %zu bytes, the arena counts %zu in %zu",

@@ -282,23 +282,26 @@ void *cache_fill(struct thread_cache *cache, size_t size)
     return sampled ? sample_take(cache, entry, class_size(cls)) : entry;
 }
 
-/* Detach every block of class cls's bin onto tail; with sampling on, the
+/* Detach every block of class cls's bin, in the bin's order (the last
+ * freed first, as an overflow gives them back: a chain handed back is
+ * relinked the first freed first), ahead of tail; with sampling on, the
  * pops they were counted for are given back. */
 static struct cache_entry *bin_cut(struct thread_cache *cache, unsigned cls, struct cache_entry *tail)
 {
-    struct cache_entry *cut = cache->heads[cls];
+    struct cache_entry *cut = cache->heads[cls], *last = NULL;
     bin_head_check(cut, cls);
+    if (cut == NULL)
+        return tail;
     cache->heads[cls] = NULL;
     uint32_t blocks = 0;
-    for (; cut != NULL; blocks++) {
-        struct cache_entry *next = cached_next(cut);
-        cut->next = tail;
-        tail = cut;
-        cut = next;
+    for (struct cache_entry *entry = cut; entry != NULL; blocks++) {
+        last = entry;
+        entry = cached_next(entry);
     }
+    last->next = tail;
     if (hmm_sampling.on)
         sample_refund(cache, cls, blocks);
-    return tail;
+    return cut;
 }
 
 /* Give every cached block back and leave no room in any bin, so that each

@@ -973,6 +973,26 @@ struct central_list {
 
 enum arena_state { ARENA_LIVE = 1, ARENA_ORPHANED = 2, ARENA_RETIRED = 3 };
 
+/* The chains a consumer gives back are cut where its frees stop being a
+ * run of neighbours, and the owner's next refill takes the chain that goes
+ * on from the last one's end: the owner mallocs its blocks in the order
+ * it mallocked them before, and two consumers splitting its runs cannot
+ * scatter them (hmm-bench xmalloc -t 2: a producer's consecutive mallocs
+ * fell from 88 % neighbours to 2 %, and each waited for a line).  An
+ * open-addressed table finds a queued chain by its first block: chain
+ * is its first block (NULL: the slot is empty), pred the chain before it
+ * in its class's queue (NULL: it heads the queue). */
+#define HANDOFF_SLOT_BITS 9u
+#define HANDOFF_SLOTS (1u << HANDOFF_SLOT_BITS)
+#define HANDOFF_INDEXED (HANDOFF_SLOTS - HANDOFF_SLOTS / 4u)   /* a free slot ends every probe */
+#define HANDOFF_RUN_MIN 8u   /* neighbours before a gap in a consumer's frees cuts its chain */
+
+struct handoff;
+struct handoff_slot {
+    struct handoff *chain;
+    struct handoff *pred;
+};
+
 /* An arena.  Invariants: every chunk in `chunks` has arena == this arena;
  * sets[kind] holds the FREE blocks of the chunks of that kind, and no block
  * of a dedicated chunk; central[cls] holds blocks of class cls that no cache holds,
@@ -1004,8 +1024,18 @@ struct arena {
     size_t remote_frees;          /* blocks drained from the remote stack */
     struct bin_set sets[BIN_SETS];
     struct central_list central[CLASS_COUNT];
-    /* chains taken off a class's stack of handoffs (below), oldest first */
+    /* chains taken off a class's stack of handoffs (below), oldest first,
+     * linked through next_chain from handoff_queue to handoff_queue_last */
     struct handoff *handoff_queue[CLASS_COUNT];
+    struct handoff *handoff_queue_last[CLASS_COUNT];
+    /* the follow of the chain a refill of the class took last: the first
+     * block of the chain to take next, when one is queued (0: none) */
+    uintptr_t handoff_follow[CLASS_COUNT];
+    /* queued chains by their first block, for a refill to find the one
+     * that follows (struct handoff_slot); at most HANDOFF_INDEXED of them,
+     * the others are taken oldest first only */
+    unsigned handoff_indexed;
+    struct handoff_slot handoff_index[HANDOFF_SLOTS];
     /* registry: guarded by the registry lock */
     unsigned id;
     unsigned threads;
@@ -1027,15 +1057,20 @@ struct arena {
  * thread's cache gave back to their arena whole, still BLOCK_CACHED and
  * linked through their payloads as a bin is: the owner's refill hangs it
  * on its bin as it is, without a walk.  Its payload also holds the next
- * chain of the stack and the chain's length, so only classes of 32 bytes
- * and more travel this way. */
+ * chain of the stack or queue, the chain's length and its follow, so only
+ * classes of 32 bytes and more travel this way.  follow is the payload
+ * address of the block just past the chain's last one, away from the one
+ * before it, when the chain ends in a run of neighbours (0 otherwise): a
+ * key, never dereferenced. */
 struct handoff {
     struct cache_entry entry;
     struct handoff *next_chain;
     size_t count;
+    uintptr_t follow;
 };
 
 #define HANDOFF_MIN_CLASS 2u
+_Static_assert(sizeof(struct handoff) == 32, "a handoff's fields fill the 32 bytes of class HANDOFF_MIN_CLASS");
 
 /* ---- cross-file API, by defining file --------------------------------- */
 

@@ -6,7 +6,9 @@
  * thread mallocs 64 B blocks until its cache holds none, then a second
  * thread, bound to an arena of its own, mallocs and frees one block of
  * the size (so that its bin holds the class's 128 blocks, not a
- * consumer's quarter) and frees 128 of the main thread's: the 128th
+ * consumer's quarter) and frees 128 of the main thread's, in address
+ * order (a chain given back ends where the frees stop being neighbours,
+ * and the refill batches that carved them ran the other way): the 128th
  * overflows its bin, which gives the 64 freed last back.  While that
  * thread lives (its cache keeps the rest), the main thread mallocs one
  * block: its cache then holds the other 63 (a refill batch is at most 33),
@@ -40,6 +42,18 @@ static void *consumer(void *arg)
     return NULL;
 }
 
+/* An insertion sort: qsort may call malloc, whose blocks would fill the
+ * cache that the test counts. */
+static void sort_by_address(void **p, int n)
+{
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && (uintptr_t)p[j - 1] > (uintptr_t)p[j]; j--) {
+            void *t = p[j];
+            p[j] = p[j - 1];
+            p[j - 1] = t;
+        }
+}
+
 static size_t cached_blocks(void)
 {
     return cached_bytes() / SIZE;
@@ -56,6 +70,7 @@ static int was_freed(void *p)
 int main(void)
 {
     malloc_until_cache_empty(blocks, FREED, BLOCKS, SIZE);
+    sort_by_address(blocks, FREED);
     pthread_barrier_init(&freed, NULL, 2);
     pthread_barrier_init(&checked, NULL, 2);
     pthread_t thread;
