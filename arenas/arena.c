@@ -1294,13 +1294,15 @@ static void handoff_queue_stack(struct arena *a, unsigned cls)
         oldest = stack;
         stack = next;
     }
-    for (struct handoff *last = a->handoff_queue_last[cls]; oldest != NULL; last = oldest, oldest = oldest->next_chain) {
+    while (oldest != NULL) {
+        struct handoff *last = a->handoff_queue_last[cls], *next = oldest->next_chain;
         if (last != NULL)
             last->next_chain = oldest;
         else
             a->handoff_queue[cls] = oldest;
         a->handoff_queue_last[cls] = oldest;
         index_add(a, oldest, last);
+        oldest = next;
     }
 }
 
@@ -1755,22 +1757,27 @@ static void handoff_stash(const struct remote_chain *chain, struct run_list *run
     runs->last = first;
 }
 
-/* Each stretch of the runs that goes to one owner's stack of one class
- * goes on it in one push. */
+/* Chains one and other go on the same stack: one owner's, one class's. */
+static bool same_stack(struct handoff *one, struct handoff *other)
+{
+    struct block *a = block_of(one), *b = block_of(other);
+    return a->cls == b->cls && cached_block_arena(a) == cached_block_arena(b);
+}
+
+/* Each stretch of the runs that goes to one stack goes on it in one push. */
 static void push_runs(struct handoff *runs)
 {
     while (runs != NULL) {
-        struct block *b = block_of(runs);
-        struct arena *owner = cached_block_arena(b);
         struct handoff *last = runs;
         size_t bytes = handoff_bytes(runs);
-        for (struct handoff *next; (next = last->next_chain) != NULL && block_of(next)->cls == b->cls &&
-                                   cached_block_arena(block_of(next)) == owner;
-             last = next)
-            bytes += handoff_bytes(next);
+        while (last->next_chain != NULL && same_stack(runs, last->next_chain)) {
+            last = last->next_chain;
+            bytes += handoff_bytes(last);
+        }
         struct handoff *after = last->next_chain;
+        struct arena *owner = cached_block_arena(block_of(runs));
         arena_pin(owner);
-        handoff_push(owner, b->cls, runs, last, bytes);
+        handoff_push(owner, block_of(runs)->cls, runs, last, bytes);
         arena_unpin(owner);
         runs = after;
     }
