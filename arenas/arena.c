@@ -424,6 +424,16 @@ static bool block_spans_chunk(struct block *b)
     return b->prev_units == 0 && block_state(block_next(b)) == BLOCK_FENCE;
 }
 
+/* c holds one free block, its whole.  The state first: the first block
+ * may be in a cache, whose fast path flips its header without the lock
+ * (a read of its units raced with the flip); a free one is the lock
+ * holder's. */
+static bool chunk_wholly_free(struct chunk *c)
+{
+    struct block *first = chunk_first_block(c);
+    return block_state(first) == BLOCK_FREE && block_spans_chunk(first);
+}
+
 static void canary_write(struct block *b)
 {
     if (canary_units())
@@ -495,8 +505,7 @@ static void chunk_release(struct arena *a, struct chunk *c, bool binned)
     ck_pr_sub_64(&held_bytes, c->size);
     if (a->spare == c)
         a->spare = NULL;
-    struct block *first = chunk_first_block(c);
-    size_t purged = block_state(first) == BLOCK_FREE && block_spans_chunk(first) ? block_purged(first) : 0;
+    size_t purged = chunk_wholly_free(c) ? block_purged(chunk_first_block(c)) : 0;
     region_give_used(c, c->size - chunk_reserve(c), purged);
 }
 
@@ -1944,8 +1953,7 @@ size_t arena_release(struct arena *a, bool keep_spare)
     struct chunk *c = a->chunks;
     while (c != NULL) {
         struct chunk *next = c->next;
-        if (block_spans_chunk(chunk_first_block(c)) && block_state(chunk_first_block(c)) == BLOCK_FREE &&
-            !(keep_spare && c == a->spare)) {
+        if (chunk_wholly_free(c) && !(keep_spare && c == a->spare)) {
             released += c->size;
             chunk_release(a, c, true);
         }
