@@ -2004,7 +2004,7 @@ static int block_check(struct arena *a, struct chunk *c, struct block *b, struct
     uint16_t state = block_state(b);
     if (!block_header_valid(b) || block_chunk(b) != c)
         return warn("hmm_check: arena %u: block header at %p is broken", a->id, (void *)b), -1;
-    if (b->prev_units != (below ? below->units : 0u))
+    if (b->prev_units != (below ? block_units_seen(below) : 0u))
         return warn("hmm_check: arena %u: block %p does not know the block below it", a->id,
                     block_payload(b)), -1;
     if (state == BLOCK_FREE && below && block_state(below) == BLOCK_FREE)
@@ -2014,7 +2014,7 @@ static int block_check(struct arena *a, struct chunk *c, struct block *b, struct
         return warn("hmm_check: arena %u: block %p has unknown state 0x%x", a->id,
                     block_payload(b), (unsigned)state), -1;
     if (state != BLOCK_FREE) {   /* the central lists' are taken off in arena_check */
-        *used += (size_t)b->units << UNIT_SHIFT;
+        *used += (size_t)block_units_seen(b) << UNIT_SHIFT;
         (*used_blocks)++;
     }
     return 0;
@@ -2031,9 +2031,10 @@ static int chunk_check(struct arena *a, struct chunk *c, size_t *used, size_t *u
             return -1;
         *free_blocks += block_state(b) == BLOCK_FREE;
         below = b;
-        b = block_next(b);
+        b = (struct block *)((char *)b + ((size_t)block_units_seen(b) << UNIT_SHIFT));
     }
-    if (b != fence || block_state(fence) != BLOCK_FENCE || fence->prev_units != (below ? below->units : 0u))
+    if (b != fence || block_state(fence) != BLOCK_FENCE ||
+        fence->prev_units != (below ? block_units_seen(below) : 0u))
         return warn("hmm_check: arena %u: blocks of chunk %p do not add up to it", a->id, (void *)c), -1;
     return 0;
 }

@@ -272,11 +272,18 @@ static inline bool block_tagged(const struct block *b)
     return named && __atomic_load_n(&b->tag, __ATOMIC_RELAXED) == TAG_LOW;
 }
 
+/* b's units, read where another thread's cache may be flipping b's key
+ * (block_flip_state stores all 8 bytes): the checker's walk. */
+static inline uint32_t block_units_seen(const struct block *b)
+{
+    return __atomic_load_n(&b->units, __ATOMIC_RELAXED);
+}
+
 /* A header an arena block may have: tagged, and a real size. */
 static inline bool block_header_valid(const struct block *b)
 {
     return block_tagged(b) && block_state(b) != BLOCK_FENCE && block_state(b) != BLOCK_HUGE &&
-           b->units >= MIN_BLOCK_UNITS;
+           block_units_seen(b) >= MIN_BLOCK_UNITS;
 }
 
 /* ---- chunks ------------------------------------------------------------
