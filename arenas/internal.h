@@ -106,7 +106,10 @@ static inline bool frees_scrubbed(void)
  *  - state is changed atomically (the owner, remote freers and the checker
  *    may look at it concurrently), except by the fast paths' flip between
  *    in use and cached (block_flip_state); the other fields belong to the
- *    arena's lock holder, or to the thread that holds the block.
+ *    arena's lock holder, or to the thread that holds the block.  A walk
+ *    under the lock that may meet a block another thread's cache holds
+ *    reads its state first and its units only with an atomic load
+ *    (block_units_seen), as the flip stores the whole key.
  */
 #define TAG_LOW 0xb3u
 enum block_state {
