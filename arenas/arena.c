@@ -1325,21 +1325,20 @@ static struct handoff_slot *handoff_follower(struct arena *a, unsigned cls)
     return slot != NULL && block_class(block_of(slot->chain)) == cls ? slot : NULL;
 }
 
-/* chain (after pred, NULL at the head) off class cls's queue; the next
- * chain's slot learns its new pred. */
-static void handoff_unlink(struct arena *a, unsigned cls, struct handoff *chain, struct handoff *pred)
+/* chain off class cls's queue, with its slot (NULL: not indexed, so it
+ * heads the queue); the next chain's slot learns its new pred. */
+static void handoff_unlink(struct arena *a, unsigned cls, struct handoff *chain, struct handoff_slot *slot)
 {
-    struct handoff *next = handoff_next(chain);
+    struct handoff *pred = slot != NULL ? slot->pred : NULL, *next = handoff_next(chain);
     if (pred != NULL)
         pred->next_chain = next;
     else
         a->handoff_queue[cls] = next;
     if (a->handoff_queue_last[cls] == chain)
         a->handoff_queue_last[cls] = pred;
-    struct handoff_slot *slot = next != NULL ? index_find(a, (uintptr_t)next) : NULL;
-    if (slot != NULL)
-        slot->pred = pred;
-    slot = index_find(a, (uintptr_t)chain);
+    struct handoff_slot *after = next != NULL ? index_find(a, (uintptr_t)next) : NULL;
+    if (after != NULL)
+        after->pred = pred;   /* moves no slot: slot still holds chain */
     if (slot != NULL)
         index_remove(a, slot);
 }
@@ -1360,7 +1359,9 @@ static struct handoff *handoff_pop(struct arena *a, unsigned cls)
         return NULL;
     if (chain->count == 0 || chain->count > HANDOFF_COUNT_MAX)
         cached_link_broken(&chain->entry);   /* the count after the links, written after free */
-    handoff_unlink(a, cls, chain, slot != NULL ? slot->pred : NULL);
+    if (slot == NULL)
+        slot = index_find(a, (uintptr_t)chain);
+    handoff_unlink(a, cls, chain, slot);
     a->handoff_follow[cls] = chain->follow;
     ck_pr_sub_64((uint64_t *)&a->chained_bytes, handoff_bytes(chain));
     counter_add(&a->remote_frees, chain->count);
@@ -1766,27 +1767,27 @@ static void handoff_stash(const struct remote_chain *chain, struct run_list *run
     runs->last = first;
 }
 
-/* Chains one and other go on the same stack: one owner's, one class's. */
-static bool same_stack(struct handoff *one, struct handoff *other)
+/* chain goes on owner's stack of class cls. */
+static bool on_stack(struct handoff *chain, struct arena *owner, uint8_t cls)
 {
-    struct block *a = block_of(one), *b = block_of(other);
-    return a->cls == b->cls && cached_block_arena(a) == cached_block_arena(b);
+    return block_of(chain)->cls == cls && cached_block_arena(block_of(chain)) == owner;
 }
 
 /* Each stretch of the runs that goes to one stack goes on it in one push. */
 static void push_runs(struct handoff *runs)
 {
     while (runs != NULL) {
+        struct arena *owner = cached_block_arena(block_of(runs));
+        uint8_t cls = block_of(runs)->cls;
         struct handoff *last = runs;
         size_t bytes = handoff_bytes(runs);
-        while (last->next_chain != NULL && same_stack(runs, last->next_chain)) {
+        while (last->next_chain != NULL && on_stack(last->next_chain, owner, cls)) {
             last = last->next_chain;
             bytes += handoff_bytes(last);
         }
         struct handoff *after = last->next_chain;
-        struct arena *owner = cached_block_arena(block_of(runs));
         arena_pin(owner);
-        handoff_push(owner, block_of(runs)->cls, runs, last, bytes);
+        handoff_push(owner, cls, runs, last, bytes);
         arena_unpin(owner);
         runs = after;
     }
@@ -2031,7 +2032,7 @@ static int chunk_check(struct arena *a, struct chunk *c, size_t *used, size_t *u
             return -1;
         *free_blocks += block_state(b) == BLOCK_FREE;
         below = b;
-        b = (struct block *)((char *)b + ((size_t)block_units_seen(b) << UNIT_SHIFT));
+        b = block_next_seen(b);
     }
     if (b != fence || block_state(fence) != BLOCK_FENCE ||
         fence->prev_units != (below ? block_units_seen(below) : 0u))

@@ -282,6 +282,12 @@ static inline uint32_t block_units_seen(const struct block *b)
     return __atomic_load_n(&b->units, __ATOMIC_RELAXED);
 }
 
+/* The block above b, for such a walk. */
+static inline struct block *block_next_seen(const struct block *b)
+{
+    return (struct block *)((char *)b + ((size_t)block_units_seen(b) << UNIT_SHIFT));
+}
+
 /* A header an arena block may have: tagged, and a real size. */
 static inline bool block_header_valid(const struct block *b)
 {

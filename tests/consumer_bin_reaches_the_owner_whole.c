@@ -42,18 +42,6 @@ static void *consumer(void *arg)
     return NULL;
 }
 
-/* An insertion sort: qsort may call malloc, whose blocks would fill the
- * cache that the test counts. */
-static void sort_by_address(void **p, int n)
-{
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && (uintptr_t)p[j - 1] > (uintptr_t)p[j]; j--) {
-            void *t = p[j];
-            p[j] = p[j - 1];
-            p[j - 1] = t;
-        }
-}
-
 static size_t cached_blocks(void)
 {
     return cached_bytes() / SIZE;

@@ -193,6 +193,18 @@ static inline int is_aligned(const void *p, size_t alignment)
     return ((uintptr_t)p & (alignment - 1)) == 0;
 }
 
+/* p[0..n) in address order: an insertion sort, as qsort may call malloc,
+ * whose blocks would fill the cache a test counts. */
+static inline void sort_by_address(void **p, int n)
+{
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && (uintptr_t)p[j - 1] > (uintptr_t)p[j]; j--) {
+            void *t = p[j];
+            p[j] = p[j - 1];
+            p[j - 1] = t;
+        }
+}
+
 #ifdef HMM_H
 /* The payload bytes parked in the calling thread's cache (hmm_stats),
  * for the tests that include hmm.h before this header. */

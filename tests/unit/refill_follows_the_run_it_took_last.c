@@ -15,17 +15,7 @@
 #define BLOCKS (PIECE * PIECES)
 
 static struct arena owner, consumer;
-static struct cache_entry *block[BLOCKS];   /* the owner's blocks, in address order */
-
-static void sort_by_address(struct cache_entry **p, int n)
-{
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && (uintptr_t)p[j - 1] > (uintptr_t)p[j]; j--) {
-            struct cache_entry *t = p[j];
-            p[j] = p[j - 1];
-            p[j - 1] = t;
-        }
-}
+static void *block[BLOCKS];   /* the owner's blocks, in address order */
 
 /* The consumer's bin after freeing the pieces in order: the last freed first. */
 static struct cache_entry *freed_as_a_bin(const int *order)
